@@ -1,0 +1,52 @@
+"""The ``basicsr`` console script: BasicSR's train/test pipelines with dml_basicsr registered.
+
+    basicsr train -opt options/train_dml_x4.yml [--launcher none|pytorch|slurm] [--auto_resume]
+                  [--debug] [--local_rank N] [--force_yml key:sub=value ...]
+    basicsr test  -opt options/test_xxx.yml
+
+experiments/, tb_logger/ and results/ are created under the current directory.
+"""
+import argparse
+import os
+import sys
+
+PIPELINES = {
+    'train': 'Train a model with BasicSR (basicsr.train.train_pipeline).',
+    'test': 'Test a model with BasicSR (basicsr.test.test_pipeline).',
+}
+
+
+def _run_pipeline(command, argv):
+    import dml_basicsr  # noqa: F401  (applies compat fixes, registers archs/datasets/models)
+
+    if command == 'train':
+        from basicsr.train import train_pipeline as pipeline
+    else:
+        from basicsr.test import test_pipeline as pipeline
+    # BasicSR's parse_options reads sys.argv itself.
+    sys.argv = [f'basicsr {command}'] + list(argv)
+    pipeline(os.getcwd())
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog='basicsr', description='BasicSR with the DML (Degradation Model Learning) plugin registered.')
+    sub = parser.add_subparsers(dest='command', metavar='COMMAND', required=True)
+    for name, help_text in PIPELINES.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not argv or argv[0] not in PIPELINES:
+        parser.parse_args(argv)  # prints usage / errors and exits
+        return 2
+    command, rest = argv[0], argv[1:]
+    _run_pipeline(command, rest)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,18 @@
+"""Photographs shipped inside the scikit-image wheel: the embedded default data (no download)."""
+import numpy as np
+
+# Photographs whose files are inside the scikit-image wheel (no pooch download).
+EMBEDDED_IMAGES = ('astronaut', 'brick', 'camera', 'chelsea', 'coffee', 'grass', 'gravel', 'hubble_deep_field',
+                   'immunohistochemistry', 'rocket')
+
+
+def load_embedded(name):
+    """A scikit-image data image as float32 BGR (H, W, 3) in [0, 1] (gray is replicated)."""
+    if name not in EMBEDDED_IMAGES:
+        raise ValueError(f'unknown embedded image {name!r}; choose from {", ".join(EMBEDDED_IMAGES)}')
+    import skimage.data
+
+    img = getattr(skimage.data, name)()
+    if img.ndim == 2:
+        img = np.repeat(img[:, :, None], 3, axis=2)
+    return np.ascontiguousarray(img[:, :, ::-1]).astype(np.float32) / 255.

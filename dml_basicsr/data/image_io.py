@@ -1,0 +1,65 @@
+"""Image reading that handles the odd files real folders contain, with errors that name the file."""
+import os
+
+import cv2
+import numpy as np
+from basicsr.utils import bgr2ycbcr
+
+IMG_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
+
+
+def is_image_file(name):
+    return name.lower().endswith(IMG_EXTENSIONS)
+
+
+def decode_image(buffer, name):
+    """Decode encoded image bytes to float32 BGR (H, W, 3) in [0, 1].
+
+    Gray images are replicated to 3 channels; an alpha channel is dropped (the colour is kept
+    as stored); 16-bit images are scaled by 65535. ``name`` is used in error messages.
+    """
+    img = cv2.imdecode(np.frombuffer(buffer, np.uint8), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise ValueError(f'{name}: cannot decode image (not an image file, or corrupt)')
+    if img.dtype == np.uint8:
+        img = img.astype(np.float32) / 255.
+    elif img.dtype == np.uint16:
+        img = img.astype(np.float32) / 65535.
+    else:
+        raise ValueError(f'{name}: unsupported pixel type {img.dtype} (expected 8- or 16-bit)')
+    if img.ndim == 2:
+        img = img[:, :, None]
+    channels = img.shape[2]
+    if channels == 1:
+        img = np.repeat(img, 3, axis=2)
+    elif channels == 4:
+        img = img[:, :, :3]
+    elif channels != 3:
+        raise ValueError(f'{name}: unsupported number of channels {channels} (expected 1, 3 or 4)')
+    return np.ascontiguousarray(img)
+
+
+def read_image(path):
+    """Read an image file as float32 BGR (H, W, 3) in [0, 1]; see :func:`decode_image`."""
+    try:
+        with open(path, 'rb') as f:
+            buffer = f.read()
+    except OSError as e:
+        raise FileNotFoundError(f'{path}: cannot read image ({e.strerror})') from e
+    return decode_image(buffer, path)
+
+
+def convert_color(img, color):
+    """``color='y'``: BasicSR's Y channel, (H, W, 1); ``None``/``'rgb'``: unchanged BGR."""
+    if color == 'y':
+        return bgr2ycbcr(img, y_only=True)[..., None]
+    if color in (None, 'rgb'):
+        return img
+    raise ValueError(f"color must be 'y', 'rgb' or null, got {color!r}")
+
+
+def list_images(folder):
+    """Sorted image file names (not paths) directly inside ``folder``."""
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f'{folder}: folder not found')
+    return sorted(f for f in os.listdir(folder) if is_image_file(f))

@@ -1,0 +1,43 @@
+"""Training-time transforms shared by the paired datasets."""
+import random
+
+from basicsr.data.transforms import augment
+from basicsr.utils import img2tensor
+
+
+def paired_random_crop(gt, lq, gt_size, scale, gt_path=''):
+    """Random aligned crop: LR pixel (i, j) stays matched with HR pixel (scale*i, scale*j).
+
+    Args:
+        gt: (H, W, C) HR array.
+        lq: (ceil(H/s), ceil(W/s), C) LR array, or (H, W, C) when ``scale == 1``.
+        gt_size: HR patch side, a multiple of ``scale``.
+
+    Returns:
+        (gt_patch, lq_patch) of sides gt_size and gt_size // scale.
+    """
+    if gt_size % scale:
+        raise ValueError(f'gt_size {gt_size} must be a multiple of scale {scale}')
+    lq_size = gt_size // scale
+    h_lq, w_lq = lq.shape[:2]
+    if h_lq < lq_size or w_lq < lq_size:
+        raise ValueError(f'{gt_path}: LR image {h_lq}x{w_lq} is smaller than the LR patch {lq_size}x{lq_size} '
+                         f'(gt_size {gt_size} / scale {scale})')
+    top = random.randint(0, h_lq - lq_size)
+    left = random.randint(0, w_lq - lq_size)
+    lq = lq[top:top + lq_size, left:left + lq_size]
+    gt = gt[top * scale:top * scale + gt_size, left * scale:left * scale + gt_size]
+    return gt, lq
+
+
+def train_augment(gt, lq, opt, scale, gt_path=''):
+    """Crop (``gt_size``) and flip/rotate (``use_hflip``, ``use_rot``) a pair for training."""
+    gt, lq = paired_random_crop(gt, lq, opt['gt_size'], scale, gt_path)
+    gt, lq = augment([gt, lq], opt.get('use_hflip', True), opt.get('use_rot', True))
+    return gt, lq
+
+
+def pair_to_tensors(gt, lq):
+    """(H, W, C) BGR/Y float arrays -> (C, H, W) RGB/Y float tensors."""
+    gt_t, lq_t = img2tensor([gt, lq], bgr2rgb=gt.shape[2] == 3, float32=True)
+    return gt_t, lq_t

@@ -1,0 +1,148 @@
+import csv
+import os
+from collections import OrderedDict
+from os import path as osp
+
+import cv2
+import torch
+from basicsr.metrics import calculate_metric
+from basicsr.models.sr_model import SRModel
+from basicsr.utils import get_root_logger, imwrite, tensor2img
+from basicsr.utils.registry import MODEL_REGISTRY
+
+from dml_basicsr.ops import relative_kernel_error
+from dml_basicsr.visualize import kernel_comparison, kernel_grid, weight_map_grid
+
+
+@MODEL_REGISTRY.register()
+class DMLModel(SRModel):
+    """Learns a degradation: HR (``gt``) -> synthetic LR, fitted to the real LR (``lq``).
+
+    Training minimises ``pixel_opt`` (L2 in the paper) between ``net_g(gt)`` and ``lq``.
+    Validation reports ``val.metrics`` (PSNR/SSIM of synthetic vs real LR; the paper's Table 1
+    uses the Y channel with a 7-pixel crop), appends per-image rows to
+    ``<log dir>/metrics_<dataset>.csv``, and saves pictures of the basis kernels and of the
+    first image's weight maps under ``visualization/<dataset>/``. When the validation data
+    carries true kernels (``kernel_points``/``kernel_true``, e.g. ``SyntheticLensDataset``), it
+    also logs ``kernel_err``, the mean relative L2 error of the learned per-pixel kernels.
+    """
+
+    def feed_data(self, data):
+        self.gt = data['gt'].to(self.device)
+        self.lq = data['lq'].to(self.device) if 'lq' in data else None
+        self.kernel_points = data.get('kernel_points')
+        self.kernel_true = data.get('kernel_true')
+        in_ch = getattr(self.get_bare_model(self.net_g), 'num_in_ch', self.gt.shape[1])
+        if self.gt.shape[1] != in_ch:
+            raise ValueError(f'the dataset gives {self.gt.shape[1]}-channel images but network_g expects '
+                             f'{in_ch} (num_in_ch): set the datasets\' color option (y = 1 channel) to match')
+
+    def _check_output_shape(self):
+        if self.lq is not None and self.output.shape != self.lq.shape:
+            raise ValueError(f'synthetic LR {tuple(self.output.shape)} and real LR {tuple(self.lq.shape)} differ: '
+                             f'check that network_g.scale matches the LR grid of the data (scale, lr_grid)')
+
+    def optimize_parameters(self, current_iter):
+        self.optimizer_g.zero_grad()
+        self.output = self.net_g(self.gt)
+        self._check_output_shape()
+        loss_dict = OrderedDict()
+        l_pix = self.cri_pix(self.output, self.lq)
+        loss_dict['l_pix'] = l_pix
+        l_pix.backward()
+        self.optimizer_g.step()
+        self.log_dict = self.reduce_loss_dict(loss_dict)
+        if self.ema_decay > 0:
+            self.model_ema(decay=self.ema_decay)
+
+    def _eval_net(self):
+        return self.net_g_ema if hasattr(self, 'net_g_ema') else self.get_bare_model(self.net_g)
+
+    def test(self):
+        net = self._eval_net()
+        was_training = net.training
+        net.eval()
+        with torch.no_grad():
+            self.output = net(self.gt)
+        net.train(was_training)
+        self._check_output_shape()
+
+    def get_current_visuals(self):
+        out = OrderedDict(result=self.output.detach().cpu())
+        if self.lq is not None:
+            out['gt'] = self.lq.detach().cpu()  # the real LR is the target of a degradation model
+        return out
+
+    def nondist_validation(self, dataloader, current_iter, tb_logger, save_img):
+        dataset_name = dataloader.dataset.opt['name']
+        metric_opts = self.opt['val'].get('metrics') or {}
+        self._init_best_records(dataset_name, metric_opts)
+        sums, rows = {}, []
+        for idx, val_data in enumerate(dataloader):
+            img_name = osp.splitext(osp.basename(val_data['gt_path'][0]))[0]
+            self.feed_data(val_data)
+            self.test()
+            row = self._image_metrics(metric_opts)
+            if idx == 0:
+                self._save_pictures(dataset_name, img_name, current_iter)
+            if save_img:
+                imwrite(tensor2img([self.output.cpu()]), self._image_path(dataset_name, img_name, current_iter))
+            rows.append(dict(iter=current_iter, image=img_name, **row))
+            for name, value in row.items():
+                sums[name] = sums.get(name, 0.) + value
+        self.metric_results = {name: total / len(rows) for name, total in sums.items()}
+        for name, value in self.metric_results.items():
+            self._update_best_metric_result(dataset_name, name, value, current_iter)
+        self._write_csv(dataset_name, rows)
+        self._log_validation_metric_values(current_iter, dataset_name, tb_logger)
+
+    def _init_best_records(self, dataset_name, metric_opts):
+        if metric_opts:
+            self._initialize_best_metric_results(dataset_name)
+        records = self.__dict__.setdefault('best_metric_results', {}).setdefault(dataset_name, {})
+        records.setdefault('kernel_err', dict(better='lower', val=float('inf'), iter=-1))
+
+    def _image_metrics(self, metric_opts):
+        row = {}
+        if self.lq is not None and metric_opts:
+            data = dict(img=tensor2img([self.output.cpu()]), img2=tensor2img([self.lq.cpu()]))
+            for name, opt_ in metric_opts.items():
+                row[name] = float(calculate_metric(data, opt_))
+        if self.kernel_true is not None:
+            with torch.no_grad():
+                learned = self._eval_net().kernels_at(self.gt, self.kernel_points[0].to(self.device))
+            row['kernel_err'] = float(relative_kernel_error(learned[0].cpu(), self.kernel_true[0].float()))
+            self._last_kernels = (self.kernel_true[0], learned[0].cpu())
+        return row
+
+    def _image_path(self, dataset_name, img_name, current_iter):
+        if self.opt['is_train']:
+            return osp.join(self.opt['path']['visualization'], img_name, f'{img_name}_{current_iter}.png')
+        suffix = self.opt['val'].get('suffix') or self.opt['name']
+        return osp.join(self.opt['path']['visualization'], dataset_name, f'{img_name}_{suffix}.png')
+
+    def _save_pictures(self, dataset_name, img_name, current_iter):
+        """Basis kernels, weight maps of this image and (if known) true vs learned kernels."""
+        net = self._eval_net()
+        folder = osp.join(self.opt['path']['visualization'], dataset_name)
+        os.makedirs(folder, exist_ok=True)
+        with torch.no_grad():
+            pictures = {'basis': kernel_grid(net.basis_kernels())}
+            if hasattr(net, 'predict_weights'):
+                pictures[f'weights_{img_name}'] = weight_map_grid(net.predict_weights(self.gt)[0])
+        if self.kernel_true is not None:
+            pictures[f'kernels_true_vs_learned_{img_name}'] = kernel_comparison(*self._last_kernels)
+        for name, picture in pictures.items():
+            cv2.imwrite(osp.join(folder, f'{name}_{current_iter}.png'), picture)
+
+    def _write_csv(self, dataset_name, rows):
+        if not rows or self.opt.get('rank', 0) != 0:
+            return
+        path = osp.join(self.opt['path']['log'], f'metrics_{dataset_name}.csv')
+        is_new = not osp.exists(path)
+        with open(path, 'a', newline='') as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            if is_new:
+                writer.writeheader()
+            writer.writerows(rows)
+        get_root_logger().info(f'Per-image metrics appended to {path}')

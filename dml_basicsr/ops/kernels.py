@@ -1,0 +1,82 @@
+"""Blur-kernel helpers: Gaussian kernels, basis initialisation and normalisation."""
+import math
+
+import torch
+
+
+def normalize_kernels(kernels, eps=1e-8):
+    """Scale each kernel to sum 1.
+
+    Args:
+        kernels: (M, K, K).
+
+    Returns:
+        (M, K, K) kernels whose entries sum to 1 per kernel. The sign of the sum is kept away
+        from zero by ``eps`` so the division never explodes.
+    """
+    sums = kernels.sum(dim=(-2, -1), keepdim=True)
+    sums = torch.where(sums >= 0, sums.clamp(min=eps), sums.clamp(max=-eps))
+    return kernels / sums
+
+
+def gaussian_kernel(kernel_size, sigma_x, sigma_y=None, theta=0.0, dtype=torch.float32):
+    """Anisotropic Gaussian kernel normalised to sum 1.
+
+    Args:
+        kernel_size: odd int K.
+        sigma_x, sigma_y: standard deviations (pixels) along the rotated axes.
+        theta: rotation in radians.
+
+    Returns:
+        (K, K) kernel.
+    """
+    if kernel_size % 2 == 0:
+        raise ValueError(f'kernel_size must be odd, got {kernel_size}')
+    sigma_y = sigma_x if sigma_y is None else sigma_y
+    r = torch.arange(kernel_size, dtype=torch.float64) - kernel_size // 2
+    yy, xx = torch.meshgrid(r, r, indexing='ij')
+    c, s = math.cos(theta), math.sin(theta)
+    u = c * xx + s * yy
+    v = -s * xx + c * yy
+    k = torch.exp(-0.5 * ((u / sigma_x)**2 + (v / sigma_y)**2))
+    return (k / k.sum()).to(dtype)
+
+
+def gaussian_basis(num_basis, kernel_size):
+    """A family of ``num_basis`` Gaussians: isotropic of growing width, then rotated anisotropic ones."""
+    kernels = []
+    n_iso = max(1, (num_basis + 1) // 2)
+    for i in range(n_iso):
+        sigma = 0.4 + 2.6 * i / max(1, n_iso - 1)
+        kernels.append(gaussian_kernel(kernel_size, sigma))
+    n_aniso = num_basis - n_iso
+    for i in range(n_aniso):
+        kernels.append(gaussian_kernel(kernel_size, 2.5, 0.8, theta=math.pi * i / max(1, n_aniso)))
+    return torch.stack(kernels)
+
+
+def init_basis(num_basis, kernel_size, method='random', generator=None):
+    """Initial basis kernels, each summing to 1.
+
+    Args:
+        method: ``'random'`` (uniform [0, 1) entries normalised to sum 1, as in the paper) or
+            ``'gaussian'`` (a fixed Gaussian family, see :func:`gaussian_basis`).
+
+    Returns:
+        (num_basis, kernel_size, kernel_size) tensor.
+    """
+    if kernel_size % 2 == 0 or kernel_size < 1:
+        raise ValueError(f'kernel_size must be a positive odd int, got {kernel_size}')
+    if num_basis < 1:
+        raise ValueError(f'num_basis must be >= 1, got {num_basis}')
+    if method == 'random':
+        return normalize_kernels(torch.rand(num_basis, kernel_size, kernel_size, generator=generator))
+    if method == 'gaussian':
+        return gaussian_basis(num_basis, kernel_size)
+    raise ValueError(f"basis_init must be 'random' or 'gaussian', got {method!r}")
+
+
+def relative_kernel_error(learned, true):
+    """Mean over kernels of ``||learned - true||_2 / ||true||_2``; inputs (..., K, K)."""
+    diff = (learned - true).flatten(-2).norm(dim=-1)
+    return (diff / true.flatten(-2).norm(dim=-1)).mean()
