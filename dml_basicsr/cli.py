@@ -4,7 +4,8 @@
                   [--debug] [--local_rank N] [--force_yml key:sub=value ...]
     basicsr test  -opt options/test_xxx.yml
 
-experiments/, tb_logger/ and results/ are created under the current directory.
+experiments/, tb_logger/ and results/ are created under the current directory. Dataset option
+and layout errors are reported as one line (exit status 2) before anything is written.
 """
 import argparse
 import os
@@ -16,16 +17,35 @@ PIPELINES = {
 }
 
 
+def _preflight(argv):
+    """Check the option file named by ``-opt`` (if any) and its datasets."""
+    from dml_basicsr.preflight import check_datasets, load_options
+
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument('-opt')
+    parser.add_argument('--force_yml', nargs='+')
+    known, _ = parser.parse_known_args(argv)
+    if known.opt:
+        check_datasets(load_options(known.opt, known.force_yml), known.opt)
+
+
 def _run_pipeline(command, argv):
     import dml_basicsr  # noqa: F401  (applies compat fixes, registers archs/datasets/models)
+    from dml_basicsr.data.errors import DatasetError
 
     if command == 'train':
         from basicsr.train import train_pipeline as pipeline
     else:
         from basicsr.test import test_pipeline as pipeline
-    # BasicSR's parse_options reads sys.argv itself.
-    sys.argv = [f'basicsr {command}'] + list(argv)
-    pipeline(os.getcwd())
+    try:
+        _preflight(argv)
+        # BasicSR's parse_options reads sys.argv itself.
+        sys.argv = [f'basicsr {command}'] + list(argv)
+        pipeline(os.getcwd())
+    except DatasetError as e:
+        print(f'basicsr {command}: error: {e}', file=sys.stderr)
+        return 2
+    return 0
 
 
 def build_parser():
@@ -39,13 +59,10 @@ def build_parser():
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
     if not argv or argv[0] not in PIPELINES:
-        parser.parse_args(argv)  # prints usage / errors and exits
+        build_parser().parse_args(argv)  # prints usage or the error, and exits
         return 2
-    command, rest = argv[0], argv[1:]
-    _run_pipeline(command, rest)
-    return 0
+    return _run_pipeline(argv[0], argv[1:])
 
 
 if __name__ == '__main__':

@@ -8,10 +8,10 @@ PY="${PYTHON:-python3}"
 
 "$PY" -m venv "$VENV"
 PIP="$VENV/bin/python -m pip"
-$PIP install --quiet --upgrade pip setuptools wheel
+$PIP install --quiet --disable-pip-version-check --upgrade pip setuptools wheel
 # torch first: basicsr 1.4.2 is an sdist whose setup.py imports torch, so it is built without
 # isolation (isolation would download a second multi-GB torch).
-$PIP install --quiet "torch==2.14.1" "torchvision==0.29.1"
-$PIP install --quiet --no-build-isolation "basicsr==1.4.2"
-$PIP install --quiet --no-build-isolation -e ".[test]"
+$PIP install --quiet --disable-pip-version-check "torch==2.14.1" "torchvision==0.29.1"
+$PIP install --quiet --disable-pip-version-check --no-build-isolation "basicsr==1.4.2"
+$PIP install --quiet --disable-pip-version-check --no-build-isolation -e ".[test]"
 echo "dml_basicsr is installed in $VENV: activate it with 'source $VENV/bin/activate'"

@@ -4,8 +4,8 @@ import torch
 import torch.nn.functional as F
 
 import dml_basicsr  # noqa: F401
-from dml_basicsr.ops import (apply_basis_kernels, gaussian_kernel, init_basis, normalize_kernels, output_size,
-                             pixel_kernels)
+from dml_basicsr.ops import (apply_basis_kernels, center_pad, gaussian_kernel, init_basis, normalize_kernels,
+                             output_size, pixel_kernels, relative_kernel_error)
 
 
 def unfold_reference(img, basis, weights, scale):
@@ -123,3 +123,15 @@ def test_bad_basis_init_raises():
         init_basis(2, 5, 'nope')
     with pytest.raises(ValueError, match='odd'):
         init_basis(2, 4)
+
+
+def test_relative_kernel_error_pads_smaller_kernels():
+    small = gaussian_kernel(7, 1.0)
+    big = gaussian_kernel(15, 1.0)
+    assert relative_kernel_error(small[None], small[None]) == 0
+    # The 7x7 Gaussian lacks the 15x15 one's tails only: a small but non-zero error.
+    err = relative_kernel_error(small[None], big[None]).item()
+    assert 0 < err < 0.05
+    assert torch.allclose(center_pad(small, 15)[4:11, 4:11], small)
+    with pytest.raises(ValueError):
+        center_pad(big, 7)

@@ -1,6 +1,8 @@
 """Photographs shipped inside the scikit-image wheel: the embedded default data (no download)."""
 import numpy as np
 
+from .errors import DatasetError
+
 # Photographs whose files are inside the scikit-image wheel (no pooch download).
 EMBEDDED_IMAGES = ('astronaut', 'brick', 'camera', 'chelsea', 'coffee', 'grass', 'gravel', 'hubble_deep_field',
                    'immunohistochemistry', 'rocket')
@@ -9,7 +11,7 @@ EMBEDDED_IMAGES = ('astronaut', 'brick', 'camera', 'chelsea', 'coffee', 'grass',
 def load_embedded(name):
     """A scikit-image data image as float32 BGR (H, W, 3) in [0, 1] (gray is replicated)."""
     if name not in EMBEDDED_IMAGES:
-        raise ValueError(f'unknown embedded image {name!r}; choose from {", ".join(EMBEDDED_IMAGES)}')
+        raise DatasetError(f'unknown embedded image {name!r}; choose from {", ".join(EMBEDDED_IMAGES)}')
     import skimage.data
 
     img = getattr(skimage.data, name)()

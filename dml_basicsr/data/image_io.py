@@ -5,6 +5,8 @@ import cv2
 import numpy as np
 from basicsr.utils import bgr2ycbcr
 
+from .errors import DatasetError, DatasetNotFoundError
+
 IMG_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
 
 
@@ -20,13 +22,13 @@ def decode_image(buffer, name):
     """
     img = cv2.imdecode(np.frombuffer(buffer, np.uint8), cv2.IMREAD_UNCHANGED)
     if img is None:
-        raise ValueError(f'{name}: cannot decode image (not an image file, or corrupt)')
+        raise DatasetError(f'{name}: cannot decode image (not an image file, or corrupt)')
     if img.dtype == np.uint8:
         img = img.astype(np.float32) / 255.
     elif img.dtype == np.uint16:
         img = img.astype(np.float32) / 65535.
     else:
-        raise ValueError(f'{name}: unsupported pixel type {img.dtype} (expected 8- or 16-bit)')
+        raise DatasetError(f'{name}: unsupported pixel type {img.dtype} (expected 8- or 16-bit)')
     if img.ndim == 2:
         img = img[:, :, None]
     channels = img.shape[2]
@@ -35,7 +37,7 @@ def decode_image(buffer, name):
     elif channels == 4:
         img = img[:, :, :3]
     elif channels != 3:
-        raise ValueError(f'{name}: unsupported number of channels {channels} (expected 1, 3 or 4)')
+        raise DatasetError(f'{name}: unsupported number of channels {channels} (expected 1, 3 or 4)')
     return np.ascontiguousarray(img)
 
 
@@ -45,7 +47,7 @@ def read_image(path):
         with open(path, 'rb') as f:
             buffer = f.read()
     except OSError as e:
-        raise FileNotFoundError(f'{path}: cannot read image ({e.strerror})') from e
+        raise DatasetNotFoundError(f'{path}: cannot read image ({e.strerror})') from e
     return decode_image(buffer, path)
 
 
@@ -55,11 +57,11 @@ def convert_color(img, color):
         return bgr2ycbcr(img, y_only=True)[..., None]
     if color in (None, 'rgb'):
         return img
-    raise ValueError(f"color must be 'y', 'rgb' or null, got {color!r}")
+    raise DatasetError(f"color must be 'y', 'rgb' or null, got {color!r}")
 
 
 def list_images(folder):
     """Sorted image file names (not paths) directly inside ``folder``."""
     if not os.path.isdir(folder):
-        raise FileNotFoundError(f'{folder}: folder not found')
+        raise DatasetNotFoundError(f'{folder}: folder not found')
     return sorted(f for f in os.listdir(folder) if is_image_file(f))

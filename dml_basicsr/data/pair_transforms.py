@@ -4,6 +4,8 @@ import random
 from basicsr.data.transforms import augment
 from basicsr.utils import img2tensor
 
+from .errors import DatasetError
+
 
 def paired_random_crop(gt, lq, gt_size, scale, gt_path=''):
     """Random aligned crop: LR pixel (i, j) stays matched with HR pixel (scale*i, scale*j).
@@ -17,11 +19,11 @@ def paired_random_crop(gt, lq, gt_size, scale, gt_path=''):
         (gt_patch, lq_patch) of sides gt_size and gt_size // scale.
     """
     if gt_size % scale:
-        raise ValueError(f'gt_size {gt_size} must be a multiple of scale {scale}')
+        raise DatasetError(f'gt_size {gt_size} must be a multiple of scale {scale}')
     lq_size = gt_size // scale
     h_lq, w_lq = lq.shape[:2]
     if h_lq < lq_size or w_lq < lq_size:
-        raise ValueError(f'{gt_path}: LR image {h_lq}x{w_lq} is smaller than the LR patch {lq_size}x{lq_size} '
+        raise DatasetError(f'{gt_path}: LR image {h_lq}x{w_lq} is smaller than the LR patch {lq_size}x{lq_size} '
                          f'(gt_size {gt_size} / scale {scale})')
     top = random.randint(0, h_lq - lq_size)
     left = random.randint(0, w_lq - lq_size)

@@ -1,9 +1,12 @@
+from functools import partial
+
 import numpy as np
 import torch
 from basicsr.utils.registry import DATASET_REGISTRY
 
 from dml_basicsr.ops import SyntheticLens
-from .embedded import load_embedded
+from .embedded import EMBEDDED_IMAGES, load_embedded
+from .errors import DatasetError
 from .image_io import convert_color, list_images, read_image
 from .pair_transforms import pair_to_tensors, train_augment
 
@@ -42,15 +45,28 @@ class SyntheticLensDataset(torch.utils.data.Dataset):
         self.is_train = opt['phase'] == 'train'
         self.lens = SyntheticLens(kernel_size=opt.get('kernel_size', 15))
         generator = torch.Generator().manual_seed(opt.get('seed', 0))
-        self.items = [self._make_pair(name, img, generator) for name, img in self._load_hr()]
-        if not self.items:
-            raise ValueError(f"SyntheticLensDataset '{opt.get('name')}': no images (set 'images' or 'dataroot_gt')")
+        self.items = [self._make_pair(name, load(), generator) for name, load in self.check_options(opt)]
 
-    def _load_hr(self):
-        if self.opt.get('dataroot_gt'):
-            root = self.opt['dataroot_gt']
-            return [(f'{root}/{name}', read_image(f'{root}/{name}')) for name in list_images(root)]
-        return [(f'skimage_{name}', load_embedded(name)) for name in self.opt.get('images', ['coffee'])]
+    @staticmethod
+    def _sources(opt):
+        """[(name, loader)] of the HR images, checked without reading them."""
+        root = opt.get('dataroot_gt')
+        if root:
+            return [(f'{root}/{name}', partial(read_image, f'{root}/{name}')) for name in list_images(root)]
+        names = opt.get('images', ['coffee'])
+        unknown = [n for n in names if n not in EMBEDDED_IMAGES]
+        if unknown:
+            raise DatasetError(f"SyntheticLensDataset '{opt.get('name')}': unknown images {unknown}; "
+                               f"choose from {', '.join(EMBEDDED_IMAGES)} or set dataroot_gt")
+        return [(f'skimage_{name}', partial(load_embedded, name)) for name in names]
+
+    @classmethod
+    def check_options(cls, opt):
+        """The checked image sources; DatasetError if names or folder are wrong (reads no image)."""
+        sources = cls._sources(opt)
+        if not sources:
+            raise DatasetError(f"SyntheticLensDataset '{opt.get('name')}': no images (set 'images' or 'dataroot_gt')")
+        return sources
 
     def _crop_hr(self, img):
         max_size = self.opt.get('max_size', 512)

@@ -10,7 +10,7 @@ from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger, imwrite, tensor2img
 from basicsr.utils.registry import MODEL_REGISTRY
 
-from dml_basicsr.ops import relative_kernel_error
+from dml_basicsr.ops import center_pad, relative_kernel_error
 from dml_basicsr.visualize import kernel_comparison, kernel_grid, weight_map_grid
 
 
@@ -24,7 +24,8 @@ class DMLModel(SRModel):
     ``<log dir>/metrics_<dataset>.csv``, and saves pictures of the basis kernels and of the
     first image's weight maps under ``visualization/<dataset>/``. When the validation data
     carries true kernels (``kernel_points``/``kernel_true``, e.g. ``SyntheticLensDataset``), it
-    also logs ``kernel_err``, the mean relative L2 error of the learned per-pixel kernels.
+    also logs ``kernel_err``, the mean relative L2 error of the learned per-pixel kernels, beside
+    ``kernel_err_invariant``, the error of the best single kernel (the mean true kernel).
     """
 
     def feed_data(self, data):
@@ -100,7 +101,8 @@ class DMLModel(SRModel):
         if metric_opts:
             self._initialize_best_metric_results(dataset_name)
         records = self.__dict__.setdefault('best_metric_results', {}).setdefault(dataset_name, {})
-        records.setdefault('kernel_err', dict(better='lower', val=float('inf'), iter=-1))
+        for name in ('kernel_err', 'kernel_err_invariant'):
+            records.setdefault(name, dict(better='lower', val=float('inf'), iter=-1))
 
     def _image_metrics(self, metric_opts):
         row = {}
@@ -111,8 +113,12 @@ class DMLModel(SRModel):
         if self.kernel_true is not None:
             with torch.no_grad():
                 learned = self._eval_net().kernels_at(self.gt, self.kernel_points[0].to(self.device))
-            row['kernel_err'] = float(relative_kernel_error(learned[0].cpu(), self.kernel_true[0].float()))
-            self._last_kernels = (self.kernel_true[0], learned[0].cpu())
+            true = self.kernel_true[0].float()
+            row['kernel_err'] = float(relative_kernel_error(learned[0].cpu(), true))
+            # Reference: the best single (spatially invariant) kernel for these points.
+            row['kernel_err_invariant'] = float(relative_kernel_error(true.mean(0).expand_as(true), true))
+            size = max(true.shape[-1], learned.shape[-1])
+            self._last_kernels = (center_pad(true, size), center_pad(learned[0].cpu(), size))
         return row
 
     def _image_path(self, dataset_name, img_name, current_iter):

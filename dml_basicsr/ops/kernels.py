@@ -76,7 +76,20 @@ def init_basis(num_basis, kernel_size, method='random', generator=None):
     raise ValueError(f"basis_init must be 'random' or 'gaussian', got {method!r}")
 
 
+def center_pad(kernels, size):
+    """Zero-pad (..., K, K) kernels symmetrically to (..., size, size); size >= K, same parity."""
+    pad = (size - kernels.shape[-1]) // 2
+    if pad < 0 or (size - kernels.shape[-1]) % 2:
+        raise ValueError(f'cannot centre-pad {kernels.shape[-1]}x{kernels.shape[-1]} kernels to {size}x{size}')
+    return torch.nn.functional.pad(kernels, (pad, pad, pad, pad))
+
+
 def relative_kernel_error(learned, true):
-    """Mean over kernels of ``||learned - true||_2 / ||true||_2``; inputs (..., K, K)."""
+    """Mean over kernels of ``||learned - true||_2 / ||true||_2``; inputs (..., K, K).
+
+    Kernels of different odd sizes are compared after centre-padding the smaller to the larger.
+    """
+    size = max(learned.shape[-1], true.shape[-1])
+    learned, true = center_pad(learned, size), center_pad(true, size)
     diff = (learned - true).flatten(-2).norm(dim=-1)
     return (diff / true.flatten(-2).norm(dim=-1)).mean()

@@ -1,0 +1,112 @@
+import os
+import re
+
+import cv2
+import torch
+from basicsr.utils.registry import DATASET_REGISTRY
+
+from .dataset_checks import check_disk_backend, check_gt_size, listed
+from .errors import DatasetError, DatasetNotFoundError
+from .image_io import convert_color, list_images, read_image
+from .pair_transforms import pair_to_tensors, train_augment
+
+# NNNH.PNG (HR) and NNNL.PNG (LR), e.g. 001H.PNG and 001L.PNG; case-insensitive.
+CITY100_NAME = re.compile(r'^(?P<id>\d+)(?P<kind>[HL])\.(png|jpg|jpeg|bmp|tif|tiff|webp)$', re.IGNORECASE)
+
+
+@DATASET_REGISTRY.register()
+class City100Dataset(torch.utils.data.Dataset):
+    """Real HR-LR pairs of City100 (Chen et al., "Camera Lens Super-Resolution", CVPR 2019).
+
+    Layout: one folder with ``NNNH.PNG`` (HR, long focal length) and ``NNNL.PNG`` (LR, short
+    focal length, interpolated onto the HR grid and aligned to it), paired by the number NNN.
+
+    With ``lr_downscale: 1`` the pair is at scale 1 (LR on the HR grid). With ``lr_downscale: d``
+    the HR is cropped top-left to a multiple of d and the LR is downscaled by d (cv2.INTER_AREA)
+    to 1/d of it: a real-world x d pair (City100's native LR is a zoom of about x2.9).
+
+    Options:
+        dataroot (str): the folder of NNNH / NNNL images.
+        id_range (list[int]): [first, last] scene numbers to use, inclusive (default: all).
+        lr_downscale (int): d >= 1 (default 1); when d > 1 it must equal ``scale``.
+        scale (int): set by BasicSR from the top-level ``scale``; only checked against d.
+        color (str): 'y' for the Y channel, or null for RGB (default).
+        gt_size (int): HR training patch side, a multiple of d (train).
+        use_hflip, use_rot (bool): flip/rotate training patches (default false: they would also
+            flip/rotate the real degradation that DML learns).
+        io_backend (dict): only {type: disk}.
+    """
+
+    def __init__(self, opt):
+        super().__init__()
+        self.opt = opt
+        check_disk_backend(opt, 'City100Dataset')
+        check_gt_size(opt, 'City100Dataset')
+        self.is_train = opt['phase'] == 'train'
+        self.downscale = int(opt.get('lr_downscale', 1))
+        if self.downscale < 1:
+            raise DatasetError(f'City100Dataset: lr_downscale must be an integer >= 1, got {self.downscale}')
+        if self.downscale > 1 and opt.get('scale', self.downscale) != self.downscale:
+            raise DatasetError(f"City100Dataset '{opt.get('name')}': lr_downscale {self.downscale} makes a "
+                             f"x{self.downscale} pair, but scale is {opt['scale']}; set them equal")
+        self.pairs = self._find_pairs(opt['dataroot'], opt.get('id_range'))
+
+    @staticmethod
+    def _find_pairs(root, id_range):
+        """[(hr_path, lr_path)] sorted by scene number, limited to ``id_range``."""
+        if not os.path.isdir(root):
+            raise DatasetNotFoundError(f'City100 folder not found: {root}. Expected one folder of HR/LR pairs, '
+                                    f'e.g. {root}/001H.PNG beside {root}/001L.PNG')
+        if id_range is not None and (len(id_range) != 2 or id_range[0] > id_range[1]):
+            raise DatasetError(f'City100: id_range must be [first, last] with first <= last, got {id_range}')
+        first, last = id_range if id_range is not None else (0, float('inf'))
+        files = {'H': {}, 'L': {}}
+        for name in list_images(root):
+            match = CITY100_NAME.match(name)
+            if match is None or not first <= int(match['id']) <= last:
+                continue
+            kind, number = match['kind'].upper(), int(match['id'])
+            if number in files[kind]:
+                raise DatasetError(f'City100: two files for the same image in {root}: {files[kind][number]} and {name}')
+            files[kind][number] = name
+        hr, lr = files['H'], files['L']
+        unpaired = []
+        for names, other in ((hr, lr), (lr, hr)):
+            unpaired += [os.path.join(root, names[n]) for n in sorted(names.keys() - other.keys())]
+        if unpaired:
+            raise DatasetError(f'City100: {len(unpaired)} file(s) without their H/L partner: {listed(unpaired)}')
+        if not hr:
+            where = f' with numbers in {list(id_range)}' if id_range is not None else ''
+            raise DatasetError(f'City100: no NNNH / NNNL image pairs{where} in {root}')
+        return [(os.path.join(root, hr[n]), os.path.join(root, lr[n])) for n in sorted(hr)]
+
+    def _make_lr(self, gt, lq, gt_path, lq_path):
+        """Check that LR is on the HR grid; crop to a multiple of d and downscale the LR by d."""
+        if gt.shape != lq.shape:
+            raise DatasetError(f'City100: LR {lq_path} is {lq.shape[0]}x{lq.shape[1]}, but it must have the size of '
+                             f'HR {gt_path}, {gt.shape[0]}x{gt.shape[1]} (City100 LR is on the HR grid)')
+        d = self.downscale
+        h, w = gt.shape[0] // d, gt.shape[1] // d
+        gt, lq = gt[:h * d, :w * d], lq[:h * d, :w * d]
+        if d > 1:
+            lq = cv2.resize(lq, (w, h), interpolation=cv2.INTER_AREA)
+        return gt, lq
+
+    @classmethod
+    def check_options(cls, opt):
+        """Raise DatasetError if the options or the folder layout are wrong (lists files only)."""
+        cls(opt)
+
+    def __getitem__(self, index):
+        gt_path, lq_path = self.pairs[index]
+        gt, lq = self._make_lr(read_image(gt_path), read_image(lq_path), gt_path, lq_path)
+        color = self.opt.get('color')
+        gt, lq = convert_color(gt, color), convert_color(lq, color)
+        if self.is_train:
+            opt = dict(self.opt, use_hflip=self.opt.get('use_hflip', False), use_rot=self.opt.get('use_rot', False))
+            gt, lq = train_augment(gt, lq, opt, self.downscale, gt_path)
+        gt_t, lq_t = pair_to_tensors(gt, lq)
+        return dict(gt=gt_t, lq=lq_t, gt_path=gt_path, lq_path=lq_path)
+
+    def __len__(self):
+        return len(self.pairs)

@@ -1,0 +1,122 @@
+import os
+import re
+
+import torch
+from basicsr.utils.registry import DATASET_REGISTRY
+
+from .dataset_checks import check_disk_backend, check_gt_size, listed
+from .errors import DatasetError, DatasetNotFoundError
+from .image_io import convert_color, list_images, read_image
+from .pair_transforms import pair_to_tensors, train_augment
+
+# <Cam>_<NNN>_HR.png or <Cam>_<NNN>_LR<s>.png, e.g. Canon_001_HR.png and Canon_001_LR4.png.
+REALSR_NAME = re.compile(r'^(?P<cam>[A-Za-z0-9]+)_(?P<id>\d+)_(?P<kind>HR|LR(?P<s>\d))'
+                         r'\.(?i:png|jpg|jpeg|bmp|tif|tiff|webp)$')
+LR_GRIDS = ('lr', 'hr')
+@DATASET_REGISTRY.register()
+class RealSRDataset(torch.utils.data.Dataset):
+    """Real HR-LR pairs of the RealSR dataset (Cai et al., ICCV 2019), Canon and Nikon cameras.
+
+    Layout: ``<dataroot>/<Cam>/<split>/<scale>/<Cam>_<NNN>_HR.png`` beside ``<Cam>_<NNN>_LR<scale>.png``.
+    HR and LR are paired by parsing the file names (same camera, same number, LR scale equal to
+    ``scale``); image files with other names, and LR files of other scales, are ignored.
+
+    RealSR V3 stores the LR at 1/s of the HR size (``lr_grid: lr``); V2 stores it interpolated
+    back onto the HR grid (``lr_grid: hr``), and then the pair is at scale 1. The sizes are checked
+    against the declared grid when a pair is read. With ``lr_grid: lr`` the pair is cropped
+    top-left to LR (H // s, W // s) and HR s times that, so the two always match exactly.
+
+    Options:
+        dataroot (str): the RealSR root folder, holding Canon/ and Nikon/.
+        split (str): 'Train' or 'Test' (default 'Train' in the train phase, 'Test' otherwise).
+        scale (int): 2, 3 or 4 (set by BasicSR from the top-level ``scale``).
+        cameras (list[str]): camera folders to use (default [Canon, Nikon]).
+        lr_grid (str): 'lr' (V3, default) or 'hr' (V2).
+        color (str): 'y' for the Y channel, or null for RGB (default).
+        gt_size (int): HR training patch side, a multiple of ``scale`` when ``lr_grid: lr`` (train).
+        use_hflip, use_rot (bool): flip/rotate training patches (default false: they would also
+            flip/rotate the real degradation that DML learns).
+        io_backend (dict): only {type: disk}.
+    """
+
+    def __init__(self, opt):
+        super().__init__()
+        self.opt = opt
+        check_disk_backend(opt, 'RealSRDataset')
+        check_gt_size(opt, 'RealSRDataset')
+        self.is_train = opt['phase'] == 'train'
+        if 'scale' not in opt:
+            raise DatasetError(f"RealSRDataset '{opt.get('name')}': option 'scale' is missing (2, 3 or 4)")
+        self.scale = int(opt['scale'])
+        self.lr_grid = opt.get('lr_grid', 'lr')
+        if self.lr_grid not in LR_GRIDS:
+            raise DatasetError(f"RealSRDataset: lr_grid must be 'lr' (V3) or 'hr' (V2), got {self.lr_grid!r}")
+        self.crop_scale = self.scale if self.lr_grid == 'lr' else 1
+        split = opt.get('split', 'Train' if self.is_train else 'Test')
+        if split not in ('Train', 'Test'):
+            raise DatasetError(f"RealSRDataset: split must be 'Train' or 'Test', got {split!r}")
+        self.pairs = self._find_pairs(opt['dataroot'], split, opt.get('cameras', ['Canon', 'Nikon']))
+
+    def _folders(self, root, split, cameras):
+        folders = [os.path.join(root, cam, split, str(self.scale)) for cam in cameras]
+        missing = [f for f in folders if not os.path.isdir(f)]
+        if missing:
+            raise DatasetNotFoundError(
+                f'RealSR folder(s) not found: {", ".join(os.path.abspath(f) for f in missing)}. Expected the layout '
+                f'<dataroot>/<Cam>/<Train|Test>/<scale>/, e.g. {root}/Canon/Train/4/Canon_001_HR.png '
+                'beside Canon_001_LR4.png')
+        return folders
+
+    def _find_pairs(self, root, split, cameras):
+        """[(hr_path, lr_path)] of every camera folder, sorted by file name."""
+        pairs, unpaired = [], []
+        for folder in self._folders(root, split, cameras):
+            hr, lr = {}, {}
+            for name in list_images(folder):
+                match = REALSR_NAME.match(name)
+                if match is None or (match['s'] and int(match['s']) != self.scale):
+                    continue
+                files = hr if match['kind'] == 'HR' else lr
+                key = (match['cam'], int(match['id']))
+                if key in files:
+                    raise DatasetError(f'RealSR: two files for the same image in {folder}: {files[key]} and {name}')
+                files[key] = name
+            for files, other in ((hr, lr), (lr, hr)):
+                unpaired += [os.path.join(folder, files[k]) for k in sorted(files.keys() - other.keys())]
+            pairs += [(os.path.join(folder, hr[k]), os.path.join(folder, lr[k])) for k in sorted(hr.keys() & lr.keys())]
+        if unpaired:
+            raise DatasetError(f'RealSR: {len(unpaired)} file(s) without their HR/LR{self.scale} partner: '
+                             f'{listed(unpaired)}')
+        if not pairs:
+            raise DatasetError(f'RealSR: no <Cam>_<NNN>_HR / _LR{self.scale} pairs in {root} '
+                             f'(split {split}, cameras {cameras})')
+        return pairs
+
+    def _align(self, gt, lq, gt_path, lq_path):
+        """Check the sizes against ``lr_grid``; crop so that LR (i, j) is HR (s*i, s*j)."""
+        (h, w), (h_lq, w_lq), s = gt.shape[:2], lq.shape[:2], self.crop_scale
+        allowed = {(h // s, w // s), (-(-h // s), -(-w // s))}
+        if (h_lq, w_lq) not in allowed:
+            expected = ' or '.join(f'{a}x{b}' for a, b in sorted(allowed))
+            raise DatasetError(f'RealSR lr_grid {self.lr_grid!r}: LR {lq_path} is {h_lq}x{w_lq}, expected {expected} '
+                             f'for HR {gt_path} of {h}x{w} (V3 data: lr_grid lr; V2 data: lr_grid hr)')
+        return gt[:h // s * s, :w // s * s], lq[:h // s, :w // s]
+
+    @classmethod
+    def check_options(cls, opt):
+        """Raise DatasetError if the options or the folder layout are wrong (lists files only)."""
+        cls(opt)
+
+    def __getitem__(self, index):
+        gt_path, lq_path = self.pairs[index]
+        gt, lq = self._align(read_image(gt_path), read_image(lq_path), gt_path, lq_path)
+        color = self.opt.get('color')
+        gt, lq = convert_color(gt, color), convert_color(lq, color)
+        if self.is_train:
+            opt = dict(self.opt, use_hflip=self.opt.get('use_hflip', False), use_rot=self.opt.get('use_rot', False))
+            gt, lq = train_augment(gt, lq, opt, self.crop_scale, gt_path)
+        gt_t, lq_t = pair_to_tensors(gt, lq)
+        return dict(gt=gt_t, lq=lq_t, gt_path=gt_path, lq_path=lq_path)
+
+    def __len__(self):
+        return len(self.pairs)

@@ -1,0 +1,90 @@
+"""Real ``basicsr train`` runs (subprocesses) on tiny embedded data: checkpoints, metrics, resume."""
+import csv
+import re
+import subprocess
+import sys
+
+import torch
+
+from conftest import PROJECT_ROOT, run_cli, tiny_dml_options, write_yaml
+
+
+def _log_text(exp_dir):
+    return ''.join(p.read_text() for p in sorted(exp_dir.glob('train_*.log')))
+
+
+def test_train_writes_checkpoint_metrics_and_pictures(tmp_path):
+    opt_file = write_yaml(tmp_path / 'tiny.yml', tiny_dml_options('tiny_dml'))
+    proc = run_cli(['train', '-opt', str(opt_file)], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    exp = tmp_path / 'experiments' / 'tiny_dml'
+    assert (exp / 'models' / 'net_g_4.pth').is_file()
+    assert (exp / 'training_states' / '4.state').is_file()
+    params = torch.load(exp / 'models' / 'net_g_latest.pth', map_location='cpu')['params']
+    assert params['basis'].shape == (3, 7, 7)
+
+    psnrs = [float(v) for v in re.findall(r'# psnr: ([0-9.]+)', _log_text(exp))]
+    assert len(psnrs) >= 2 and all(20 < p < 80 for p in psnrs)
+    assert re.search(r'# kernel_err: [0-9.]+', _log_text(exp))
+
+    with open(exp / 'metrics_SkimageLensVal.csv') as f:
+        rows = list(csv.DictReader(f))
+    assert [r['iter'] for r in rows][:2] == ['2', '4']
+    assert set(rows[0]) >= {'iter', 'image', 'psnr', 'ssim', 'kernel_err'}
+
+    vis = exp / 'visualization' / 'SkimageLensVal'
+    for stem in ('basis_4', 'weights_skimage_coffee_4', 'kernels_true_vs_learned_skimage_coffee_4'):
+        assert (vis / f'{stem}.png').is_file(), sorted(p.name for p in vis.iterdir())
+    assert not (PROJECT_ROOT / 'experiments' / 'tiny_dml').exists()
+
+
+def test_auto_resume_continues_from_saved_iteration_on_cpu(tmp_path):
+    opt_file = write_yaml(tmp_path / 'tiny.yml', tiny_dml_options('tiny_resume', total_iter=2))
+    first = run_cli(['train', '-opt', str(opt_file)], cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    second = run_cli(['train', '-opt', str(opt_file), '--auto_resume', '--force_yml', 'train:total_iter=4'],
+                     cwd=tmp_path)
+    assert second.returncode == 0, second.stderr[-3000:]
+    exp = tmp_path / 'experiments' / 'tiny_resume'
+    log = _log_text(exp)
+    assert 'Resuming training from epoch' in log and 'iter: 2.' in log
+    assert 'Start training from epoch: 0, iter: 2' in log or re.search(r'Start training from epoch: \d+, iter: 2\b', log)
+    iters = [int(v) for v in re.findall(r'iter:\s+(\d+), lr', log)]
+    assert iters and min(i for i in iters if i > 2) == 3  # the second run went on at 3, not 1
+    assert (exp / 'models' / 'net_g_4.pth').is_file()
+
+
+def test_console_script_help_lists_subcommands():
+    proc = subprocess.run([sys.executable, '-m', 'dml_basicsr', '--help'], capture_output=True, text=True,
+                          env={'PYTHONPATH': str(PROJECT_ROOT), 'PATH': ''})
+    assert proc.returncode == 0
+    assert 'train' in proc.stdout and 'test' in proc.stdout
+
+
+def test_train_help_shows_basicsr_flags(tmp_path):
+    proc = run_cli(['train', '--help'], cwd=tmp_path)
+    assert proc.returncode == 0
+    for flag in ('-opt', '--launcher', '--auto_resume', '--debug', '--local_rank', '--force_yml'):
+        assert flag in proc.stdout
+
+
+def test_missing_realsr_dataset_is_one_clear_error_and_writes_nothing(tmp_path):
+    proc = run_cli(['train', '-opt', str(PROJECT_ROOT / 'options' / 'train_dml_x4.yml')], cwd=tmp_path)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and 'Traceback' not in proc.stderr
+    assert str(tmp_path / 'datasets' / 'RealSR_V3' / 'Canon' / 'Train' / '4') in lines[0]
+    assert 'Canon_001_HR.png' in lines[0] and 'Canon_001_LR4.png' in lines[0]
+    assert not (tmp_path / 'experiments').exists() and not (tmp_path / 'tb_logger').exists()
+
+
+def test_force_yml_is_seen_by_the_preflight_check(tmp_path):
+    opt_file = write_yaml(tmp_path / 'tiny.yml', tiny_dml_options('tiny_force'))
+    proc = run_cli(['train', '-opt', str(opt_file), '--force_yml', "datasets:val:images=['nosuchimage']"], cwd=tmp_path)
+    assert proc.returncode == 2
+    assert 'nosuchimage' in proc.stderr and not (tmp_path / 'experiments').exists()
+
+
+def test_missing_option_file_is_one_clear_error(tmp_path):
+    proc = run_cli(['train', '-opt', 'nope.yml'], cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr.strip() == 'basicsr train: error: option file not found: nope.yml'
