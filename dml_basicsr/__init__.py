@@ -9,7 +9,8 @@ compat.apply()
 
 from . import archs, data, models  # noqa: E402  (registration needs compat first)
 from .archs import DMLNet  # noqa: E402
+from .degradation import DMLDegradation  # noqa: E402
 from .ops import apply_basis_kernels  # noqa: E402
 
 __version__ = '0.1.0'
-__all__ = ['DMLNet', 'apply_basis_kernels', 'archs', 'data', 'models', '__version__']
+__all__ = ['DMLDegradation', 'DMLNet', 'apply_basis_kernels', 'archs', 'data', 'models', '__version__']

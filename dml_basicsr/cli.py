@@ -19,14 +19,16 @@ PIPELINES = {
 
 def _preflight(argv):
     """Check the option file named by ``-opt`` (if any) and its datasets."""
-    from dml_basicsr.preflight import check_datasets, load_options
+    from dml_basicsr.preflight import check_datasets, check_degradation, load_options
 
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument('-opt')
     parser.add_argument('--force_yml', nargs='+')
     known, _ = parser.parse_known_args(argv)
     if known.opt:
-        check_datasets(load_options(known.opt, known.force_yml), known.opt)
+        opt = load_options(known.opt, known.force_yml)
+        check_degradation(opt, known.opt)
+        check_datasets(opt, known.opt)
 
 
 def _run_pipeline(command, argv):

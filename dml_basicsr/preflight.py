@@ -39,6 +39,16 @@ def load_options(opt_path, force_yml=None):
     return opt
 
 
+def check_degradation(opt, opt_path):
+    """An online-degradation model needs its DML checkpoint to exist."""
+    path = (opt.get('degradation') or {}).get('checkpoint')
+    if 'degradation' in opt and not path:
+        raise OptionError(f'{opt_path}: degradation.checkpoint (a trained DMLNet .pth) is missing')
+    if path and not os.path.isfile(path):
+        raise OptionError(f'{opt_path}: degradation.checkpoint not found: {os.path.abspath(path)} '
+                          '(train one with basicsr train -opt options/train_dml_x<scale>.yml)')
+
+
 def check_datasets(opt, opt_path):
     """Run each dataset's ``check_options`` with the keys BasicSR adds (``phase``, ``scale``)."""
     for phase, dataset_opt in (opt.get('datasets') or {}).items():

@@ -37,6 +37,8 @@ class DMLNet(nn.Module):
             raise ValueError(f'DMLNet: num_in_ch must be 1 (Y) or 3 (RGB), got {num_in_ch!r}')
         self.num_in_ch = num_in_ch
         self.scale = scale
+        # Saved with the weights so that a checkpoint says which scale it was trained for.
+        self.register_buffer('scale_factor', torch.tensor(scale, dtype=torch.int64))
         self.basis = nn.Parameter(init_basis(num_basis, kernel_size, basis_init))
         self.weight_net = EncoderDecoder(num_in_ch, num_basis, num_feat, last_kernel_size=7)
         self._init_unit_gain()
@@ -49,6 +51,13 @@ class DMLNet(nn.Module):
         with torch.no_grad():
             last.weight.mul_(0.1)
             last.bias.fill_(-math.log(max(self.num_basis - 1, 1)))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        saved = state_dict.get(prefix + 'scale_factor')
+        if saved is not None and int(saved) != self.scale:
+            raise ValueError(f'DMLNet: the checkpoint was trained for scale {int(saved)}, '
+                             f'but this network has scale {self.scale}')
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @property
     def num_basis(self):

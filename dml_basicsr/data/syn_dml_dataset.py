@@ -1,0 +1,167 @@
+import fnmatch
+import os
+import random
+
+import torch
+from basicsr.data.transforms import augment
+from basicsr.utils import FileClient, img2tensor
+from basicsr.utils.registry import DATASET_REGISTRY
+
+from .embedded import EMBEDDED_IMAGES, load_embedded
+from .errors import DatasetError, DatasetNotFoundError
+from .image_io import convert_color, decode_image, is_image_file
+
+
+def _lmdb_keys(folder):
+    """Keys of a BasicSR LMDB folder (``<folder>/meta_info.txt``: ``<key>.png (h,w,c) ...``)."""
+    meta = os.path.join(folder, 'meta_info.txt')
+    if not folder.endswith('.lmdb') or not os.path.isfile(meta):
+        raise DatasetNotFoundError(f'{folder}: not a BasicSR LMDB folder (expected <name>.lmdb with meta_info.txt)')
+    with open(meta) as f:
+        return [line.split('.')[0] for line in f if line.strip()]
+
+
+def _disk_files(folders, pattern):
+    """Image files under ``folders`` (recursive) whose base name matches ``pattern``, sorted."""
+    files = []
+    for folder in folders:
+        if not os.path.isdir(folder):
+            raise DatasetNotFoundError(f'HR folder not found: {os.path.abspath(folder)}')
+        for root, _, names in os.walk(folder):
+            files += [os.path.join(root, n) for n in names if is_image_file(n) and fnmatch.fnmatch(n, pattern)]
+    return sorted(files)
+
+
+@DATASET_REGISTRY.register()
+class SynDMLDataset(torch.utils.data.Dataset):
+    """HR crops for online Syn-DML training, optionally mixed with real pairs (RealSR+Syn-DML).
+
+    The dataset does NOT degrade anything: synthetic items carry ``synthetic=True`` and a zero
+    ``lq`` placeholder of the LR patch shape. :class:`~dml_basicsr.models.DMLOnlineSRModel`
+    replaces those placeholders in ``feed_data`` with ``DMLDegradation(gt)``, batch-wise, on the
+    training device. Real items (``synthetic=False``) keep their real LR.
+
+    Options:
+        dataroot_gt (str | list[str]): HR folder(s), searched recursively; or an LMDB folder
+            with ``io_backend: {type: lmdb}``.
+        images (list[str]): scikit-image photos instead of dataroot_gt (embedded default).
+        gt_pattern (str): fnmatch pattern for HR file names on disk (default '*'; '*_HR.png'
+            picks RealSR's HR files).
+        io_backend (dict): {type: disk} (default) or {type: lmdb}.
+        gt_size (int): HR patch side, a multiple of the LR crop scale.
+        scale (int): SR scale (set by BasicSR).
+        lr_grid (str): 'lr' (LR patch gt_size/scale, default) or 'hr' (LR on the HR grid).
+        color (str): 'y' or null (RGB).
+        use_hflip, use_rot (bool): augment synthetic HR crops (default true; the degradation
+            comes after, so this is plain data augmentation).
+        real (dict): options of a paired dataset (``type`` and its own keys) for real pairs.
+        real_ratio (float): probability that an item is a real pair (default 0.5 with ``real``).
+    """
+
+    def __init__(self, opt):
+        super().__init__()
+        self.opt = opt
+        self.gt_size = opt.get('gt_size')
+        if not self.gt_size:
+            raise DatasetError(f"SynDMLDataset '{opt.get('name')}': option 'gt_size' is missing")
+        self.crop_scale = int(opt.get('scale', 1)) if opt.get('lr_grid', 'lr') == 'lr' else 1
+        if self.gt_size % self.crop_scale:
+            raise DatasetError(f"SynDMLDataset: gt_size {self.gt_size} is not a multiple of scale {self.crop_scale}")
+        self.sources = self._hr_sources(opt)
+        self.real, self.real_ratio = self._build_real(opt)
+        self.file_client = None
+
+    @classmethod
+    def check_options(cls, opt):
+        """The HR sources (paths, LMDB keys or embedded names); checks the real dataset's options too."""
+        sources = cls._hr_sources(opt)
+        real_opt = cls._real_options(opt)
+        if real_opt is not None:
+            check = getattr(DATASET_REGISTRY.get(real_opt['type']), 'check_options', None)
+            if check is not None:
+                check(real_opt)
+        return sources
+
+    @staticmethod
+    def _hr_sources(opt):
+        backend = (opt.get('io_backend') or {}).get('type', 'disk')
+        if opt.get('images'):
+            unknown = [n for n in opt['images'] if n not in EMBEDDED_IMAGES]
+            if unknown:
+                raise DatasetError(f'SynDMLDataset: unknown images {unknown}; choose from {", ".join(EMBEDDED_IMAGES)}')
+            return list(opt['images'])
+        roots = opt.get('dataroot_gt')
+        if not roots:
+            raise DatasetError(f"SynDMLDataset '{opt.get('name')}': set 'dataroot_gt' (HR folder) or 'images'")
+        roots = [roots] if isinstance(roots, str) else list(roots)
+        if backend == 'lmdb':
+            sources = [key for root in roots for key in _lmdb_keys(root)]
+        elif backend == 'disk':
+            sources = _disk_files(roots, opt.get('gt_pattern', '*'))
+        else:
+            raise DatasetError(f"SynDMLDataset: io_backend type {backend!r} is not supported (disk or lmdb)")
+        if not sources:
+            raise DatasetError(f"SynDMLDataset: no HR images in {roots} matching {opt.get('gt_pattern', '*')!r}")
+        return sources
+
+    @staticmethod
+    def _real_options(opt):
+        """Options of the real paired dataset (inheriting phase, scale, gt_size, color, flips), or None."""
+        if not opt.get('real'):
+            return None
+        real_opt = dict(opt['real'], phase=opt['phase'], gt_size=opt.get('gt_size'))
+        real_opt.setdefault('name', f"{opt.get('name')}_real")
+        if 'scale' in opt:
+            real_opt['scale'] = opt['scale']
+        for key in ('color', 'use_hflip', 'use_rot'):
+            if key in opt and key not in real_opt:
+                real_opt[key] = opt[key]
+        if real_opt.get('type') not in DATASET_REGISTRY:
+            raise DatasetError(f"SynDMLDataset: real.type {real_opt.get('type')!r} is not a registered dataset")
+        return real_opt
+
+    def _build_real(self, opt):
+        real_opt = self._real_options(opt)
+        if real_opt is None:
+            return None, 0.0
+        ratio = float(opt.get('real_ratio', 0.5))
+        if not 0 <= ratio <= 1:
+            raise DatasetError(f'SynDMLDataset: real_ratio must be in [0, 1], got {ratio}')
+        return DATASET_REGISTRY.get(real_opt['type'])(real_opt), ratio
+
+    def _read_hr(self, index):
+        source = self.sources[index]
+        if self.opt.get('images'):
+            return load_embedded(source), f'skimage_{source}'
+        io_opt = dict(self.opt.get('io_backend') or {'type': 'disk'})
+        if self.file_client is None:
+            backend = io_opt.pop('type')
+            if backend == 'lmdb':
+                io_opt.update(db_paths=self.opt['dataroot_gt'], client_keys=['gt'])
+            self.file_client = FileClient(backend, **io_opt)
+        return decode_image(self.file_client.get(source, 'gt'), source), source
+
+    def _synthetic_item(self, index):
+        img, path = self._read_hr(index)
+        size = self.gt_size
+        h, w = img.shape[:2]
+        if h < size or w < size:
+            raise DatasetError(f'{path}: HR image {h}x{w} is smaller than gt_size {size}')
+        top, left = random.randint(0, h - size), random.randint(0, w - size)
+        gt = img[top:top + size, left:left + size]
+        gt = augment(gt, self.opt.get('use_hflip', True), self.opt.get('use_rot', True))
+        gt = convert_color(gt, self.opt.get('color'))
+        gt_t = img2tensor(gt, bgr2rgb=gt.shape[2] == 3, float32=True)
+        lq_size = size // self.crop_scale
+        lq_t = torch.zeros(gt_t.shape[0], lq_size, lq_size)
+        return dict(gt=gt_t, lq=lq_t, synthetic=True, gt_path=path, lq_path='')
+
+    def __getitem__(self, index):
+        if self.real is not None and random.random() < self.real_ratio:
+            item = dict(self.real[random.randrange(len(self.real))])
+            item['synthetic'] = False
+            return item
+        return self._synthetic_item(index % len(self.sources))
+
+    def __len__(self):
+        return len(self.sources)

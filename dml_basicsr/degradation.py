@@ -1,0 +1,114 @@
+"""Online DML degradation: a trained DMLNet checkpoint turned into an HR -> LR batch transform.
+
+This is where Syn-DML pairs are made, for any training code::
+
+    deg = DMLDegradation.from_checkpoint('experiments/.../models/net_g_latest.pth', noise_sigma=5.0)
+    lr = deg(hr)   # (B, C, H, W) in [0, 1] -> (B, C, ceil(H/s), ceil(W/s)), on hr's device
+"""
+import torch
+import torch.nn as nn
+
+from dml_basicsr.archs import DMLNet
+from dml_basicsr.ops import apply_basis_kernels, rgb_to_y
+
+
+def _state_dict_from_checkpoint(path, param_key):
+    ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    if param_key in ckpt:
+        return ckpt[param_key]
+    if 'params' in ckpt:
+        return ckpt['params']
+    if 'basis' in ckpt:
+        return ckpt
+    raise ValueError(f'{path}: not a DMLNet checkpoint (no {param_key!r}/"params" entry and no "basis" tensor)')
+
+
+def dmlnet_from_state_dict(state):
+    """Build a DMLNet whose options are read off the tensor shapes of ``state``."""
+    missing = [k for k in ('basis', 'scale_factor', 'weight_net.enc1.0.weight') if k not in state]
+    if missing:
+        raise ValueError(f'not a DMLNet state dict: missing {", ".join(missing)}')
+    num_basis, kernel_size, _ = state['basis'].shape
+    num_feat, num_in_ch = state['weight_net.enc1.0.weight'].shape[:2]
+    net = DMLNet(num_in_ch=num_in_ch, num_basis=num_basis, kernel_size=kernel_size,
+                 scale=int(state['scale_factor']), num_feat=num_feat)
+    net.load_state_dict(state)
+    return net.eval().requires_grad_(False)
+
+
+class DMLDegradation(nn.Module):
+    """HR batch -> realistic LR batch with a learned DML model, plus AWGN.
+
+    Args:
+        net: a trained :class:`DMLNet` (frozen, eval mode).
+        noise_sigma: AWGN standard deviation on the 0-255 scale (paper: 5); 0 disables; a
+            ``(low, high)`` pair draws one sigma per image, uniformly.
+        clamp: clip the LR to [0, 1].
+        round_8bit: quantise the LR to 8 bits (as if saved as PNG).
+        seed: seed of the noise generator (per device); None uses torch's global RNG.
+
+    Shape:
+        (B, C, H, W) in [0, 1] -> (B, C, ceil(H/s), ceil(W/s)). C may be the network's
+        ``num_in_ch``, or 3 for a Y-trained network: the weights are then predicted from Y and
+        the same per-pixel kernels are applied to each RGB channel.
+    """
+
+    def __init__(self, net, noise_sigma=5.0, clamp=True, round_8bit=False, seed=None):
+        super().__init__()
+        self.net = net.eval().requires_grad_(False)
+        self.noise_sigma = noise_sigma
+        self.clamp = clamp
+        self.round_8bit = round_8bit
+        self.seed = seed
+        self._generators = {}
+
+    @classmethod
+    def from_checkpoint(cls, path, noise_sigma=5.0, param_key='params', **kwargs):
+        """Load the ``.pth`` that ``basicsr train`` writes for a DMLNet (``net_g_*.pth``)."""
+        return cls(dmlnet_from_state_dict(_state_dict_from_checkpoint(path, param_key)), noise_sigma, **kwargs)
+
+    @property
+    def scale(self):
+        return self.net.scale
+
+    def _generator(self, device):
+        if self.seed is None:
+            return None
+        if device not in self._generators:
+            self._generators[device] = torch.Generator(device=device).manual_seed(self.seed)
+        return self._generators[device]
+
+    def _sigmas(self, batch, device, dtype, generator):
+        """(B, 1, 1, 1) noise sigmas on the [0, 1] scale."""
+        if isinstance(self.noise_sigma, (tuple, list)):
+            low, high = self.noise_sigma
+            u = torch.rand(batch, 1, 1, 1, device=device, dtype=dtype, generator=generator)
+            return (low + (high - low) * u) / 255.
+        return torch.full((batch, 1, 1, 1), float(self.noise_sigma) / 255., device=device, dtype=dtype)
+
+    def degrade_clean(self, hr):
+        """The noise-free LR (no clamp, no rounding)."""
+        net = self.net
+        if next(net.parameters()).device != hr.device:
+            net.to(hr.device)
+        channels = hr.shape[1]
+        if channels == net.num_in_ch:
+            return net(hr)
+        if channels == 3 and net.num_in_ch == 1:
+            weights = net.predict_weights(rgb_to_y(hr))
+            return apply_basis_kernels(hr, net.basis_kernels(), weights, net.scale)
+        raise ValueError(f'DMLDegradation: input has {channels} channels; the model takes {net.num_in_ch}'
+                         f'{" (or 3: RGB through its Y weights)" if net.num_in_ch == 1 else ""}')
+
+    @torch.no_grad()
+    def forward(self, hr):
+        lr = self.degrade_clean(hr)
+        if self.noise_sigma:
+            generator = self._generator(hr.device)
+            sigma = self._sigmas(lr.shape[0], lr.device, lr.dtype, generator)
+            lr = lr + sigma * torch.randn(lr.shape, device=lr.device, dtype=lr.dtype, generator=generator)
+        if self.clamp:
+            lr = lr.clamp(0, 1)
+        if self.round_8bit:
+            lr = torch.round(lr * 255.) / 255.
+        return lr

@@ -1,0 +1,147 @@
+"""Online DML degradation: DMLDegradation, SynDMLDataset and DMLOnlineSRModel's feed_data."""
+import pytest
+import torch
+from basicsr.utils.registry import DATASET_REGISTRY
+
+from dml_basicsr import DMLDegradation, DMLNet
+from dml_basicsr.data.errors import DatasetError
+from dml_basicsr.ops import apply_basis_kernels, rgb_to_y
+
+
+def perturbed_net(scale=2, in_ch=1, seed=0):
+    torch.manual_seed(seed)
+    net = DMLNet(num_in_ch=in_ch, num_basis=3, kernel_size=7, scale=scale, num_feat=8)
+    with torch.no_grad():
+        for p in net.weight_net.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    return net.eval()
+
+
+def save_checkpoint(net, path):
+    torch.save({'params': net.state_dict()}, path)
+    return path
+
+
+@pytest.mark.parametrize('scale', [1, 2, 3, 4])
+def test_from_checkpoint_reproduces_dmlnet_without_noise(tmp_path, scale):
+    net = perturbed_net(scale)
+    deg = DMLDegradation.from_checkpoint(save_checkpoint(net, tmp_path / 'net.pth'), noise_sigma=0, clamp=False)
+    hr = torch.rand(2, 1, 30, 27)
+    with torch.no_grad():
+        assert torch.equal(deg(hr), net(hr))
+    assert deg.scale == scale and isinstance(deg.net, DMLNet)
+
+
+def test_y_model_on_rgb_applies_y_predicted_kernels_to_each_channel():
+    net = perturbed_net(2)
+    deg = DMLDegradation(net, noise_sigma=0, clamp=False)
+    rgb = torch.rand(2, 3, 24, 20)
+    with torch.no_grad():
+        expected = apply_basis_kernels(rgb, net.basis_kernels(), net.predict_weights(rgb_to_y(rgb)), 2)
+        out = deg(rgb)
+    assert out.shape == (2, 3, 12, 10)
+    assert torch.equal(out, expected)
+
+
+def test_noise_statistics_match_sigma():
+    deg = DMLDegradation(perturbed_net(1), noise_sigma=5.0, clamp=False, seed=1)
+    hr = torch.rand(4, 1, 64, 64)
+    residual = deg(hr) - deg.degrade_clean(hr)
+    assert abs(residual.std().item() * 255 - 5.0) < 0.1
+    assert abs(residual.mean().item() * 255) < 0.1
+
+
+def test_noise_range_draws_one_sigma_per_image():
+    deg = DMLDegradation(perturbed_net(1), noise_sigma=(1.0, 20.0), clamp=False, seed=3)
+    hr = torch.rand(8, 1, 64, 64)
+    stds = (deg(hr) - deg.degrade_clean(hr)).flatten(1).std(dim=1) * 255
+    assert stds.min() > 0.9 and stds.max() < 20.5 and stds.max() - stds.min() > 3
+
+
+def test_seed_makes_noise_reproducible_and_clamp_round():
+    hr = torch.rand(2, 1, 32, 32)
+    a = DMLDegradation(perturbed_net(2), seed=7, round_8bit=True)(hr)
+    b = DMLDegradation(perturbed_net(2), seed=7, round_8bit=True)(hr)
+    assert torch.equal(a, b)
+    assert a.min() >= 0 and a.max() <= 1
+    assert torch.allclose(a * 255, torch.round(a * 255), atol=1e-4)
+
+
+def test_output_follows_input_dtype_and_device():
+    deg = DMLDegradation(perturbed_net(2).double(), noise_sigma=5.0)
+    out = deg(torch.rand(1, 1, 20, 20, dtype=torch.float64))
+    assert out.dtype == torch.float64 and out.device.type == 'cpu'
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+def test_output_follows_cuda_device():
+    deg = DMLDegradation(perturbed_net(2), noise_sigma=5.0, seed=0)
+    out = deg(torch.rand(1, 1, 20, 20, device='cuda'))
+    assert out.device.type == 'cuda'
+
+
+def test_wrong_channels_and_bad_checkpoint_raise(tmp_path):
+    deg = DMLDegradation(perturbed_net(2), noise_sigma=0)
+    with pytest.raises(ValueError, match='2 channels'):
+        deg(torch.rand(1, 2, 16, 16))
+    torch.save({'params': {'x': torch.zeros(1)}}, tmp_path / 'bad.pth')
+    with pytest.raises(ValueError, match='not a DMLNet state dict'):
+        DMLDegradation.from_checkpoint(tmp_path / 'bad.pth')
+
+
+def _syn_opt(**kw):
+    opt = dict(type='SynDMLDataset', name='syn', phase='train', scale=2, images=['camera', 'brick'], gt_size=32,
+               color='y')
+    opt.update(kw)
+    return opt
+
+
+def test_syn_dml_dataset_gives_gt_crops_and_placeholders():
+    ds = DATASET_REGISTRY.get('SynDMLDataset')(_syn_opt())
+    item = ds[0]
+    assert item['synthetic'] is True
+    assert item['gt'].shape == (1, 32, 32) and item['lq'].shape == (1, 16, 16)
+    assert item['lq'].abs().sum() == 0
+    hr_grid = DATASET_REGISTRY.get('SynDMLDataset')(_syn_opt(lr_grid='hr'))
+    assert hr_grid[0]['lq'].shape == (1, 32, 32)
+
+
+def test_syn_dml_dataset_mixes_real_pairs_at_the_ratio():
+    real = dict(type='SyntheticLensDataset', images=['coffee'], noise_sigma=0)
+    ds = DATASET_REGISTRY.get('SynDMLDataset')(_syn_opt(real=real, real_ratio=0.3))
+    items = [ds[i % len(ds)] for i in range(400)]
+    real_items = [item for item in items if not item['synthetic']]
+    assert 0.2 < len(real_items) / len(items) < 0.4
+    assert all(item['lq'].abs().sum() > 0 and item['lq'].shape == (1, 16, 16) for item in real_items)
+    assert all(item['lq'].abs().sum() == 0 for item in items if item['synthetic'])
+
+
+def test_syn_dml_dataset_reads_disk_and_lmdb(tmp_path):
+    import cv2
+    import lmdb
+    import numpy as np
+    folder = tmp_path / 'hr'
+    folder.mkdir()
+    img = (np.random.default_rng(0).random((40, 44, 3)) * 255).astype(np.uint8)
+    cv2.imwrite(str(folder / 'a_HR.png'), img)
+    cv2.imwrite(str(folder / 'a_LR2.png'), img[::2, ::2])
+    disk = DATASET_REGISTRY.get('SynDMLDataset')(_syn_opt(images=None, dataroot_gt=str(folder), gt_pattern='*_HR.png'))
+    assert len(disk) == 1 and disk[0]['gt'].shape == (1, 32, 32)
+    db = tmp_path / 'hr.lmdb'
+    env = lmdb.open(str(db), map_size=10 * 2**20)
+    with env.begin(write=True) as txn:
+        txn.put(b'a_HR', cv2.imencode('.png', img)[1].tobytes())
+    env.close()
+    (db / 'meta_info.txt').write_text('a_HR.png (40,44,3) 1\n')
+    from_lmdb = DATASET_REGISTRY.get('SynDMLDataset')(
+        _syn_opt(images=None, dataroot_gt=str(db), io_backend={'type': 'lmdb'}, use_hflip=False, use_rot=False))
+    assert len(from_lmdb) == 1 and from_lmdb[0]['gt'].shape == (1, 32, 32)
+
+
+def test_syn_dml_dataset_errors():
+    with pytest.raises(DatasetError, match='gt_size'):
+        DATASET_REGISTRY.get('SynDMLDataset')(_syn_opt(gt_size=None))
+    with pytest.raises(DatasetError, match='nosuch'):
+        DATASET_REGISTRY.get('SynDMLDataset')(_syn_opt(images=['nosuch']))
+    with pytest.raises(FileNotFoundError, match='missing_dir'):
+        DATASET_REGISTRY.get('SynDMLDataset')(_syn_opt(images=None, dataroot_gt='missing_dir'))
