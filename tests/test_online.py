@@ -125,7 +125,7 @@ def test_syn_dml_dataset_reads_disk_and_lmdb(tmp_path):
     img = (np.random.default_rng(0).random((40, 44, 3)) * 255).astype(np.uint8)
     cv2.imwrite(str(folder / 'a_HR.png'), img)
     cv2.imwrite(str(folder / 'a_LR2.png'), img[::2, ::2])
-    disk = DATASET_REGISTRY.get('SynDMLDataset')(_syn_opt(images=None, dataroot_gt=str(folder), gt_pattern='*_HR.png'))
+    disk = DATASET_REGISTRY.get('SynDMLDataset')(_syn_opt(images=None, dataroot_gt=str(folder), gt_glob='*_HR.png'))
     assert len(disk) == 1 and disk[0]['gt'].shape == (1, 32, 32)
     db = tmp_path / 'hr.lmdb'
     env = lmdb.open(str(db), map_size=10 * 2**20)

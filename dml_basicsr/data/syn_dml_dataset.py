@@ -1,4 +1,4 @@
-import fnmatch
+import glob
 import os
 import random
 
@@ -21,15 +21,12 @@ def _lmdb_keys(folder):
         return [line.split('.')[0] for line in f if line.strip()]
 
 
-def _disk_files(folders, pattern):
-    """Image files under ``folders`` (recursive) whose base name matches ``pattern``, sorted."""
-    files = []
-    for folder in folders:
-        if not os.path.isdir(folder):
-            raise DatasetNotFoundError(f'HR folder not found: {os.path.abspath(folder)}')
-        for root, _, names in os.walk(folder):
-            files += [os.path.join(root, n) for n in names if is_image_file(n) and fnmatch.fnmatch(n, pattern)]
-    return sorted(files)
+def _disk_files(folder, pattern):
+    """Image files matching the glob ``pattern`` (relative to ``folder``, ``**`` recursive), sorted."""
+    if not os.path.isdir(folder):
+        raise DatasetNotFoundError(f'HR folder not found: {os.path.abspath(folder)}')
+    matches = glob.glob(os.path.join(glob.escape(folder), pattern), recursive=True)
+    return sorted(path for path in matches if is_image_file(path) and os.path.isfile(path))
 
 
 @DATASET_REGISTRY.register()
@@ -42,11 +39,10 @@ class SynDMLDataset(torch.utils.data.Dataset):
     training device. Real items (``synthetic=False``) keep their real LR.
 
     Options:
-        dataroot_gt (str | list[str]): HR folder(s), searched recursively; or an LMDB folder
-            with ``io_backend: {type: lmdb}``.
+        dataroot_gt (str): HR folder; or an LMDB folder with ``io_backend: {type: lmdb}``.
         images (list[str]): scikit-image photos instead of dataroot_gt (embedded default).
-        gt_pattern (str): fnmatch pattern for HR file names on disk (default '*'; '*_HR.png'
-            picks RealSR's HR files).
+        gt_glob (str): which files under dataroot_gt are HR images (default '**/*', all images,
+            recursively; '*/Train/4/*_HR.png' picks RealSR V3's x4 training HR images).
         io_backend (dict): {type: disk} (default) or {type: lmdb}.
         gt_size (int): HR patch side, a multiple of the LR crop scale.
         scale (int): SR scale (set by BasicSR).
@@ -90,18 +86,17 @@ class SynDMLDataset(torch.utils.data.Dataset):
             if unknown:
                 raise DatasetError(f'SynDMLDataset: unknown images {unknown}; choose from {", ".join(EMBEDDED_IMAGES)}')
             return list(opt['images'])
-        roots = opt.get('dataroot_gt')
-        if not roots:
+        root = opt.get('dataroot_gt')
+        if not root:
             raise DatasetError(f"SynDMLDataset '{opt.get('name')}': set 'dataroot_gt' (HR folder) or 'images'")
-        roots = [roots] if isinstance(roots, str) else list(roots)
         if backend == 'lmdb':
-            sources = [key for root in roots for key in _lmdb_keys(root)]
+            sources = _lmdb_keys(root)
         elif backend == 'disk':
-            sources = _disk_files(roots, opt.get('gt_pattern', '*'))
+            sources = _disk_files(root, opt.get('gt_glob', '**/*'))
         else:
             raise DatasetError(f"SynDMLDataset: io_backend type {backend!r} is not supported (disk or lmdb)")
         if not sources:
-            raise DatasetError(f"SynDMLDataset: no HR images in {roots} matching {opt.get('gt_pattern', '*')!r}")
+            raise DatasetError(f"SynDMLDataset: no HR images in {root} matching {opt.get('gt_glob', '**/*')!r}")
         return sources
 
     @staticmethod
