@@ -1,7 +1,10 @@
 """Architectures, registered in BasicSR's ARCH_REGISTRY on import."""
+from .direct_arch import DirectNet
+from .directkpn_arch import DirectKPN
 from .dml_arch import DMLNet
-from .encoder_decoder import EncoderDecoder
-from .vdsr_arch import VDSR
 from .dmlrcan_arch import DMLRCAN
+from .encoder_decoder import EncoderDecoder
+from .kernel_baselines_arch import FixedKernelNet, UniformKernelNet
+from .vdsr_arch import VDSR
 
-__all__ = ['DMLNet', 'EncoderDecoder', 'VDSR', 'DMLRCAN']
+__all__ = ['DMLNet', 'DMLRCAN', 'DirectKPN', 'DirectNet', 'EncoderDecoder', 'FixedKernelNet', 'UniformKernelNet', 'VDSR']

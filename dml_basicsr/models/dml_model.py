@@ -110,7 +110,7 @@ class DMLModel(SRModel):
             data = dict(img=tensor2img([self.output.cpu()]), img2=tensor2img([self.lq.cpu()]))
             for name, opt_ in metric_opts.items():
                 row[name] = float(calculate_metric(data, opt_))
-        if self.kernel_true is not None:
+        if self.kernel_true is not None and hasattr(self._eval_net(), 'kernels_at'):
             with torch.no_grad():
                 learned = self._eval_net().kernels_at(self.gt, self.kernel_points[0].to(self.device))
             true = self.kernel_true[0].float()
@@ -128,15 +128,17 @@ class DMLModel(SRModel):
         return osp.join(self.opt['path']['visualization'], dataset_name, f'{img_name}_{suffix}.png')
 
     def _save_pictures(self, dataset_name, img_name, current_iter):
-        """Basis kernels, weight maps of this image and (if known) true vs learned kernels."""
+        """Basis kernels, weight maps of this image and true vs learned kernels, as far as the net has them."""
         net = self._eval_net()
         folder = osp.join(self.opt['path']['visualization'], dataset_name)
         os.makedirs(folder, exist_ok=True)
+        pictures = {}
         with torch.no_grad():
-            pictures = {'basis': kernel_grid(net.basis_kernels())}
+            if hasattr(net, 'basis_kernels'):
+                pictures['basis'] = kernel_grid(net.basis_kernels())
             if hasattr(net, 'predict_weights'):
                 pictures[f'weights_{img_name}'] = weight_map_grid(net.predict_weights(self.gt)[0])
-        if self.kernel_true is not None:
+        if self.kernel_true is not None and hasattr(net, 'kernels_at'):
             pictures[f'kernels_true_vs_learned_{img_name}'] = kernel_comparison(*self._last_kernels)
         for name, picture in pictures.items():
             cv2.imwrite(osp.join(folder, f'{name}_{current_iter}.png'), picture)

@@ -42,6 +42,29 @@ def gaussian_kernel(kernel_size, sigma_x, sigma_y=None, theta=0.0, dtype=torch.f
     return (k / k.sum()).to(dtype)
 
 
+def _cubic(x):
+    """Keys' cubic convolution kernel with a = -0.5 (MATLAB's imresize)."""
+    ax = x.abs()
+    return ((1.5 * ax**3 - 2.5 * ax**2 + 1) * (ax <= 1) + (-0.5 * ax**3 + 2.5 * ax**2 - 4 * ax + 2) *
+            ((ax > 1) & (ax <= 2)))
+
+
+def bicubic_kernel(scale, kernel_size=None, dtype=torch.float32):
+    """MATLAB-style antialiased bicubic downsampling by ``scale`` as one (K, K) kernel.
+
+    Written for the operator's top-left sampling: MATLAB's output pixel j is centred at HR
+    coordinate ``s*j + (s-1)/2``, so the kernel is centred (s-1)/2 pixels right/below its middle.
+    Default K is the smallest odd size holding the 4s-wide support.
+    """
+    offset = (scale - 1) / 2
+    if kernel_size is None:
+        kernel_size = 2 * int(math.ceil(2 * scale + offset)) + 1
+    r = torch.arange(kernel_size, dtype=torch.float64) - kernel_size // 2
+    w = _cubic((r - offset) / scale)
+    w = w / w.sum()
+    return torch.outer(w, w).to(dtype)
+
+
 def gaussian_basis(num_basis, kernel_size):
     """A family of ``num_basis`` Gaussians: isotropic of growing width, then rotated anisotropic ones."""
     kernels = []

@@ -1,0 +1,69 @@
+import torch
+import torch.nn as nn
+from basicsr.utils.registry import ARCH_REGISTRY
+
+from dml_basicsr.ops import apply_basis_kernels, bicubic_kernel, gaussian_kernel
+
+
+class _SingleKernelNet(nn.Module):
+    """One kernel for every pixel, applied with the DML operator contract."""
+
+    def kernel(self):
+        raise NotImplementedError
+
+    def basis_kernels(self):
+        return self.kernel()[None]
+
+    def forward(self, hr):
+        b, _, h, w = hr.shape
+        ones = hr.new_ones(b, 1, h, w)
+        return apply_basis_kernels(hr, self.basis_kernels(), ones, self.scale)
+
+    def kernels_at(self, hr, points):
+        return self.kernel().to(hr).expand(hr.shape[0], len(points), -1, -1)
+
+
+@ARCH_REGISTRY.register()
+class UniformKernelNet(_SingleKernelNet):
+    """Baseline: one learned K x K kernel for all pixels (spatially invariant); its sum (gain) is learned.
+
+    Shape:
+        (B, C, H, W) -> (B, C, ceil(H/s), ceil(W/s))
+    """
+
+    def __init__(self, num_in_ch=1, kernel_size=15, scale=1):
+        super().__init__()
+        self.num_in_ch = num_in_ch
+        self.scale = scale
+        self.weight = nn.Parameter(torch.full((kernel_size, kernel_size), 1.0 / kernel_size**2))
+
+    def kernel(self):
+        return self.weight
+
+
+@ARCH_REGISTRY.register()
+class FixedKernelNet(_SingleKernelNet):
+    """Non-learned baseline: bicubic (MATLAB imresize, antialiased) or Gaussian blur + subsampling.
+
+    Has no trainable parameters: evaluate it with ``basicsr test`` and ``model_type: DMLModel``.
+
+    Args:
+        kernel: 'bicubic' or 'gaussian'.
+        sigma: Gaussian standard deviation (pixels).
+        kernel_size: K (default: bicubic's support, or 2*ceil(3*sigma)+1).
+    """
+
+    def __init__(self, num_in_ch=1, scale=1, kernel='bicubic', sigma=1.0, kernel_size=None):
+        super().__init__()
+        self.num_in_ch = num_in_ch
+        self.scale = scale
+        if kernel == 'bicubic':
+            k = bicubic_kernel(scale, kernel_size)
+        elif kernel == 'gaussian':
+            k = gaussian_kernel(kernel_size or 2 * int(-(-3 * sigma // 1)) + 1, sigma)
+        else:
+            raise ValueError(f"FixedKernelNet: kernel must be 'bicubic' or 'gaussian', got {kernel!r}")
+        self.register_buffer('fixed_kernel', k)
+
+    def kernel(self):
+        return self.fixed_kernel
