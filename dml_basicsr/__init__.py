@@ -7,7 +7,7 @@ from . import compat
 
 compat.apply()
 
-from . import archs, data, models  # noqa: E402  (registration needs compat first)
+from . import archs, data, metrics, models  # noqa: E402  (registration needs compat first)
 from .archs import DMLNet  # noqa: E402
 from .degradation import DMLDegradation  # noqa: E402
 from .ops import apply_basis_kernels  # noqa: E402

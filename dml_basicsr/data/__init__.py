@@ -1,7 +1,11 @@
 """Datasets, registered in BasicSR's DATASET_REGISTRY on import."""
 from .city100_dataset import City100Dataset
+from .drealsr_dataset import DRealSRDataset
+from .lr_folder_dataset import LRFolderDataset
 from .realsr_dataset import RealSRDataset
+from .srrgb_dataset import SRRGBDataset
 from .syn_dml_dataset import SynDMLDataset
 from .synthetic_lens_dataset import SyntheticLensDataset
 
 __all__ = ['City100Dataset', 'RealSRDataset', 'SynDMLDataset', 'SyntheticLensDataset']
+__all__ += ['DRealSRDataset', 'LRFolderDataset', 'SRRGBDataset']

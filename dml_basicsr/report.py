@@ -1,0 +1,274 @@
+"""``basicsr report``: one Markdown table of mean metrics from experiment/results folders.
+
+    basicsr report [--dataset NAME] [--label NAME=PATH ...] [--scale N] [--metrics psnr,ssim,lpips]
+                   [--output FILE] PATH [PATH ...]
+
+Each PATH is a BasicSR experiment folder (``experiments/<name>``), a results folder
+(``results/<name>``) or a metrics CSV file. The folders hold the per-image CSV files that the
+validation writes, ``metrics_<dataset>.csv`` with the columns ``iter,image,<metric>...``. Of a
+training run the rows of the last (largest) iteration are used; of a test run (``iter`` is the run
+name) the rows of the run named in the last row. A row repeated for the same image (a resumed run
+validating the same iteration again) counts once, the last one.
+
+The table has one row per method and one column group per scale, as in the paper:
+
+    | Method | x2 PSNR | x2 SSIM | x4 PSNR | x4 SSIM |
+    | --- | ---: | ---: | ---: | ---: |
+    | DML | 31.23 | 0.8971 | 27.01 | 0.7712 |
+
+The method is the folder's name (``--label NAME=PATH`` overrides it); a trailing ``_x2`` / ``_x3`` /
+``-x4`` in the name gives the scale and is removed, so that runs of the same method at several
+scales share one row. Names without such a suffix take ``--scale`` (or form a group without a scale).
+PSNR is printed with 2 decimals, SSIM, LPIPS and other metrics with 4; a missing cell is ``-``.
+"""
+import argparse
+import csv
+import fnmatch
+import math
+import os
+import re
+import sys
+import tempfile
+
+DEFAULT_METRICS = ('psnr', 'ssim', 'lpips')
+METRICS_CSV = re.compile(r'^metrics_(?P<dataset>.+)\.csv$')
+SCALE_SUFFIX = re.compile(r'^(?P<method>.+?)[_-][xX](?P<scale>\d+)$')
+
+
+class ReportError(ValueError):
+    """An input of the report is missing or malformed; the message names it."""
+
+
+def split_scale(name):
+    """``'DML_RCAN_x4'`` -> ``('DML_RCAN', 4)``; a name without a scale suffix -> ``(name, None)``."""
+    match = SCALE_SUFFIX.match(name)
+    if match is None:
+        return name, None
+    return match['method'], int(match['scale'])
+
+
+def find_metrics_csv(path, dataset=None):
+    """The metrics CSV of ``path`` (a folder or a CSV file); ``dataset`` is a name or glob pattern."""
+    if os.path.isfile(path):
+        if not path.lower().endswith('.csv'):
+            raise ReportError(f'{path}: not a CSV file nor an experiment/results folder')
+        return path
+    if not os.path.isdir(path):
+        raise ReportError(f'{path}: no such folder or file')
+    found = {m['dataset']: os.path.join(path, name) for name in sorted(os.listdir(path))
+             for m in [METRICS_CSV.match(name)] if m and os.path.isfile(os.path.join(path, name))}
+    if not found:
+        raise ReportError(f'{path}: no metrics_<dataset>.csv file in this folder (expected a BasicSR experiment '
+                          'or results folder whose validation wrote per-image metrics)')
+    names = ', '.join(found)
+    if dataset is not None:
+        chosen = [d for d in found if fnmatch.fnmatchcase(d, dataset)]
+        if not chosen:
+            raise ReportError(f'{path}: no metrics CSV of dataset {dataset!r} (it has: {names})')
+        if len(chosen) > 1:
+            raise ReportError(f'{path}: several datasets match {dataset!r} ({", ".join(chosen)}); '
+                              'give one name with --dataset')
+        return found[chosen[0]]
+    if len(found) > 1:
+        raise ReportError(f'{path}: metrics of several datasets ({names}); choose one with --dataset NAME')
+    return next(iter(found.values()))
+
+
+def default_name(path, csv_path):
+    """The folder's name; for a CSV file given directly, its folder's name (metrics_*.csv) or its stem."""
+    if os.path.isdir(path):
+        return os.path.basename(os.path.normpath(os.path.abspath(path)))
+    base = os.path.basename(csv_path)
+    if METRICS_CSV.match(base):
+        return os.path.basename(os.path.dirname(os.path.abspath(csv_path)))
+    return os.path.splitext(base)[0]
+
+
+def _as_int(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def read_last_iter(csv_path):
+    """(iter, {image: row}, metric columns) of the last iteration (or test run) in a metrics CSV."""
+    try:
+        with open(csv_path, newline='') as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            columns = reader.fieldnames or []
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise ReportError(f'{csv_path}: cannot read ({e})') from e
+    missing = [c for c in ('iter', 'image') if c not in columns]
+    if missing:
+        raise ReportError(f'{csv_path}: no {" and ".join(missing)} column (expected iter,image,<metrics>...; '
+                          f'found {",".join(columns) or "nothing"})')
+    if not rows:
+        raise ReportError(f'{csv_path}: no rows below the header')
+    iters = [_as_int(row['iter']) for row in rows]
+    if all(i is not None for i in iters):
+        last = max(iters)
+        selected = [row for row, i in zip(rows, iters) if i == last]
+    else:
+        last = rows[-1]['iter']
+        selected = [row for row in rows if row['iter'] == last]
+    return last, {row['image']: row for row in selected}, [c for c in columns if c not in ('iter', 'image')]
+
+
+def metric_means(csv_path, metrics):
+    """{metric: mean over the images of the last iteration} for the metrics (lower case) the CSV has."""
+    _, rows, columns = read_last_iter(csv_path)
+    by_name = {}
+    for column in columns:
+        by_name.setdefault(column.lower(), column)
+    present = [m for m in metrics if m in by_name]
+    if not present:
+        raise ReportError(f'{csv_path}: none of the metrics {", ".join(metrics)} (its columns: '
+                          f'{", ".join(columns) or "none"}; choose with --metrics)')
+    means = {}
+    for metric in present:
+        values = []
+        for image, row in rows.items():
+            text = (row.get(by_name[metric]) or '').strip()
+            if not text:
+                continue
+            try:
+                values.append(float(text))
+            except ValueError:
+                raise ReportError(f'{csv_path}: {by_name[metric]} of image {image} is {text!r}, not a number') from None
+        if values:
+            means[metric] = math.fsum(values) / len(values)
+    return means
+
+
+def _format(metric, value):
+    if value is None:
+        return '-'
+    return f'{value:.2f}' if metric.startswith('psnr') else f'{value:.4f}'
+
+
+def _header(metric, scale):
+    return (f'x{scale} ' if scale is not None else '') + metric.upper()
+
+
+def format_table(entries, metrics=DEFAULT_METRICS):
+    """Markdown table of ``entries``, a list of (method, scale, {metric: mean}) in row order."""
+    methods, cells = [], {}
+    for method, scale, means in entries:
+        if method not in methods:
+            methods.append(method)
+        cells[method, scale] = means
+    scales = sorted({scale for _, scale in cells}, key=lambda s: (s is not None, s or 0))
+    columns = [(scale, metric) for scale in scales for metric in metrics
+               if any(metric in means for (_, s), means in cells.items() if s == scale)]
+    lines = ['| Method | ' + ' | '.join(_header(metric, scale) for scale, metric in columns) + ' |',
+             '| --- |' + ' ---: |' * len(columns)]
+    for method in methods:
+        row = [_format(metric, cells.get((method, scale), {}).get(metric)) for scale, metric in columns]
+        lines.append(f'| {method.replace("|", chr(92) + "|")} | ' + ' | '.join(row) + ' |')
+    return '\n'.join(lines)
+
+
+def build_table(paths, labels=None, dataset=None, scale=None, metrics=None):
+    """The Markdown table (str) of the runs in ``paths``.
+
+    Args:
+        paths: experiment/results folders or metrics CSV files, in row order.
+        labels: {path: name} naming some of them (the name may carry a scale suffix, e.g. 'DML_x4').
+        dataset: which metrics_<dataset>.csv of a folder holding several (a name or glob pattern).
+        scale: the scale of the runs whose name has no x<scale> suffix.
+        metrics: metric columns to show, in order (default psnr, ssim, lpips: those present).
+
+    Raises:
+        ReportError: an input is missing, has no (matching) metrics CSV, or two inputs give the same cell.
+    """
+    metrics = [m.lower() for m in (metrics or DEFAULT_METRICS)]
+    labels = {os.path.realpath(p): name for p, name in (labels or {}).items()}
+    paths = [os.fspath(p) for p in paths]
+    if not paths:
+        raise ReportError('no experiment/results folder or metrics CSV given')
+    entries, sources = [], {}
+    for path in paths:
+        csv_path = find_metrics_csv(path, dataset)
+        name = labels.get(os.path.realpath(path)) or default_name(path, csv_path)
+        method, run_scale = split_scale(name)
+        run_scale = run_scale if run_scale is not None else scale
+        key = (method, run_scale)
+        if key in sources:
+            where = f' at x{run_scale}' if run_scale is not None else ''
+            raise ReportError(f'{sources[key]} and {csv_path} both give method {method!r}{where}; '
+                              'rename one with --label NAME=PATH')
+        sources[key] = csv_path
+        entries.append((method, run_scale, metric_means(csv_path, metrics)))
+    return format_table(entries, metrics)
+
+
+def write_atomic(path, text):
+    """Write ``text`` to ``path`` through a temporary file in the same folder and os.replace."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'.{os.path.basename(path)}.', suffix='.tmp')
+    try:
+        with os.fdopen(fd, 'w') as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog='basicsr report',
+        description='Print one Markdown table (methods x scales) of the mean metrics in the metrics_<dataset>.csv '
+        'files of experiment or results folders.')
+    parser.add_argument('paths', nargs='*', metavar='PATH',
+                        help='experiment or results folder (or metrics CSV file); a trailing _x2/_x3/_x4 in its name '
+                        'is the scale')
+    parser.add_argument('--dataset', metavar='NAME',
+                        help='use metrics_NAME.csv where a folder has several (NAME may be a glob pattern)')
+    parser.add_argument('--label', action='append', default=[], metavar='NAME=PATH',
+                        help='name the row of PATH (added as an input if not given); NAME may end in _x<scale>')
+    parser.add_argument('--scale', type=int, metavar='N', help='scale of the inputs whose name has no _x<N> suffix')
+    parser.add_argument('--metrics', metavar='LIST', default=','.join(DEFAULT_METRICS),
+                        help='comma-separated metric columns, in order (default: %(default)s, those present)')
+    parser.add_argument('--output', metavar='FILE', help='also write the table to FILE')
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
+    paths, labels = list(args.paths), {}
+    for entry in args.label:
+        name, sep, path = entry.partition('=')
+        if not sep or not name.strip() or not path:
+            parser.error(f'--label expects NAME=PATH, got {entry!r}')
+        if os.path.realpath(path) in labels:
+            parser.error(f'--label: {path} is labelled twice')
+        labels[os.path.realpath(path)] = name.strip()
+        if os.path.realpath(path) not in {os.path.realpath(p) for p in paths}:
+            paths.append(path)
+    if not paths:
+        parser.error('give at least one experiment/results folder or metrics CSV')
+    metrics = [m.strip() for m in args.metrics.split(',') if m.strip()]
+    if not metrics:
+        parser.error('--metrics is empty')
+    try:
+        table = build_table(paths, labels, dataset=args.dataset, scale=args.scale, metrics=metrics)
+        if args.output:
+            write_atomic(args.output, table + '\n')
+    except ReportError as e:
+        print(f'basicsr report: error: {e}', file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f'basicsr report: error: cannot write {args.output}: {e.strerror or e}', file=sys.stderr)
+        return 2
+    print(table)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
