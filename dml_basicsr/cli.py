@@ -5,6 +5,9 @@
     basicsr test  -opt options/test_xxx.yml
     basicsr synthesize --input DIR --output DIR --checkpoint PTH [--noise-sigma 5] [--seed 0]
                        [--tile 512] [--tile-overlap 64] [--device cpu|cuda] [--color rgb|y] [--no-progress]
+    basicsr report [--dataset NAME] [--label NAME=PATH ...] [--scale N] [--metrics psnr,ssim,lpips]
+                   [--output FILE] PATH [PATH ...]
+    basicsr visualize --image IMG --output DIR [--dml PATH] [--kpn PATH] [--sr NAME=PATH ...] [...]
 
 experiments/, tb_logger/ and results/ are created under the current directory. Dataset option
 and layout errors are reported as one line (exit status 2) before anything is written.
@@ -59,6 +62,10 @@ def build_parser():
     for name, help_text in PIPELINES.items():
         sub.add_parser(name, help=help_text, add_help=False)
     _add_synthesize_parser(sub)
+    sub.add_parser('report', add_help=False,
+                   help='One Markdown table (methods x scales) of the metrics CSVs of experiment/results folders.')
+    sub.add_parser('visualize', add_help=False,
+                   help='Pictures of a trained degradation (basis, weight maps, per-pixel kernels) and SR crops.')
     return parser
 
 
@@ -116,10 +123,23 @@ def _run_synthesize(argv):
     return 0
 
 
+def _run_report(argv):
+    from dml_basicsr.report import main as report_main
+    return report_main(argv)
+
+
+def _run_visualize(argv):
+    from dml_basicsr.figures import main as visualize_main
+    return visualize_main(argv)
+
+
+TOOLS = {'synthesize': _run_synthesize, 'report': _run_report, 'visualize': _run_visualize}
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == 'synthesize':
-        return _run_synthesize(argv[1:])
+    if argv and argv[0] in TOOLS:
+        return TOOLS[argv[0]](argv[1:])
     if not argv or argv[0] not in PIPELINES:
         build_parser().parse_args(argv)  # prints usage or the error, and exits
         return 2

@@ -38,9 +38,16 @@ def kernel_grid(kernels, cols=None, zoom=8):
     return _tile_grid(kernel_tiles(kernels, zoom), cols or min(n, 8))
 
 
-def weight_map_grid(weights, cols=None):
-    """Weight maps (M, H, W) in [0, 1] as one grid image (paper Fig. 3)."""
+def weight_map_grid(weights, cols=None, stretch=False):
+    """Weight maps (M, H, W) in [0, 1] as one grid image (paper Fig. 3).
+
+    0 is black and 1 white; with ``stretch`` each map is min-max scaled on its own instead
+    (to see the spatial variation of maps that vary little).
+    """
     w = _as_numpy(weights)
+    if stretch:
+        lo, hi = w.min(axis=(1, 2), keepdims=True), w.max(axis=(1, 2), keepdims=True)
+        w = (w - lo) / np.maximum(hi - lo, 1e-12)
     tiles = np.rint(np.clip(w, 0, 1) * 255).astype(np.uint8)
     return _tile_grid(tiles, cols or min(len(w), 4))
 

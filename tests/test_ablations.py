@@ -44,14 +44,24 @@ def test_initial_ablations_roughly_preserve_brightness():
 
 
 ABLATION_NETS = {
+    'DMLNet': dict(type='DMLNet', num_in_ch=1, num_basis=3, kernel_size=7, scale=2, num_feat=8),
     'DirectNet': dict(type='DirectNet', num_in_ch=1, scale=2, num_feat=8),
     'DirectKPN': dict(type='DirectKPN', num_in_ch=1, kernel_size=7, scale=2, num_feat=8),
     'UniformKernelNet': dict(type='UniformKernelNet', num_in_ch=1, kernel_size=7, scale=2),
 }
 
 
+def as_test_options(opt, name, pretrain=None):
+    """A training option dict turned into a ``basicsr test`` one on its validation set."""
+    opt = dict(opt, name=name, datasets={'test_1': opt['datasets']['val']})
+    opt['path'] = dict(pretrain_network_g=pretrain, strict_load_g=True)
+    for key in ('train', 'logger'):
+        opt.pop(key, None)
+    return opt
+
+
 @pytest.mark.parametrize('arch', sorted(ABLATION_NETS))
-def test_ablation_trains_with_dml_model(tmp_path, arch):
+def test_ablation_trains_and_tests_with_dml_model(tmp_path, arch):
     opt = tiny_dml_options(f'tiny_{arch}', total_iter=2)
     opt['network_g'] = ABLATION_NETS[arch]
     proc = run_cli(['train', '-opt', str(write_yaml(tmp_path / 'opt.yml', opt))], cwd=tmp_path)
@@ -59,18 +69,23 @@ def test_ablation_trains_with_dml_model(tmp_path, arch):
     exp = tmp_path / 'experiments' / f'tiny_{arch}'
     assert (exp / 'models' / 'net_g_2.pth').is_file()
     with open(exp / 'metrics_SkimageLensVal.csv') as f:
-        row = next(csv.DictReader(f))
-    assert 20 < float(row['psnr']) < 80
-    assert ('kernel_err' in row) == (arch != 'DirectNet')
+        trained = next(csv.DictReader(f))
+    assert 20 < float(trained['psnr']) < 80
+    assert ('kernel_err' in trained) == (arch != 'DirectNet')
+
+    test_opt = as_test_options(opt, f'test_{arch}', str(exp / 'models' / 'net_g_2.pth'))
+    proc = run_cli(['test', '-opt', str(write_yaml(tmp_path / 'test.yml', test_opt))], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(tmp_path / 'results' / f'test_{arch}' / 'metrics_SkimageLensVal.csv') as f:
+        tested = list(csv.DictReader(f))
+    # The same weights on the same image: the test run reproduces the last validation.
+    assert len(tested) == 1 and tested[0]['iter'] == f'test_{arch}' and tested[0]['image'] == trained['image']
+    assert float(tested[0]['psnr']) == pytest.approx(float(trained['psnr']), abs=1e-6)
 
 
 def test_fixed_kernel_baseline_through_basicsr_test(tmp_path):
-    opt = tiny_dml_options('bicubic_baseline')
-    val = opt['datasets'].pop('val')
-    opt['datasets'] = {'test_1': val}
+    opt = as_test_options(tiny_dml_options('bicubic_baseline'), 'bicubic_baseline')
     opt['network_g'] = dict(type='FixedKernelNet', num_in_ch=1, scale=2, kernel='bicubic')
-    for key in ('train', 'logger'):
-        opt.pop(key)
     proc = run_cli(['test', '-opt', str(write_yaml(tmp_path / 'opt.yml', opt))], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     with open(tmp_path / 'results' / 'bicubic_baseline' / 'metrics_SkimageLensVal.csv') as f:

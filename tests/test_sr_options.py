@@ -4,6 +4,7 @@ The option files are used as shipped, with only sizes and iteration counts shrun
 paths (datasets/RealSR_V3, experiments/DML_RealSRV3_x<s>/...) resolve in a work folder that holds
 a tiny fake RealSR V3 layout and a DMLNet checkpoint per scale.
 """
+import csv
 import re
 
 import pytest
@@ -60,5 +61,10 @@ def test_option_file_trains_on_cpu(workspace, name):
     assert (exp / 'models' / 'net_g_2.pth').is_file()
     log = ''.join(p.read_text() for p in exp.glob('train_*.log'))
     assert re.search(r'# psnr: [0-9.]+', log)
-    if opt['model_type'] == 'DMLOnlineSRModel':
-        assert 'Online DML degradation from experiments/DML_RealSRV3_x' in log
+    assert ('Online DML degradation from experiments/DML_RealSRV3_x' in log) == ('degradation' in opt)
+    # Table 2's metrics, per image, beside the log (2 test pairs).
+    with open(exp / f"metrics_{opt['datasets']['val']['name']}.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [row['iter'] for row in rows] == ['2', '2']
+    for row in rows:
+        assert 0 < float(row['psnr']) < 100 and 0 < float(row['ssim']) <= 1 and 0 <= float(row['lpips']) < 1

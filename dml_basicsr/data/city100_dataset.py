@@ -2,20 +2,19 @@ import os
 import re
 
 import cv2
-import torch
 from basicsr.utils.registry import DATASET_REGISTRY
 
 from .dataset_checks import check_disk_backend, check_gt_size, listed
 from .errors import DatasetError, DatasetNotFoundError
-from .image_io import convert_color, list_images, read_image
-from .pair_transforms import pair_to_tensors, train_augment
+from .image_io import list_images
+from .paired_base import PairedImageFolder
 
 # NNNH.PNG (HR) and NNNL.PNG (LR), e.g. 001H.PNG and 001L.PNG; case-insensitive.
 CITY100_NAME = re.compile(r'^(?P<id>\d+)(?P<kind>[HL])\.(png|jpg|jpeg|bmp|tif|tiff|webp)$', re.IGNORECASE)
 
 
 @DATASET_REGISTRY.register()
-class City100Dataset(torch.utils.data.Dataset):
+class City100Dataset(PairedImageFolder):
     """Real HR-LR pairs of City100 (Chen et al., "Camera Lens Super-Resolution", CVPR 2019).
 
     Layout: one folder with ``NNNH.PNG`` (HR, long focal length) and ``NNNL.PNG`` (LR, short
@@ -44,6 +43,7 @@ class City100Dataset(torch.utils.data.Dataset):
         check_gt_size(opt, 'City100Dataset')
         self.is_train = opt['phase'] == 'train'
         self.downscale = int(opt.get('lr_downscale', 1))
+        self.crop_scale = self.downscale
         if self.downscale < 1:
             raise DatasetError(f'City100Dataset: lr_downscale must be an integer >= 1, got {self.downscale}')
         if self.downscale > 1 and opt.get('scale', self.downscale) != self.downscale:
@@ -80,7 +80,7 @@ class City100Dataset(torch.utils.data.Dataset):
             raise DatasetError(f'City100: no NNNH / NNNL image pairs{where} in {root}')
         return [(os.path.join(root, hr[n]), os.path.join(root, lr[n])) for n in sorted(hr)]
 
-    def _make_lr(self, gt, lq, gt_path, lq_path):
+    def align(self, gt, lq, gt_path, lq_path):
         """Check that LR is on the HR grid; crop to a multiple of d and downscale the LR by d."""
         if gt.shape != lq.shape:
             raise DatasetError(f'City100: LR {lq_path} is {lq.shape[0]}x{lq.shape[1]}, but it must have the size of '
@@ -91,22 +91,3 @@ class City100Dataset(torch.utils.data.Dataset):
         if d > 1:
             lq = cv2.resize(lq, (w, h), interpolation=cv2.INTER_AREA)
         return gt, lq
-
-    @classmethod
-    def check_options(cls, opt):
-        """Raise DatasetError if the options or the folder layout are wrong (lists files only)."""
-        cls(opt)
-
-    def __getitem__(self, index):
-        gt_path, lq_path = self.pairs[index]
-        gt, lq = self._make_lr(read_image(gt_path), read_image(lq_path), gt_path, lq_path)
-        color = self.opt.get('color')
-        gt, lq = convert_color(gt, color), convert_color(lq, color)
-        if self.is_train:
-            opt = dict(self.opt, use_hflip=self.opt.get('use_hflip', False), use_rot=self.opt.get('use_rot', False))
-            gt, lq = train_augment(gt, lq, opt, self.downscale, gt_path)
-        gt_t, lq_t = pair_to_tensors(gt, lq)
-        return dict(gt=gt_t, lq=lq_t, gt_path=gt_path, lq_path=lq_path)
-
-    def __len__(self):
-        return len(self.pairs)

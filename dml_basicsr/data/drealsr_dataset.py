@@ -1,21 +1,20 @@
 import os
 import re
 
-import torch
 from basicsr.utils.registry import DATASET_REGISTRY
 
 from .dataset_checks import check_disk_backend, check_gt_size, listed
 from .errors import DatasetError, DatasetNotFoundError
-from .image_io import convert_color, list_images, read_image
+from .image_io import list_images
 from .lr_folder_dataset import check_color
-from .pair_transforms import pair_to_tensors, train_augment
+from .paired_base import PairedImageFolder
 
 # <image>_x<s>.png, optionally followed by a patch number: DSC_1454_x4.png, P1180183_x1.png, DSC_0001_x4_12.png.
 DREALSR_NAME = re.compile(r'^(?P<image>.+?)_x(?P<s>\d+)(?P<patch>_\d+)?\.(?i:png|jpg|jpeg|bmp|tif|tiff|webp)$')
 
 
 @DATASET_REGISTRY.register()
-class DRealSRDataset(torch.utils.data.Dataset):
+class DRealSRDataset(PairedImageFolder):
     """Real HR-LR pairs of DRealSR (Wei et al., "Component Divide-and-Conquer for Real-World Image
     Super-Resolution", ECCV 2020), five DSLR cameras.
 
@@ -46,7 +45,7 @@ class DRealSRDataset(torch.utils.data.Dataset):
         self.is_train = opt['phase'] == 'train'
         if 'scale' not in opt:
             raise DatasetError(f"DRealSRDataset '{opt.get('name')}': option 'scale' is missing (2, 3 or 4)")
-        self.scale = int(opt['scale'])
+        self.scale = self.crop_scale = int(opt['scale'])
         if self.scale < 2:
             raise DatasetError(f"DRealSRDataset '{opt.get('name')}': scale must be 2, 3 or 4, got {self.scale}")
         if not opt.get('dataroot'):
@@ -95,7 +94,7 @@ class DRealSRDataset(torch.utils.data.Dataset):
         keys = sorted(hr, key=lambda k: hr[k])
         return [(os.path.join(hr_folder, hr[k]), os.path.join(lr_folder, lr[k])) for k in keys]
 
-    def _align(self, gt, lq, gt_path, lq_path):
+    def align(self, gt, lq, gt_path, lq_path):
         """Check that LR is 1/s of HR; crop so that LR (i, j) is HR (s*i, s*j)."""
         (h, w), (h_lq, w_lq), s = gt.shape[:2], lq.shape[:2], self.scale
         allowed = {(h // s, w // s), (-(-h // s), -(-w // s))}
@@ -104,22 +103,3 @@ class DRealSRDataset(torch.utils.data.Dataset):
             raise DatasetError(f'DRealSR: LR {lq_path} is {h_lq}x{w_lq}, expected {expected} (1/{s} of HR {gt_path}, '
                                f'{h}x{w})')
         return gt[:h // s * s, :w // s * s], lq[:h // s, :w // s]
-
-    @classmethod
-    def check_options(cls, opt):
-        """Raise DatasetError if the options or the folder layout are wrong (lists files only)."""
-        cls(opt)
-
-    def __getitem__(self, index):
-        gt_path, lq_path = self.pairs[index]
-        gt, lq = self._align(read_image(gt_path), read_image(lq_path), gt_path, lq_path)
-        color = self.opt.get('color')
-        gt, lq = convert_color(gt, color), convert_color(lq, color)
-        if self.is_train:
-            opt = dict(self.opt, use_hflip=self.opt.get('use_hflip', False), use_rot=self.opt.get('use_rot', False))
-            gt, lq = train_augment(gt, lq, opt, self.scale, gt_path)
-        gt_t, lq_t = pair_to_tensors(gt, lq)
-        return dict(gt=gt_t, lq=lq_t, gt_path=gt_path, lq_path=lq_path)
-
-    def __len__(self):
-        return len(self.pairs)

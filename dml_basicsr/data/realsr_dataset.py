@@ -1,20 +1,19 @@
 import os
 import re
 
-import torch
 from basicsr.utils.registry import DATASET_REGISTRY
 
 from .dataset_checks import check_disk_backend, check_gt_size, listed
 from .errors import DatasetError, DatasetNotFoundError
-from .image_io import convert_color, list_images, read_image
-from .pair_transforms import pair_to_tensors, train_augment
+from .image_io import list_images
+from .paired_base import PairedImageFolder
 
 # <Cam>_<NNN>_HR.png or <Cam>_<NNN>_LR<s>.png, e.g. Canon_001_HR.png and Canon_001_LR4.png.
 REALSR_NAME = re.compile(r'^(?P<cam>[A-Za-z0-9]+)_(?P<id>\d+)_(?P<kind>HR|LR(?P<s>\d))'
                          r'\.(?i:png|jpg|jpeg|bmp|tif|tiff|webp)$')
 LR_GRIDS = ('lr', 'hr')
 @DATASET_REGISTRY.register()
-class RealSRDataset(torch.utils.data.Dataset):
+class RealSRDataset(PairedImageFolder):
     """Real HR-LR pairs of the RealSR dataset (Cai et al., ICCV 2019), Canon and Nikon cameras.
 
     Layout: ``<dataroot>/<Cam>/<split>/<scale>/<Cam>_<NNN>_HR.png`` beside ``<Cam>_<NNN>_LR<scale>.png``.
@@ -92,7 +91,7 @@ class RealSRDataset(torch.utils.data.Dataset):
                              f'(split {split}, cameras {cameras})')
         return pairs
 
-    def _align(self, gt, lq, gt_path, lq_path):
+    def align(self, gt, lq, gt_path, lq_path):
         """Check the sizes against ``lr_grid``; crop so that LR (i, j) is HR (s*i, s*j)."""
         (h, w), (h_lq, w_lq), s = gt.shape[:2], lq.shape[:2], self.crop_scale
         allowed = {(h // s, w // s), (-(-h // s), -(-w // s))}
@@ -101,22 +100,3 @@ class RealSRDataset(torch.utils.data.Dataset):
             raise DatasetError(f'RealSR lr_grid {self.lr_grid!r}: LR {lq_path} is {h_lq}x{w_lq}, expected {expected} '
                              f'for HR {gt_path} of {h}x{w} (V3 data: lr_grid lr; V2 data: lr_grid hr)')
         return gt[:h // s * s, :w // s * s], lq[:h // s, :w // s]
-
-    @classmethod
-    def check_options(cls, opt):
-        """Raise DatasetError if the options or the folder layout are wrong (lists files only)."""
-        cls(opt)
-
-    def __getitem__(self, index):
-        gt_path, lq_path = self.pairs[index]
-        gt, lq = self._align(read_image(gt_path), read_image(lq_path), gt_path, lq_path)
-        color = self.opt.get('color')
-        gt, lq = convert_color(gt, color), convert_color(lq, color)
-        if self.is_train:
-            opt = dict(self.opt, use_hflip=self.opt.get('use_hflip', False), use_rot=self.opt.get('use_rot', False))
-            gt, lq = train_augment(gt, lq, opt, self.crop_scale, gt_path)
-        gt_t, lq_t = pair_to_tensors(gt, lq)
-        return dict(gt=gt_t, lq=lq_t, gt_path=gt_path, lq_path=lq_path)
-
-    def __len__(self):
-        return len(self.pairs)

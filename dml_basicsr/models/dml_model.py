@@ -1,17 +1,16 @@
-import csv
 import os
 from collections import OrderedDict
 from os import path as osp
 
 import cv2
 import torch
-from basicsr.metrics import calculate_metric
 from basicsr.models.sr_model import SRModel
-from basicsr.utils import get_root_logger, imwrite, tensor2img
+from basicsr.utils import imwrite, tensor2img
 from basicsr.utils.registry import MODEL_REGISTRY
 
 from dml_basicsr.ops import center_pad, relative_kernel_error
 from dml_basicsr.visualize import kernel_comparison, kernel_grid, weight_map_grid
+from .per_image_metrics import finish_validation, image_metrics, init_best_records, validation_image_path
 
 
 @MODEL_REGISTRY.register()
@@ -77,39 +76,25 @@ class DMLModel(SRModel):
     def nondist_validation(self, dataloader, current_iter, tb_logger, save_img):
         dataset_name = dataloader.dataset.opt['name']
         metric_opts = self.opt['val'].get('metrics') or {}
-        self._init_best_records(dataset_name, metric_opts)
-        sums, rows = {}, []
+        init_best_records(self, dataset_name, metric_opts, extra_lower_better=('kernel_err', 'kernel_err_invariant'))
+        rows = []
         for idx, val_data in enumerate(dataloader):
             img_name = osp.splitext(osp.basename(val_data['gt_path'][0]))[0]
             self.feed_data(val_data)
             self.test()
             row = self._image_metrics(metric_opts)
             if idx == 0:
-                self._save_pictures(dataset_name, img_name, current_iter)
+                self._save_pictures(dataset_name, img_name, current_iter, tb_logger)
             if save_img:
-                imwrite(tensor2img([self.output.cpu()]), self._image_path(dataset_name, img_name, current_iter))
+                imwrite(tensor2img([self.output.cpu()]),
+                        validation_image_path(self.opt, dataset_name, img_name, current_iter))
             rows.append(dict(iter=current_iter, image=img_name, **row))
-            for name, value in row.items():
-                sums[name] = sums.get(name, 0.) + value
-        self.metric_results = {name: total / len(rows) for name, total in sums.items()}
-        for name, value in self.metric_results.items():
-            self._update_best_metric_result(dataset_name, name, value, current_iter)
-        self._write_csv(dataset_name, rows)
-        self._log_validation_metric_values(current_iter, dataset_name, tb_logger)
-
-    def _init_best_records(self, dataset_name, metric_opts):
-        if metric_opts:
-            self._initialize_best_metric_results(dataset_name)
-        records = self.__dict__.setdefault('best_metric_results', {}).setdefault(dataset_name, {})
-        for name in ('kernel_err', 'kernel_err_invariant'):
-            records.setdefault(name, dict(better='lower', val=float('inf'), iter=-1))
+        finish_validation(self, dataset_name, rows, current_iter, tb_logger)
 
     def _image_metrics(self, metric_opts):
         row = {}
         if self.lq is not None and metric_opts:
-            data = dict(img=tensor2img([self.output.cpu()]), img2=tensor2img([self.lq.cpu()]))
-            for name, opt_ in metric_opts.items():
-                row[name] = float(calculate_metric(data, opt_))
+            row.update(image_metrics(tensor2img([self.output.cpu()]), tensor2img([self.lq.cpu()]), metric_opts))
         if self.kernel_true is not None and hasattr(self._eval_net(), 'kernels_at'):
             with torch.no_grad():
                 learned = self._eval_net().kernels_at(self.gt, self.kernel_points[0].to(self.device))
@@ -121,13 +106,7 @@ class DMLModel(SRModel):
             self._last_kernels = (center_pad(true, size), center_pad(learned[0].cpu(), size))
         return row
 
-    def _image_path(self, dataset_name, img_name, current_iter):
-        if self.opt['is_train']:
-            return osp.join(self.opt['path']['visualization'], img_name, f'{img_name}_{current_iter}.png')
-        suffix = self.opt['val'].get('suffix') or self.opt['name']
-        return osp.join(self.opt['path']['visualization'], dataset_name, f'{img_name}_{suffix}.png')
-
-    def _save_pictures(self, dataset_name, img_name, current_iter):
+    def _save_pictures(self, dataset_name, img_name, current_iter, tb_logger=None):
         """Basis kernels, weight maps of this image and true vs learned kernels, as far as the net has them."""
         net = self._eval_net()
         folder = osp.join(self.opt['path']['visualization'], dataset_name)
@@ -142,15 +121,5 @@ class DMLModel(SRModel):
             pictures[f'kernels_true_vs_learned_{img_name}'] = kernel_comparison(*self._last_kernels)
         for name, picture in pictures.items():
             cv2.imwrite(osp.join(folder, f'{name}_{current_iter}.png'), picture)
-
-    def _write_csv(self, dataset_name, rows):
-        if not rows or self.opt.get('rank', 0) != 0:
-            return
-        path = osp.join(self.opt['path']['log'], f'metrics_{dataset_name}.csv')
-        is_new = not osp.exists(path)
-        with open(path, 'a', newline='') as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            if is_new:
-                writer.writeheader()
-            writer.writerows(rows)
-        get_root_logger().info(f'Per-image metrics appended to {path}')
+            if tb_logger is not None and isinstance(current_iter, int):
+                tb_logger.add_image(f'{dataset_name}/{name.split("_")[0]}', picture, current_iter, dataformats='HW')

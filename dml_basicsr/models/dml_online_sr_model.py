@@ -1,8 +1,11 @@
+from os import path as osp
+
 from basicsr.models.sr_model import SRModel
-from basicsr.utils import get_root_logger
+from basicsr.utils import get_root_logger, imwrite, tensor2img
 from basicsr.utils.registry import MODEL_REGISTRY
 
 from dml_basicsr.degradation import DMLDegradation
+from .per_image_metrics import finish_validation, image_metrics, init_best_records, validation_image_path
 
 
 @MODEL_REGISTRY.register()
@@ -15,7 +18,11 @@ class DMLOnlineSRModel(SRModel):
     per-pixel blur (and downsampling), then AWGN. Real pairs in the same batch and all
     validation data keep their real LR.
 
-    Options (top-level ``degradation`` section):
+    Validation and ``basicsr test`` compute ``val.metrics`` (PSNR/SSIM, and LPIPS with
+    ``type: calculate_lpips``) per image, log their means as SRModel does, and append the
+    per-image values to ``<log dir>/metrics_<dataset>.csv`` (read by ``basicsr report``).
+
+    Options (top-level ``degradation`` section; without it the model trains on real pairs only):
         checkpoint (str): a DMLNet ``.pth`` written by ``basicsr train`` (``net_g_*.pth``).
         noise_sigma (float | [low, high]): AWGN sigma on the 0-255 scale (paper: 5).
         clamp (bool): clip to [0, 1] (default true).
@@ -28,10 +35,10 @@ class DMLOnlineSRModel(SRModel):
 
     def __init__(self, opt):
         super().__init__(opt)
-        self.degradation = self._build_degradation(opt) if self.is_train else None
+        self.degradation = self._build_degradation(opt) if self.is_train and opt.get('degradation') else None
 
     def _build_degradation(self, opt):
-        deg_opt = dict(opt.get('degradation') or {})
+        deg_opt = dict(opt['degradation'])
         path = deg_opt.pop('checkpoint', None)
         if not path:
             raise ValueError("DMLOnlineSRModel: option 'degradation: checkpoint' (a trained DMLNet .pth) is missing")
@@ -43,8 +50,11 @@ class DMLOnlineSRModel(SRModel):
     def feed_data(self, data):
         super().feed_data(data)
         synthetic = data.get('synthetic')
-        if self.degradation is None or synthetic is None or not bool(synthetic.any()):
+        if synthetic is None or not bool(synthetic.any()):
             return
+        if self.degradation is None:
+            raise ValueError("DMLOnlineSRModel: the training data has synthetic items (e.g. SynDMLDataset) but the "
+                             "option file has no 'degradation' section with the DMLNet checkpoint that makes their LR")
         mask = synthetic.to(self.device).bool()
         lq = self.degradation(self.gt[mask])
         if lq.shape[1:] != self.lq.shape[1:]:
@@ -53,3 +63,23 @@ class DMLOnlineSRModel(SRModel):
                              f'{self.degradation.scale}; match the dataset\'s scale/lr_grid to it')
         self.lq = self.lq.clone()
         self.lq[mask] = lq.to(self.lq.dtype)
+
+    def nondist_validation(self, dataloader, current_iter, tb_logger, save_img):
+        dataset_name = dataloader.dataset.opt['name']
+        metric_opts = self.opt['val'].get('metrics') or {}
+        init_best_records(self, dataset_name, metric_opts)
+        rows = []
+        for val_data in dataloader:
+            img_name = osp.splitext(osp.basename(val_data['lq_path'][0]))[0]
+            self.__dict__.pop('gt', None)  # a training batch's gt must not pass for this image's
+            self.feed_data(val_data)
+            self.test()
+            sr_img = tensor2img([self.output.detach().cpu()])
+            if save_img:
+                imwrite(sr_img, validation_image_path(self.opt, dataset_name, img_name, current_iter))
+            if hasattr(self, 'gt') and metric_opts:
+                gt_img = tensor2img([self.gt.detach().cpu()])
+                rows.append(dict(iter=current_iter, image=img_name, **image_metrics(sr_img, gt_img, metric_opts)))
+            del self.lq, self.output
+        if rows:
+            finish_validation(self, dataset_name, rows, current_iter, tb_logger)

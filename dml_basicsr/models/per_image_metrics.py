@@ -1,0 +1,63 @@
+"""Per-image validation records shared by the models: the metrics CSV and the saved-image paths.
+
+Every validation appends one row per image to ``<log dir>/metrics_<dataset>.csv`` (the
+experiment folder when training, the results folder for ``basicsr test``), with the columns
+``iter,image,<metric>...``; ``iter`` is the iteration, or the run name for a test run.
+``basicsr report`` reads these files.
+"""
+import csv
+import os
+from os import path as osp
+
+from basicsr.metrics import calculate_metric
+from basicsr.utils import get_root_logger
+
+
+def image_metrics(sr_img, gt_img, metric_opts):
+    """{name: float} of BasicSR metric options (``val.metrics``) for one pair of uint8 HWC images."""
+    data = dict(img=sr_img, img2=gt_img)
+    return {name: float(calculate_metric(data, opt_)) for name, opt_ in metric_opts.items()}
+
+
+def validation_image_path(opt, dataset_name, img_name, current_iter):
+    """Where BasicSR's SRModel saves a validation image (``val.save_img``)."""
+    if opt['is_train']:
+        return osp.join(opt['path']['visualization'], img_name, f'{img_name}_{current_iter}.png')
+    suffix = opt['val'].get('suffix') or opt['name']
+    return osp.join(opt['path']['visualization'], dataset_name, f'{img_name}_{suffix}.png')
+
+
+def init_best_records(model, dataset_name, metric_opts, extra_lower_better=()):
+    """BasicSR's best-metric records, plus lower-is-better ones for metrics outside ``val.metrics``."""
+    if metric_opts:
+        model._initialize_best_metric_results(dataset_name)
+    records = model.__dict__.setdefault('best_metric_results', {}).setdefault(dataset_name, {})
+    for name in extra_lower_better:
+        records.setdefault(name, dict(better='lower', val=float('inf'), iter=-1))
+
+
+def finish_validation(model, dataset_name, rows, current_iter, tb_logger):
+    """Mean over ``rows`` -> ``model.metric_results``, best records, the CSV, and BasicSR's log lines."""
+    names = list(dict.fromkeys(k for row in rows for k in row if k not in ('iter', 'image')))
+    model.metric_results = {}
+    for name in names:
+        values = [row[name] for row in rows if name in row]
+        model.metric_results[name] = sum(values) / len(values)
+    for name, value in model.metric_results.items():
+        model._update_best_metric_result(dataset_name, name, value, current_iter)
+    if rows and model.opt.get('rank', 0) == 0:
+        path = osp.join(model.opt['path']['log'], f'metrics_{dataset_name}.csv')
+        append_metrics_csv(path, rows)
+        get_root_logger().info(f'Per-image metrics appended to {path}')
+    model._log_validation_metric_values(current_iter, dataset_name, tb_logger)
+
+
+def append_metrics_csv(path, rows):
+    """Append dict rows to a CSV file, writing the header when the file is new."""
+    is_new = not osp.exists(path)
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    with open(path, 'a', newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        if is_new:
+            writer.writeheader()
+        writer.writerows(rows)
