@@ -5,7 +5,8 @@
                       [--grid 4] [--device cpu]
 
 PATH is a checkpoint (``.pth``: DMLNet and DirectKPN weights are recognised from their tensors),
-an experiment folder (``experiments/<name>``: its option file and ``models/net_g_latest.pth``),
+an experiment folder (``experiments/<name>``: the option file BasicSR copied there, with the
+``--force_yml`` overrides of the recorded command, and ``models/net_g_latest.pth``),
 or an option file (``network_g`` and ``path.pretrain_network_g``). IMG is an image file or
 ``embedded:<name>``, a photograph shipped with scikit-image (e.g. ``embedded:chelsea``).
 
@@ -25,17 +26,18 @@ import glob
 import math
 import os
 import re
+import shlex
 import sys
 
 import cv2
 import numpy as np
 import torch
-import yaml
 
 from dml_basicsr.data.embedded import load_embedded
 from dml_basicsr.data.errors import DatasetError
 from dml_basicsr.data.image_io import convert_color, read_image
 from dml_basicsr.degradation import dmlnet_from_state_dict
+from dml_basicsr.preflight import load_options
 from dml_basicsr.visualize import kernel_comparison, kernel_grid, weight_map_grid
 
 CONTEXT = 16  # LR pixels of context around an SR crop, so that its borders match the full image's
@@ -94,11 +96,30 @@ def _latest_weights(models_dir):
     return max(numbered)[1] if numbered else None
 
 
-def _net_from_options(yml, pth=None):
+def recorded_overrides(yml):
+    """The ``--force_yml`` entries of the command that BasicSR recorded atop an experiment's option copy."""
+    with open(yml) as f:
+        head = [f.readline() for _ in range(3)]
+    if not head[1].startswith('# CMD:'):
+        return []
+    args = shlex.split(head[2].lstrip('# '))
+    if '--force_yml' not in args:
+        return []
+    entries = []
+    for arg in args[args.index('--force_yml') + 1:]:
+        if arg.startswith('-'):
+            break
+        entries.append(arg)
+    return entries
+
+
+def _net_from_options(yml, pth=None, force_yml=None):
     from basicsr.archs import build_network
 
-    with open(yml) as f:
-        opt = yaml.safe_load(f) or {}
+    try:
+        opt = load_options(yml, force_yml)
+    except DatasetError as e:
+        raise FigureError(str(e)) from None
     if not isinstance(opt.get('network_g'), dict):
         raise FigureError(f'{yml}: no network_g section')
     pth = pth or (opt.get('path') or {}).get('pretrain_network_g')
@@ -117,7 +138,7 @@ def load_network(path):
         if len(ymls) != 1 or pth is None:
             raise FigureError(f'{path}: not an experiment folder (expected one option .yml file and '
                               f'models/net_g_*.pth; found {len(ymls)} .yml, {"a" if pth else "no"} checkpoint)')
-        net = _net_from_options(ymls[0], pth)
+        net = _net_from_options(ymls[0], pth, recorded_overrides(ymls[0]))
     elif path.endswith(('.yml', '.yaml')):
         if not os.path.isfile(path):
             raise FigureError(f'{path}: option file not found')

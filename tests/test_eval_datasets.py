@@ -67,7 +67,7 @@ def test_srrgb_defaults_pair_short_focal_lr_with_long_focal_reference(tmp_path):
     item = ds[2]
     assert item['lq_path'] == str(tmp_path / 'test' / '00007' / '00006.JPG')
     assert item['gt_path'] == str(tmp_path / 'test' / '00007' / '00002.JPG')
-    assert item['aligned'] is False
+    assert item['aligned'] is False and item['image_name'] == '00007_00006'
     assert item['lq'].shape == item['gt'].shape == (3, 40, 60)
     assert item['lq'].dtype == torch.float32
     assert abs(mean_level(item['lq']) - (60 + 7 + 2)) < 1.5

@@ -63,7 +63,12 @@ def models(tmp_path_factory):
     write_yaml(root / 'vdsr.yml', dict(network_g=network_g, path=dict(pretrain_network_g=str(root / 'vdsr.pth'))))
     exp = root / 'experiments' / 'VDSR_x2'
     (exp / 'models').mkdir(parents=True)
-    write_yaml(exp / 'train_vdsr.yml', dict(network_g=network_g))
+    # As BasicSR copies it: the command atop, the --force_yml overrides only there (upscale 1 -> 2).
+    write_yaml(exp / 'train_vdsr.yml', dict(network_g=dict(network_g, upscale=1)))
+    body = (exp / 'train_vdsr.yml').read_text()
+    (exp / 'train_vdsr.yml').write_text('# GENERATE TIME: Fri Nov 27 03:04:35 2026\n# CMD:\n# basicsr train -opt '
+                                        'options/x.yml --force_yml name=VDSR_x2 network_g:upscale=2 --auto_resume\n\n'
+                                        + body)
     torch.save({'params': vdsr.state_dict()}, exp / 'models' / 'net_g_latest.pth')
     return dict(root=root, dml=dml, vdsr=vdsr, exp=exp)
 

@@ -1,6 +1,7 @@
 """SR models through ``basicsr test`` (per-image PSNR/SSIM/LPIPS CSV) and ``basicsr report`` (Table 2 layout)."""
 import csv
 
+import cv2
 import pytest
 import yaml
 
@@ -64,3 +65,35 @@ def test_report_makes_table2_from_test_runs(trained):
         rows = read_rows(trained / 'results' / name / 'metrics_RealSRV3_test.csv')
         means = [sum(float(r[m]) for r in rows) / len(rows) for m in ('psnr', 'ssim', 'lpips')]
         assert line == f'| {name[:-3]} | {means[0]:.2f} | {means[1]:.4f} | {means[2]:.4f} |'
+
+
+def test_lr_only_and_unaligned_sets_give_pictures_not_metrics(trained):
+    from test_eval_datasets import flat, make_srrgb
+
+    lr_folder = trained / 'real_lr'
+    lr_folder.mkdir(exist_ok=True)
+    for name in ('photo_a', 'photo_b'):
+        cv2.imwrite(str(lr_folder / f'{name}.png'), flat(20, 24, 90))
+    make_srrgb(trained / 'srraw', sequences=(3,), size=(40, 60))
+    with open(PROJECT_ROOT / 'options' / 'test_vdsr_x2.yml') as f:
+        opt = yaml.safe_load(f)
+    with open(trained / 'train_vdsr.yml') as f:
+        opt['network_g'] = yaml.safe_load(f)['network_g']
+    opt['name'] = 'VDSR_on_real_lr'
+    opt['path']['pretrain_network_g'] = 'experiments/VDSR_RealSR_x2/models/net_g_2.pth'
+    opt['val']['save_img'] = False  # pictures are still saved: they are all these sets give
+    opt['datasets'] = {
+        'test_1': dict(name='RealLR', type='LRFolderDataset', dataroot_lq=str(lr_folder), color='y'),
+        'test_2': dict(name='SRRAW', type='SRRGBDataset', dataroot=str(trained / 'srraw'), color='y', max_size=16),
+    }
+    proc = run_cli(['test', '-opt', str(write_yaml(trained / 'test_real_lr.yml', opt))], cwd=trained)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = trained / 'results' / 'VDSR_on_real_lr'
+    for dataset, name, side in (('RealLR', 'photo_a', (40, 48)), ('RealLR', 'photo_b', (40, 48)),
+                                ('SRRAW', '00003_00006', (32, 32))):
+        img = cv2.imread(str(results / 'visualization' / dataset / f'{name}_VDSR_on_real_lr.png'))
+        assert img is not None and img.shape[:2] == side
+    assert not list(results.glob('metrics_*.csv'))
+    log = ''.join(p.read_text() for p in results.glob('test_*.log'))
+    assert 'RealLR: 2 image(s) without an aligned ground truth' in log
+    assert 'SRRAW: 1 image(s) without an aligned ground truth' in log

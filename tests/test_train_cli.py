@@ -58,7 +58,8 @@ def test_console_script_help_lists_subcommands():
     proc = subprocess.run([sys.executable, '-m', 'dml_basicsr', '--help'], capture_output=True, text=True,
                           env={'PYTHONPATH': str(PROJECT_ROOT), 'PATH': ''})
     assert proc.returncode == 0
-    assert 'train' in proc.stdout and 'test' in proc.stdout
+    for command in ('train', 'test', 'synthesize', 'report', 'visualize'):
+        assert f'    {command}' in proc.stdout, command
 
 
 def test_train_help_shows_basicsr_flags(tmp_path):

@@ -40,8 +40,8 @@ class SRRGBDataset(torch.utils.data.Dataset):
     The LR is the short-focal shot ``lq_shot``; the reference HR is the long-focal shot ``gt_shot``
     of the same scene, which shows the centre of the LR's field of view magnified about
     f(gt_shot) / f(lq_shot) times. The two are NOT aligned (different lens settings, hand-held
-    camera moves, different exposure), so this dataset is for visual comparison only: do not set
-    PSNR/SSIM (or any full-reference) metrics for it. Each sample carries ``aligned=False``.
+    camera moves, different exposure), so this dataset is for visual comparison only. Each sample
+    carries ``aligned=False``: DMLOnlineSRModel then saves the SR image and computes no metrics.
 
     With ``max_size`` the LR is centre-cropped to at most max_size x max_size and the reference to
     at most ``scale`` times that size around its centre, so that it roughly covers the same field
@@ -168,7 +168,9 @@ class SRRGBDataset(torch.utils.data.Dataset):
         color = self.opt.get('color')
         gt, lq = convert_color(gt, color), convert_color(lq, color)
         gt_t, lq_t = pair_to_tensors(gt, lq)
-        return dict(lq=lq_t, gt=gt_t, lq_path=lq_path, gt_path=gt_path, aligned=False)
+        # Every sequence has a 00006.JPG: the sequence makes the saved SR image's name unique.
+        name = f'{os.path.basename(os.path.dirname(lq_path))}_{os.path.splitext(os.path.basename(lq_path))[0]}'
+        return dict(lq=lq_t, gt=gt_t, lq_path=lq_path, gt_path=gt_path, aligned=False, image_name=name)
 
     def __len__(self):
         return len(self.pairs)

@@ -65,21 +65,29 @@ class DMLOnlineSRModel(SRModel):
         self.lq[mask] = lq.to(self.lq.dtype)
 
     def nondist_validation(self, dataloader, current_iter, tb_logger, save_img):
+        """Per-image metrics of aligned pairs; for LR-only and unaligned items (no ``gt``, or
+        ``aligned`` false, e.g. LRFolderDataset, SRRGBDataset) the SR image is saved instead."""
         dataset_name = dataloader.dataset.opt['name']
         metric_opts = self.opt['val'].get('metrics') or {}
         init_best_records(self, dataset_name, metric_opts)
-        rows = []
+        rows, pictures_only = [], 0
         for val_data in dataloader:
-            img_name = osp.splitext(osp.basename(val_data['lq_path'][0]))[0]
+            img_name = val_data['image_name'][0] if 'image_name' in val_data else \
+                osp.splitext(osp.basename(val_data['lq_path'][0]))[0]
             self.__dict__.pop('gt', None)  # a training batch's gt must not pass for this image's
             self.feed_data(val_data)
             self.test()
             sr_img = tensor2img([self.output.detach().cpu()])
-            if save_img:
+            aligned = hasattr(self, 'gt') and bool(val_data.get('aligned', [True])[0])
+            if save_img or not aligned:
                 imwrite(sr_img, validation_image_path(self.opt, dataset_name, img_name, current_iter))
-            if hasattr(self, 'gt') and metric_opts:
+            if aligned and metric_opts:
                 gt_img = tensor2img([self.gt.detach().cpu()])
                 rows.append(dict(iter=current_iter, image=img_name, **image_metrics(sr_img, gt_img, metric_opts)))
+            pictures_only += not aligned
             del self.lq, self.output
+        if pictures_only:
+            get_root_logger().info(f'{dataset_name}: {pictures_only} image(s) without an aligned ground truth: '
+                                   f'SR images saved under {self.opt["path"]["visualization"]}, no metrics')
         if rows:
             finish_validation(self, dataset_name, rows, current_iter, tb_logger)
