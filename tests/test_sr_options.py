@@ -62,9 +62,11 @@ def test_option_file_trains_on_cpu(workspace, name):
     log = ''.join(p.read_text() for p in exp.glob('train_*.log'))
     assert re.search(r'# psnr: [0-9.]+', log)
     assert ('Online DML degradation from experiments/DML_RealSRV3_x' in log) == ('degradation' in opt)
-    # Table 2's metrics, per image, beside the log (2 test pairs).
+    # Table 2's metrics, per image, beside the log (4 test pairs).
     with open(exp / f"metrics_{opt['datasets']['val']['name']}.csv") as f:
         rows = list(csv.DictReader(f))
-    assert [row['iter'] for row in rows] == ['2', '2']
-    for row in rows:
+    at_2 = [row for row in rows if row['iter'] == '2']
+    assert [row['image'] for row in at_2] == [f'{cam}_00{i}_LR{s}' for cam in ('Canon', 'Nikon') for i in (1, 2)
+                                              for s in [opt['scale']]]
+    for row in at_2:
         assert 0 < float(row['psnr']) < 100 and 0 < float(row['ssim']) <= 1 and 0 <= float(row['lpips']) < 1
