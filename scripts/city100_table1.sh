@@ -2,7 +2,7 @@
 # Table 1 (left half) of the paper on real camera pairs you have here: City100 NikonD5500, scenes
 # 001-030 train, 031-040 validate, Y channel, 7-pixel crop. For each scale in SCALES (default "1 2")
 # it trains DML and the ablations with one schedule (ITERS iterations each, default 400), evaluates
-# a fixed Gaussian, and prints one table: methods as rows, scales as column groups.
+# no blur and a fixed Gaussian, and prints one table: methods as rows, scales as column groups.
 #   x1: the LR on the HR grid (as the official DML code and RealSR V2);
 #   x2: the LR downscaled by 2 (INTER_AREA), the network downsamples (paper Eq. 1, RealSR V3).
 # Run from the project root, after scripts/setup.sh:   bash scripts/city100_table1.sh
@@ -28,10 +28,13 @@ for s in $SCALES; do
         train:total_iter=$ITERS val:val_freq=$ITERS logger:save_checkpoint_freq=$ITERS
     fi
   done
-  test_opts=(name=City100T1_Gaussian_x$s scale=$s network_g:scale=$s)
+  test_opts=(scale=$s network_g:scale=$s)
   [ "$s" != 1 ] && test_opts+=(datasets:test_1:lr_downscale=$s)
-  "$BASICSR" test -opt options/test_gaussian_city100.yml --force_yml "${test_opts[@]}"
-  LABELS+=(--label "Gaussian sigma 1 (fixed)_x$s=results/City100T1_Gaussian_x$s"
+  "$BASICSR" test -opt options/test_gaussian_city100.yml --force_yml name=City100T1_Identity_x$s \
+    network_g:kernel=identity "${test_opts[@]}"
+  "$BASICSR" test -opt options/test_gaussian_city100.yml --force_yml name=City100T1_Gaussian_x$s "${test_opts[@]}"
+  LABELS+=(--label "No blur (identity)_x$s=results/City100T1_Identity_x$s"
+           --label "Gaussian sigma 1 (fixed)_x$s=results/City100T1_Gaussian_x$s"
            --label "Uniform kernel (learned)_x$s=experiments/City100T1_UniformKernel_x$s"
            --label "DirectNet_x$s=experiments/City100T1_DirectNet_x$s"
            --label "DirectKPN_x$s=experiments/City100T1_DirectKPN_x$s"

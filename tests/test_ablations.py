@@ -20,6 +20,14 @@ def test_fixed_bicubic_matches_matlab_imresize_inside(scale):
     assert torch.allclose(out[0, :, b:-b, b:-b], ref[:, b:-b, b:-b], atol=1e-5)
 
 
+@pytest.mark.parametrize('scale', [1, 2, 3])
+def test_fixed_identity_is_plain_subsampling(scale):
+    x = torch.rand(2, 1, 13, 17)
+    assert torch.equal(FixedKernelNet(scale=scale, kernel='identity')(x), x[:, :, ::scale, ::scale])
+    with pytest.raises(ValueError, match="'bicubic', 'gaussian' or 'identity'"):
+        FixedKernelNet(kernel='box')
+
+
 def test_directkpn_applies_its_predicted_kernel_per_pixel():
     net = DirectKPN(kernel_size=5, scale=2, num_feat=8)
     hr = torch.rand(1, 1, 16, 18)

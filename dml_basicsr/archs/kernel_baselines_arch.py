@@ -43,12 +43,13 @@ class UniformKernelNet(_SingleKernelNet):
 
 @ARCH_REGISTRY.register()
 class FixedKernelNet(_SingleKernelNet):
-    """Non-learned baseline: bicubic (MATLAB imresize, antialiased) or Gaussian blur + subsampling.
+    """Non-learned baseline: bicubic (MATLAB imresize, antialiased) or Gaussian blur + subsampling,
+    or no blur at all (``identity``: the HR pixel itself, i.e. plain subsampling).
 
     Has no trainable parameters: evaluate it with ``basicsr test`` and ``model_type: DMLModel``.
 
     Args:
-        kernel: 'bicubic' or 'gaussian'.
+        kernel: 'bicubic', 'gaussian' or 'identity'.
         sigma: Gaussian standard deviation (pixels).
         kernel_size: K (default: bicubic's support, or 2*ceil(3*sigma)+1).
     """
@@ -61,8 +62,10 @@ class FixedKernelNet(_SingleKernelNet):
             k = bicubic_kernel(scale, kernel_size)
         elif kernel == 'gaussian':
             k = gaussian_kernel(kernel_size or 2 * int(-(-3 * sigma // 1)) + 1, sigma)
+        elif kernel == 'identity':
+            k = torch.ones(1, 1)
         else:
-            raise ValueError(f"FixedKernelNet: kernel must be 'bicubic' or 'gaussian', got {kernel!r}")
+            raise ValueError(f"FixedKernelNet: kernel must be 'bicubic', 'gaussian' or 'identity', got {kernel!r}")
         self.register_buffer('fixed_kernel', k)
 
     def kernel(self):
