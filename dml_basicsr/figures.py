@@ -37,6 +37,7 @@ from dml_basicsr.data.embedded import load_embedded
 from dml_basicsr.data.errors import DatasetError
 from dml_basicsr.data.image_io import convert_color, read_image
 from dml_basicsr.degradation import dmlnet_from_state_dict
+from dml_basicsr.ops import center_pad
 from dml_basicsr.preflight import load_options
 from dml_basicsr.visualize import kernel_comparison, kernel_grid, weight_map_grid
 
@@ -205,8 +206,6 @@ def degradation_figures(dml, hr_img, kpn=None, grid=4):
 
 
 def _pad_to(kernels, other):
-    from dml_basicsr.ops import center_pad
-
     return center_pad(kernels, max(kernels.shape[-1], other.shape[-1]))
 
 

@@ -7,6 +7,7 @@ from .dataset_checks import check_disk_backend, check_gt_size, listed
 from .errors import DatasetError, DatasetNotFoundError
 from .image_io import list_images
 from .lr_folder_dataset import check_color
+from .pair_transforms import crop_pair_to_scale
 from .paired_base import PairedImageFolder
 
 # <image>_x<s>.png, optionally followed by a patch number: DSC_1454_x4.png, P1180183_x1.png, DSC_0001_x4_12.png.
@@ -96,10 +97,4 @@ class DRealSRDataset(PairedImageFolder):
 
     def align(self, gt, lq, gt_path, lq_path):
         """Check that LR is 1/s of HR; crop so that LR (i, j) is HR (s*i, s*j)."""
-        (h, w), (h_lq, w_lq), s = gt.shape[:2], lq.shape[:2], self.scale
-        allowed = {(h // s, w // s), (-(-h // s), -(-w // s))}
-        if (h_lq, w_lq) not in allowed:
-            expected = ' or '.join(f'{a}x{b}' for a, b in sorted(allowed))
-            raise DatasetError(f'DRealSR: LR {lq_path} is {h_lq}x{w_lq}, expected {expected} (1/{s} of HR {gt_path}, '
-                               f'{h}x{w})')
-        return gt[:h // s * s, :w // s * s], lq[:h // s, :w // s]
+        return crop_pair_to_scale(gt, lq, self.scale, gt_path, lq_path, 'DRealSR', f' (the LR must be 1/{self.scale})')

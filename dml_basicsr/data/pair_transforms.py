@@ -32,6 +32,25 @@ def paired_random_crop(gt, lq, gt_size, scale, gt_path=''):
     return gt, lq
 
 
+def crop_pair_to_scale(gt, lq, scale, gt_path, lq_path, dataset, hint=''):
+    """Check that the LR is 1/scale of the HR (rounded down or up); crop so that LR (i, j) is HR (s*i, s*j).
+
+    Args:
+        gt: (H, W, C) HR array; lq: (h, w, C) LR array.
+        dataset: how the error message starts (e.g. 'DRealSR'); hint: appended to it.
+
+    Returns:
+        (gt, lq) cropped top-left to HR (s*(H//s), s*(W//s)) and LR (H//s, W//s).
+    """
+    (h, w), (h_lq, w_lq), s = gt.shape[:2], lq.shape[:2], scale
+    allowed = {(h // s, w // s), (-(-h // s), -(-w // s))}
+    if (h_lq, w_lq) not in allowed:
+        expected = ' or '.join(f'{a}x{b}' for a, b in sorted(allowed))
+        raise DatasetError(f'{dataset}: LR {lq_path} is {h_lq}x{w_lq}, expected {expected} for HR {gt_path} of '
+                           f'{h}x{w}{hint}')
+    return gt[:h // s * s, :w // s * s], lq[:h // s, :w // s]
+
+
 def train_augment(gt, lq, opt, scale, gt_path=''):
     """Crop (``gt_size``) and flip/rotate (``use_hflip``, ``use_rot``) a pair for training."""
     gt, lq = paired_random_crop(gt, lq, opt['gt_size'], scale, gt_path)

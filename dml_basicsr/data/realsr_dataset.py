@@ -6,6 +6,7 @@ from basicsr.utils.registry import DATASET_REGISTRY
 from .dataset_checks import check_disk_backend, check_gt_size, listed
 from .errors import DatasetError, DatasetNotFoundError
 from .image_io import list_images
+from .pair_transforms import crop_pair_to_scale
 from .paired_base import PairedImageFolder
 
 # <Cam>_<NNN>_HR.png or <Cam>_<NNN>_LR<s>.png, e.g. Canon_001_HR.png and Canon_001_LR4.png.
@@ -93,10 +94,5 @@ class RealSRDataset(PairedImageFolder):
 
     def align(self, gt, lq, gt_path, lq_path):
         """Check the sizes against ``lr_grid``; crop so that LR (i, j) is HR (s*i, s*j)."""
-        (h, w), (h_lq, w_lq), s = gt.shape[:2], lq.shape[:2], self.crop_scale
-        allowed = {(h // s, w // s), (-(-h // s), -(-w // s))}
-        if (h_lq, w_lq) not in allowed:
-            expected = ' or '.join(f'{a}x{b}' for a, b in sorted(allowed))
-            raise DatasetError(f'RealSR lr_grid {self.lr_grid!r}: LR {lq_path} is {h_lq}x{w_lq}, expected {expected} '
-                             f'for HR {gt_path} of {h}x{w} (V3 data: lr_grid lr; V2 data: lr_grid hr)')
-        return gt[:h // s * s, :w // s * s], lq[:h // s, :w // s]
+        return crop_pair_to_scale(gt, lq, self.crop_scale, gt_path, lq_path, f'RealSR lr_grid {self.lr_grid!r}',
+                                  ' (V3 data: lr_grid lr; V2 data: lr_grid hr)')
