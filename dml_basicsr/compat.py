@@ -35,16 +35,8 @@ def _install_functional_tensor_alias():
 
 def latest_training_state(state_dir):
     """Path of the ``<iter>.state`` file with the largest iteration in ``state_dir``, or None."""
-    if not os.path.isdir(state_dir):
-        return None
-    iters = []
-    for entry in os.listdir(state_dir):
-        stem, ext = os.path.splitext(entry)
-        if ext == '.state' and stem.isdigit():
-            iters.append(int(stem))
-    if not iters:
-        return None
-    return os.path.join(state_dir, f'{max(iters)}.state')
+    from dml_basicsr.utils.checkpoint import latest_numbered_file
+    return latest_numbered_file(state_dir, r'(\d+)\.state')
 
 
 def _resume_map_location():
@@ -62,8 +54,9 @@ def load_resume_state(opt):
     With ``--auto_resume`` it looks in ``opt['path']['training_states']`` (inside the
     experiment root that BasicSR derives from ``root_path``), not in ``./experiments``.
     """
-    import torch
     from basicsr.utils import check_resume
+
+    from dml_basicsr.utils.checkpoint import load_training_state
 
     if opt['auto_resume']:
         state_dir = opt['path'].get('training_states') or os.path.join('experiments', opt['name'], 'training_states')
@@ -75,9 +68,7 @@ def load_resume_state(opt):
 
     if resume_state_path is None:
         return None
-    # A training state holds optimizer/scheduler state (e.g. collections.Counter), which the
-    # weights-only unpickler of torch >= 2.6 refuses; it is a file this training run wrote.
-    resume_state = torch.load(resume_state_path, map_location=_resume_map_location(), weights_only=False)
+    resume_state = load_training_state(resume_state_path, _resume_map_location())
     check_resume(opt, resume_state['iter'])
     return resume_state
 

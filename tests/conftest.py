@@ -1,12 +1,12 @@
-import os
-import subprocess
-import sys
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 import yaml
 
 import dml_basicsr  # noqa: F401  (registers everything before any test builds a component)
+from cli_runner import run_cli, run_cli_subprocess  # noqa: F401  (the tests import them from here)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT_ROOT.parent / 'shared' / 'data'
@@ -28,17 +28,90 @@ def tiny_dml_options(name, total_iter=4):
     return opt
 
 
+def shrink(opt):
+    """A shipped VDSR/RCAN training option dict shrunk to 2 CPU iterations of a tiny network."""
+    train = opt['datasets']['train']
+    train.update(gt_size=24, batch_size_per_gpu=2, num_worker_per_gpu=0, dataset_enlarge_ratio=2)
+    net = opt['network_g']
+    if net['type'] == 'VDSR':
+        net.update(num_conv=3, num_feat=8)
+    else:
+        net.update(num_group=1, num_block=1, num_feat=8, squeeze_factor=4)
+    opt['train']['total_iter'] = 2
+    opt['val']['val_freq'] = 2
+    opt['logger'].update(print_freq=1, save_checkpoint_freq=2, use_tb_logger=False)
+    return opt
+
+
 def write_yaml(path, opt):
     with open(path, 'w') as f:
         yaml.safe_dump(opt, f, sort_keys=False)
     return path
 
 
-def run_cli(args, cwd, timeout=300):
-    """Run ``python -m dml_basicsr <args>`` in ``cwd``; return the completed process."""
-    env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT), CUDA_VISIBLE_DEVICES='')
-    return subprocess.run([sys.executable, '-m', 'dml_basicsr', *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+# ------------------------------------------------------------------------------------ fake datasets
+
+
+def structured(h, w, level, seed):
+    """uint8 BGR image: a gentle gradient plus noise around mean ``level`` (which encodes the image id)."""
+    rng = np.random.default_rng(seed)
+    ramp = np.add.outer(np.linspace(-15, 15, h), np.linspace(-10, 10, w))[..., None] * np.array([1., 0.5, -1.])
+    img = level + ramp + rng.uniform(-6, 6, (h, w, 3))
+    return np.clip(np.round(img), 0, 255).astype(np.uint8)
+
+
+def area_down(img, s):
+    h, w = img.shape[:2]
+    return cv2.resize(img, (w // s, h // s), interpolation=cv2.INTER_AREA)
+
+
+def make_realsr(root, grid='lr', split='Train', scale=4, cameras=('Canon', 'Nikon'), ids=(1, 5, 12), size=(48, 40),
+                lr_size=None):
+    """Write a RealSR V3 (grid 'lr') or V2 (grid 'hr') layout; return {basename prefix: mean level}.
+
+    Each folder also holds an LR2 decoy with a very different level, so that pairing by position
+    in the sorted listing (instead of by name and scale) gives the wrong LR.
+    """
+    levels = {}
+    h, w = size
+    for c, cam in enumerate(cameras):
+        folder = root / cam / split / str(scale)
+        folder.mkdir(parents=True)
+        for i in ids:
+            prefix = f'{cam}_{i:03d}'
+            levels[prefix] = 40 + 12 * len(levels)
+            hr = structured(h, w, levels[prefix], seed=100 * c + i)
+            lr = area_down(hr, scale)
+            if lr_size is not None:
+                lr = cv2.resize(hr, lr_size[::-1], interpolation=cv2.INTER_AREA)
+            if grid == 'hr':
+                lr = cv2.resize(lr, (w, h), interpolation=cv2.INTER_CUBIC)
+            cv2.imwrite(str(folder / f'{prefix}_HR.png'), hr)
+            cv2.imwrite(str(folder / f'{prefix}_LR{scale}.png'), lr)
+            cv2.imwrite(str(folder / f'{prefix}_LR2.png'), 255 - area_down(hr, 2))
+    return levels
+
+
+def flat(h, w, level):
+    """uint8 BGR image of constant ``level`` (which encodes the image id) with distinct channels."""
+    img = np.empty((h, w, 3), np.uint8)
+    img[...] = (level, level + 1, level + 2)
+    return img
+
+
+def make_srrgb(root, sequences=(1, 2, 7), shots=range(1, 8), size=(40, 60), ext='JPG'):
+    """Write SR-RAW-like sequences of flat JPGs; shot k of sequence n has level 10 * k + n.
+
+    Each folder also holds a raw file and a text file, which are not shots."""
+    for n in sequences:
+        folder = root / f'{n:05d}'
+        folder.mkdir(parents=True)
+        (folder / 'tform.txt').write_text('not an image\n')
+        (folder / f'{1:05d}.ARW').write_bytes(b'raw')
+        for k in shots:
+            assert cv2.imwrite(str(folder / f'{k:05d}.{ext}'), flat(*size, 10 * k + n),
+                               [cv2.IMWRITE_JPEG_QUALITY, 100])
+    return root
 
 
 @pytest.fixture

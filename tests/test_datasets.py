@@ -8,21 +8,10 @@ import pytest
 from basicsr.utils.registry import DATASET_REGISTRY
 
 import dml_basicsr  # noqa: F401  (registers the datasets)
+from conftest import area_down, make_realsr, structured
+from dml_basicsr.data.errors import DatasetError
 
 QUANT = 1 / 255 + 1e-4  # one 8-bit step
-
-
-def structured(h, w, level, seed):
-    """uint8 BGR image: a gentle gradient plus noise around mean ``level`` (which encodes the image id)."""
-    rng = np.random.default_rng(seed)
-    ramp = np.add.outer(np.linspace(-15, 15, h), np.linspace(-10, 10, w))[..., None] * np.array([1., 0.5, -1.])
-    img = level + ramp + rng.uniform(-6, 6, (h, w, 3))
-    return np.clip(np.round(img), 0, 255).astype(np.uint8)
-
-
-def area_down(img, s):
-    h, w = img.shape[:2]
-    return cv2.resize(img, (w // s, h // s), interpolation=cv2.INTER_AREA)
 
 
 def build(type_, phase, **opt):
@@ -37,33 +26,6 @@ def to_hwc(t):
 
 
 # ---------------------------------------------------------------------------------------------- RealSR
-
-
-def make_realsr(root, grid='lr', split='Train', scale=4, cameras=('Canon', 'Nikon'), ids=(1, 5, 12), size=(48, 40),
-                lr_size=None):
-    """Write a RealSR V3 (grid 'lr') or V2 (grid 'hr') layout; return {basename prefix: mean level}.
-
-    Each folder also holds an LR2 decoy with a very different level, so that pairing by position
-    in the sorted listing (instead of by name and scale) gives the wrong LR.
-    """
-    levels = {}
-    h, w = size
-    for c, cam in enumerate(cameras):
-        folder = root / cam / split / str(scale)
-        folder.mkdir(parents=True)
-        for i in ids:
-            prefix = f'{cam}_{i:03d}'
-            levels[prefix] = 40 + 12 * len(levels)
-            hr = structured(h, w, levels[prefix], seed=100 * c + i)
-            lr = area_down(hr, scale)
-            if lr_size is not None:
-                lr = cv2.resize(hr, lr_size[::-1], interpolation=cv2.INTER_AREA)
-            if grid == 'hr':
-                lr = cv2.resize(lr, (w, h), interpolation=cv2.INTER_CUBIC)
-            cv2.imwrite(str(folder / f'{prefix}_HR.png'), hr)
-            cv2.imwrite(str(folder / f'{prefix}_LR{scale}.png'), lr)
-            cv2.imwrite(str(folder / f'{prefix}_LR2.png'), 255 - area_down(hr, 2))
-    return levels
 
 
 def check_pairing(item, levels):
@@ -165,6 +127,18 @@ def test_realsr_rejects_other_io_backend(tmp_path):
                io_backend={'type': 'lmdb'})
     with pytest.raises(ValueError, match='lmdb'):
         DATASET_REGISTRY.get('RealSRDataset')(opt)
+
+
+# --------------------------------------------------------------------------------------------- color
+
+
+@pytest.mark.parametrize('type_', ['City100Dataset', 'SyntheticLensDataset'])
+def test_bad_color_is_a_one_line_error_naming_the_dataset(tmp_path, type_):
+    make_city100(tmp_path)
+    opt = dict(dataroot=str(tmp_path)) if type_ == 'City100Dataset' else dict(images=['coffee'])
+    with pytest.raises(DatasetError) as err:
+        build(type_, 'val', color='lab', **opt)
+    assert str(err.value) == f"{type_} '{type_}_val': color must be 'y', 'rgb' or null, got 'lab'"
 
 
 # --------------------------------------------------------------------------------------------- City100

@@ -2,12 +2,12 @@
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
 import torch
 from basicsr.utils.registry import DATASET_REGISTRY
 
 import dml_basicsr  # noqa: F401  (registers the datasets)
+from conftest import flat, make_srrgb
 from dml_basicsr.data import DRealSRDataset, LRFolderDataset, SRRGBDataset
 from dml_basicsr.data.errors import DatasetError, DatasetNotFoundError
 
@@ -20,13 +20,6 @@ def real_data():
     if not SHARED_DATA.is_dir():
         pytest.skip(f'real data folder {SHARED_DATA} is absent')
     return SHARED_DATA
-
-
-def flat(h, w, level):
-    """uint8 BGR image of constant ``level`` (which encodes the image id) with distinct channels."""
-    img = np.empty((h, w, 3), np.uint8)
-    img[...] = (level, level + 1, level + 2)
-    return img
 
 
 def build(type_, phase='val', **opt):
@@ -43,21 +36,6 @@ def mean_level(t):
 
 
 # ---------------------------------------------------------------------------------------------- SR-RGB
-
-
-def make_srrgb(root, sequences=(1, 2, 7), shots=range(1, 8), size=(40, 60), ext='JPG'):
-    """Write SR-RAW-like sequences of flat JPGs; shot k of sequence n has level 10 * k + n.
-
-    Each folder also holds a raw file and a text file, which are not shots."""
-    for n in sequences:
-        folder = root / f'{n:05d}'
-        folder.mkdir(parents=True)
-        (folder / 'tform.txt').write_text('not an image\n')
-        (folder / f'{1:05d}.ARW').write_bytes(b'raw')
-        for k in shots:
-            assert cv2.imwrite(str(folder / f'{k:05d}.{ext}'), flat(*size, 10 * k + n),
-                               [cv2.IMWRITE_JPEG_QUALITY, 100])
-    return root
 
 
 def test_srrgb_defaults_pair_short_focal_lr_with_long_focal_reference(tmp_path):

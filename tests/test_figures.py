@@ -7,8 +7,8 @@ import torch
 from conftest import run_cli, tiny_dml_options, write_yaml
 from dml_basicsr.archs import DirectKPN, DMLNet, VDSR
 from dml_basicsr.data.embedded import load_embedded
-from dml_basicsr.figures import image_tensor, sr_crop
-from dml_basicsr.visualize import kernel_grid, weight_map_grid
+from dml_basicsr.visualization.kernel_pictures import kernel_grid, weight_map_grid
+from dml_basicsr.visualization.paper_figures import image_tensor, sr_crop
 
 GAP = 2
 

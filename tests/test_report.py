@@ -4,7 +4,12 @@ import os
 
 import pytest
 
-from dml_basicsr.report import ReportError, build_table, main, split_scale
+from dml_basicsr.cli import main as cli_main
+from dml_basicsr.commands.report import ReportError, build_table, split_scale
+
+
+def main(argv):
+    return cli_main(['report', *argv])
 
 
 def write_csv(path, rows, columns=None):

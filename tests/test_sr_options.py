@@ -11,9 +11,8 @@ import pytest
 import torch
 import yaml
 
-from conftest import PROJECT_ROOT, run_cli, write_yaml
+from conftest import PROJECT_ROOT, make_realsr, run_cli, shrink, write_yaml
 from dml_basicsr import DMLNet
-from test_datasets import make_realsr
 
 SR_OPTION_FILES = sorted(p.name for p in (PROJECT_ROOT / 'options').glob('train_*_x[234].yml')
                          if not p.name.startswith('train_dml_'))
@@ -30,20 +29,6 @@ def workspace(tmp_path_factory):
         net = DMLNet(num_in_ch=1, num_basis=2, kernel_size=5, scale=scale, num_feat=4)
         torch.save({'params': net.state_dict()}, models / 'net_g_latest.pth')
     return root
-
-
-def shrink(opt):
-    train = opt['datasets']['train']
-    train.update(gt_size=24, batch_size_per_gpu=2, num_worker_per_gpu=0, dataset_enlarge_ratio=2)
-    net = opt['network_g']
-    if net['type'] == 'VDSR':
-        net.update(num_conv=3, num_feat=8)
-    else:
-        net.update(num_group=1, num_block=1, num_feat=8, squeeze_factor=4)
-    opt['train']['total_iter'] = 2
-    opt['val']['val_freq'] = 2
-    opt['logger'].update(print_freq=1, save_checkpoint_freq=2, use_tb_logger=False)
-    return opt
 
 
 def test_all_variants_are_shipped():

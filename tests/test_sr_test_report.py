@@ -5,9 +5,7 @@ import cv2
 import pytest
 import yaml
 
-from conftest import PROJECT_ROOT, run_cli, write_yaml
-from test_datasets import make_realsr
-from test_sr_options import shrink
+from conftest import PROJECT_ROOT, flat, make_realsr, make_srrgb, run_cli, shrink, write_yaml
 
 
 def read_rows(path):
@@ -68,8 +66,6 @@ def test_report_makes_table2_from_test_runs(trained):
 
 
 def test_lr_only_and_unaligned_sets_give_pictures_not_metrics(trained):
-    from test_eval_datasets import flat, make_srrgb
-
     lr_folder = trained / 'real_lr'
     lr_folder.mkdir(exist_ok=True)
     for name in ('photo_a', 'photo_b'):

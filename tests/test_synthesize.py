@@ -9,13 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-import dml_basicsr.synthesize as synth
+import dml_basicsr.degradation.folder_synthesis as synth
+import dml_basicsr.degradation.tiled as tiled_module
 from conftest import PROJECT_ROOT
 from dml_basicsr.archs import DMLNet
 from dml_basicsr.cli import main as cli_main
 from dml_basicsr.data.errors import DatasetError
 from dml_basicsr.degradation import DMLDegradation
-from dml_basicsr.synthesize import degrade_tiled, min_tile_overlap, synthesize_folder
+from dml_basicsr.degradation import degrade_tiled, min_tile_overlap, synthesize_folder
+from dml_basicsr.utils.atomic_write import tmp_path as atomic_tmp_path
 
 # (file name, array): sizes are not multiples of the scale; 8-bit BGR, gray, 16-bit BGR.
 IMAGES = {
@@ -175,23 +177,23 @@ def test_interrupted_run_resumes_without_redoing_finished_images(hr_dir, checkpo
     run(hr_dir, clean, checkpoint)
     out = tmp_path / 'resumed'
 
-    real_write = synth._write_png_atomic
+    real_write = synth.write_png_atomic
     calls = []
 
     def crash_on_fourth_write(path, img):
         calls.append(path)
         if len(calls) == 4:  # the 2nd image's LR: die half-way through its temporary file
-            with open(synth._tmp_path(path), 'wb') as f:
+            with open(atomic_tmp_path(path), 'wb') as f:
                 f.write(b'\x89PNG partial')
             raise KeyboardInterrupt
         real_write(path, img)
 
-    monkeypatch.setattr(synth, '_write_png_atomic', crash_on_fourth_write)
+    monkeypatch.setattr(synth, 'write_png_atomic', crash_on_fourth_write)
     with pytest.raises(KeyboardInterrupt):
         run(hr_dir, out, checkpoint)
-    monkeypatch.setattr(synth, '_write_png_atomic', real_write)
+    monkeypatch.setattr(synth, 'write_png_atomic', real_write)
 
-    stray = os.path.basename(synth._tmp_path(calls[3]))
+    stray = os.path.basename(atomic_tmp_path(calls[3]))
     assert sorted(p.name for p in (out / 'LR').iterdir()) == sorted(['colour.png', stray])
     assert (out / 'HR' / 'deep.png').exists() and not (out / 'LR' / 'deep.png').exists()
     assert not (out / 'meta_info.txt').exists()
@@ -232,7 +234,7 @@ def test_tiled_degradation_equals_untiled(scale, monkeypatch):
     # The check is sensitive: a margin below the receptive field breaks it, and is refused.
     with pytest.raises(ValueError, match='too small'):
         degrade_tiled(deg, hr, tile=64, tile_overlap=12)
-    monkeypatch.setattr(synth, 'min_tile_overlap', lambda _net: 0)
+    monkeypatch.setattr(tiled_module, 'min_tile_overlap', lambda _net: 0)
     assert (degrade_tiled(deg, hr, tile=64, tile_overlap=12) - ref).abs().max().item() > 1e-4
 
 
@@ -246,7 +248,7 @@ def test_receptive_field_bound_holds():
         rows = (x.grad[0, 0].abs().sum(1) > 0).nonzero().flatten()
         reach = max(reach, p - rows.min().item(), rows.max().item() - p)
         x.grad = None
-    assert 0 < reach <= synth._cnn_reach(7)
+    assert 0 < reach <= wn.receptive_radius()
 
 
 def test_folder_with_tiles_matches_whole_images(checkpoint, tmp_path):

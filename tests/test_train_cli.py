@@ -1,4 +1,7 @@
-"""Real ``basicsr train`` runs (subprocesses) on tiny embedded data: checkpoints, metrics, resume."""
+"""Real ``basicsr train`` runs on tiny embedded data: checkpoints, metrics, resume.
+
+One training and the resumed run are fresh ``python -m dml_basicsr`` processes; the rest run in-process.
+"""
 import csv
 import re
 import subprocess
@@ -6,7 +9,7 @@ import sys
 
 import torch
 
-from conftest import PROJECT_ROOT, run_cli, tiny_dml_options, write_yaml
+from conftest import PROJECT_ROOT, run_cli, run_cli_subprocess, tiny_dml_options, write_yaml
 
 
 def _log_text(exp_dir):
@@ -15,7 +18,7 @@ def _log_text(exp_dir):
 
 def test_train_writes_checkpoint_metrics_and_pictures(tmp_path):
     opt_file = write_yaml(tmp_path / 'tiny.yml', tiny_dml_options('tiny_dml'))
-    proc = run_cli(['train', '-opt', str(opt_file)], cwd=tmp_path)
+    proc = run_cli_subprocess(['train', '-opt', str(opt_file)], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     exp = tmp_path / 'experiments' / 'tiny_dml'
     assert (exp / 'models' / 'net_g_4.pth').is_file()
@@ -42,8 +45,9 @@ def test_auto_resume_continues_from_saved_iteration_on_cpu(tmp_path):
     opt_file = write_yaml(tmp_path / 'tiny.yml', tiny_dml_options('tiny_resume', total_iter=2))
     first = run_cli(['train', '-opt', str(opt_file)], cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
-    second = run_cli(['train', '-opt', str(opt_file), '--auto_resume', '--force_yml', 'train:total_iter=4'],
-                     cwd=tmp_path)
+    # Resumed by a fresh process: nothing but the files on disk carries over.
+    second = run_cli_subprocess(['train', '-opt', str(opt_file), '--auto_resume', '--force_yml',
+                                 'train:total_iter=4'], cwd=tmp_path)
     assert second.returncode == 0, second.stderr[-3000:]
     exp = tmp_path / 'experiments' / 'tiny_resume'
     log = _log_text(exp)

@@ -1,7 +1,11 @@
 """The encoder-decoder backbone shared by DML's weight-prediction CNN and its ablations."""
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from dml_basicsr.ops.resize import upsample_crop_bilinear
 
 
 def _conv_block(in_ch, out_ch):
@@ -34,17 +38,56 @@ class EncoderDecoder(nn.Module):
         self.dec1 = _conv_block(num_feat * 2 + num_feat, num_feat)
         self.conv_last = nn.Conv2d(num_feat, num_out_ch, last_kernel_size, 1, last_kernel_size // 2)
 
-    @staticmethod
-    def _up_cat(x, skip):
-        x = F.interpolate(x, size=skip.shape[-2:], mode='bilinear', align_corners=False)
-        return torch.cat([x, skip], dim=1)
-
-    def forward(self, x):
+    def _encode(self, x):
         if min(x.shape[-2:]) < 4:
             raise ValueError(f'EncoderDecoder needs inputs of at least 4x4 pixels, got {tuple(x.shape)}')
         x1 = self.enc1(x)
         x2 = self.enc2(F.max_pool2d(x1, 2))
         x3 = self.enc3(F.max_pool2d(x2, 2))
-        d2 = self.dec2(self._up_cat(x3, x2))
-        d1 = self.dec1(self._up_cat(d2, x1))
+        return x1, x2, x3
+
+    @staticmethod
+    def _upsample_to(coarse, skip):
+        return F.interpolate(coarse, size=skip.shape[-2:], mode='bilinear', align_corners=False)
+
+    def forward(self, x):
+        x1, x2, x3 = self._encode(x)
+        d2 = self.dec2(torch.cat([self._upsample_to(x3, x2), x2], dim=1))
+        d1 = self.dec1(torch.cat([self._upsample_to(d2, x1), x1], dim=1))
         return self.conv_last(d1)
+
+    def forward_crop(self, x, origin, full_size):
+        """``forward`` of the whole image, on a crop of it at ``origin`` (y, x), multiples of 4.
+
+        Equal to the whole image's output on the crop, except within :meth:`receptive_radius` of
+        the crop sides that are inside the image (zero padding there stands in for the missing
+        context). The decoder's upsampling uses the whole image's coordinate mapping.
+
+        Args:
+            x: (B, num_in_ch, h, w) crop of an image of ``full_size`` (H, W).
+        """
+        (h1, w1), (oy, ox) = full_size, origin
+        h2, w2 = h1 // 2, w1 // 2
+        h3, w3 = h2 // 2, w2 // 2
+        x1, x2, x3 = self._encode(x)
+        up2 = upsample_crop_bilinear(x3, (oy // 2, ox // 2), x2.shape[-2:], (h2, w2), (h3, w3))
+        d2 = self.dec2(torch.cat([up2, x2], dim=1))
+        up1 = upsample_crop_bilinear(d2, (oy, ox), x1.shape[-2:], (h1, w1), (h2, w2))
+        d1 = self.dec1(torch.cat([up1, x1], dim=1))
+        return self.conv_last(d1)
+
+    def receptive_radius(self):
+        """A bound on the one-sided receptive field of an output pixel, in input pixels.
+
+        Walks back from the output: a 3x3 conv adds 1 pixel at its level; going from a fine level
+        back to a coarse one through the bilinear upsampling needs ``ceil(r/2) + 2`` coarse pixels
+        (half the reach, the second interpolation tap, and up to half a pixel of drift when the
+        image side is not a multiple of 4); a max-pool by 2 maps a coarse reach r to ``2r + 1``.
+        """
+        r1 = self.conv_last.kernel_size[0] // 2 + 2         # conv_last, dec1 (level 1)
+        via_x1 = r1 + 2                                     # enc1
+        r2 = math.ceil(r1 / 2) + 2 + 2                      # up from level 2, dec2
+        via_x2 = 2 * (r2 + 2) + 1 + 2                       # enc2, pool, enc1
+        r3 = math.ceil(r2 / 2) + 2 + 2                      # up from level 3, enc3
+        via_x3 = 2 * (2 * r3 + 1 + 2) + 1 + 2               # pool, enc2, pool, enc1
+        return max(via_x1, via_x2, via_x3)

@@ -4,10 +4,10 @@ import re
 import cv2
 from basicsr.utils.registry import DATASET_REGISTRY
 
-from .dataset_checks import check_disk_backend, check_gt_size, listed
+from .dataset_checks import check_range
 from .errors import DatasetError, DatasetNotFoundError
-from .image_io import list_images
-from .paired_base import PairedImageFolder
+from .image_io import index_images
+from .paired_base import PairedImageFolder, pair_paths
 
 # NNNH.PNG (HR) and NNNL.PNG (LR), e.g. 001H.PNG and 001L.PNG; case-insensitive.
 CITY100_NAME = re.compile(r'^(?P<id>\d+)(?P<kind>[HL])\.(png|jpg|jpeg|bmp|tif|tiff|webp)$', re.IGNORECASE)
@@ -37,54 +37,45 @@ class City100Dataset(PairedImageFolder):
     """
 
     def __init__(self, opt):
-        super().__init__()
-        self.opt = opt
-        check_disk_backend(opt, 'City100Dataset')
-        check_gt_size(opt, 'City100Dataset')
-        self.is_train = opt['phase'] == 'train'
+        super().__init__(opt)
         self.downscale = int(opt.get('lr_downscale', 1))
         self.crop_scale = self.downscale
         if self.downscale < 1:
             raise DatasetError(f'City100Dataset: lr_downscale must be an integer >= 1, got {self.downscale}')
         if self.downscale > 1 and opt.get('scale', self.downscale) != self.downscale:
             raise DatasetError(f"City100Dataset '{opt.get('name')}': lr_downscale {self.downscale} makes a "
-                             f"x{self.downscale} pair, but scale is {opt['scale']}; set them equal")
+                               f"x{self.downscale} pair, but scale is {opt['scale']}; set them equal")
         self.pairs = self._find_pairs(opt['dataroot'], opt.get('id_range'))
 
     @staticmethod
-    def _find_pairs(root, id_range):
+    def _images(root, kind, id_range):
+        """{number: path} of the images of ``kind`` ('H' or 'L') with numbers in ``id_range`` (or any)."""
+        first, last = id_range if id_range is not None else (0, float('inf'))
+
+        def key_of(match):
+            number = int(match['id'])
+            return number if match['kind'].upper() == kind and first <= number <= last else None
+
+        return index_images(root, CITY100_NAME, key_of, 'City100')
+
+    @classmethod
+    def _find_pairs(cls, root, id_range):
         """[(hr_path, lr_path)] sorted by scene number, limited to ``id_range``."""
         if not os.path.isdir(root):
             raise DatasetNotFoundError(f'City100 folder not found: {root}. Expected one folder of HR/LR pairs, '
-                                    f'e.g. {root}/001H.PNG beside {root}/001L.PNG')
-        if id_range is not None and (len(id_range) != 2 or id_range[0] > id_range[1]):
-            raise DatasetError(f'City100: id_range must be [first, last] with first <= last, got {id_range}')
-        first, last = id_range if id_range is not None else (0, float('inf'))
-        files = {'H': {}, 'L': {}}
-        for name in list_images(root):
-            match = CITY100_NAME.match(name)
-            if match is None or not first <= int(match['id']) <= last:
-                continue
-            kind, number = match['kind'].upper(), int(match['id'])
-            if number in files[kind]:
-                raise DatasetError(f'City100: two files for the same image in {root}: {files[kind][number]} and {name}')
-            files[kind][number] = name
-        hr, lr = files['H'], files['L']
-        unpaired = []
-        for names, other in ((hr, lr), (lr, hr)):
-            unpaired += [os.path.join(root, names[n]) for n in sorted(names.keys() - other.keys())]
-        if unpaired:
-            raise DatasetError(f'City100: {len(unpaired)} file(s) without their H/L partner: {listed(unpaired)}')
-        if not hr:
+                                       f'e.g. {root}/001H.PNG beside {root}/001L.PNG')
+        check_range(id_range, 'City100: id_range')
+        pairs = pair_paths(cls._images(root, 'H', id_range), cls._images(root, 'L', id_range), 'City100', 'H/L')
+        if not pairs:
             where = f' with numbers in {list(id_range)}' if id_range is not None else ''
             raise DatasetError(f'City100: no NNNH / NNNL image pairs{where} in {root}')
-        return [(os.path.join(root, hr[n]), os.path.join(root, lr[n])) for n in sorted(hr)]
+        return pairs
 
     def align(self, gt, lq, gt_path, lq_path):
         """Check that LR is on the HR grid; crop to a multiple of d and downscale the LR by d."""
         if gt.shape != lq.shape:
             raise DatasetError(f'City100: LR {lq_path} is {lq.shape[0]}x{lq.shape[1]}, but it must have the size of '
-                             f'HR {gt_path}, {gt.shape[0]}x{gt.shape[1]} (City100 LR is on the HR grid)')
+                               f'HR {gt_path}, {gt.shape[0]}x{gt.shape[1]} (City100 LR is on the HR grid)')
         d = self.downscale
         h, w = gt.shape[0] // d, gt.shape[1] // d
         gt, lq = gt[:h * d, :w * d], lq[:h * d, :w * d]

@@ -3,12 +3,11 @@ import re
 
 from basicsr.utils.registry import DATASET_REGISTRY
 
-from .dataset_checks import check_disk_backend, check_gt_size, listed
-from .errors import DatasetError, DatasetNotFoundError
-from .image_io import list_images
-from .lr_folder_dataset import check_color
+from .dataset_checks import check_folders, require_scale
+from .errors import DatasetError
+from .image_io import index_images, list_images
 from .pair_transforms import crop_pair_to_scale
-from .paired_base import PairedImageFolder
+from .paired_base import PairedImageFolder, pair_paths
 
 # <image>_x<s>.png, optionally followed by a patch number: DSC_1454_x4.png, P1180183_x1.png, DSC_0001_x4_12.png.
 DREALSR_NAME = re.compile(r'^(?P<image>.+?)_x(?P<s>\d+)(?P<patch>_\d+)?\.(?i:png|jpg|jpeg|bmp|tif|tiff|webp)$')
@@ -38,15 +37,8 @@ class DRealSRDataset(PairedImageFolder):
     """
 
     def __init__(self, opt):
-        super().__init__()
-        self.opt = opt
-        check_disk_backend(opt, 'DRealSRDataset')
-        check_gt_size(opt, 'DRealSRDataset')
-        check_color(opt, 'DRealSRDataset')
-        self.is_train = opt['phase'] == 'train'
-        if 'scale' not in opt:
-            raise DatasetError(f"DRealSRDataset '{opt.get('name')}': option 'scale' is missing (2, 3 or 4)")
-        self.scale = self.crop_scale = int(opt['scale'])
+        super().__init__(opt)
+        self.scale = self.crop_scale = require_scale(opt, 'DRealSRDataset')
         if self.scale < 2:
             raise DatasetError(f"DRealSRDataset '{opt.get('name')}': scale must be 2, 3 or 4, got {self.scale}")
         if not opt.get('dataroot'):
@@ -58,42 +50,29 @@ class DRealSRDataset(PairedImageFolder):
 
     def _folders(self, root, split):
         folders = [os.path.join(root, f'{split}_{kind}') for kind in ('HR', 'LR')]
-        missing = [f for f in folders if not os.path.isdir(f)]
-        if missing:
-            raise DatasetNotFoundError(
-                f'DRealSR folder(s) not found: {", ".join(os.path.abspath(f) for f in missing)}. Expected the layout '
-                f'<dataroot>/{split}_HR/<image>_x{self.scale}.png beside <dataroot>/{split}_LR/<image>_x1.png, '
-                f'e.g. {root}/{split}_HR/DSC_1454_x{self.scale}.png and {root}/{split}_LR/DSC_1454_x1.png')
-        return folders
+        expected = (f'Expected the layout <dataroot>/{split}_HR/<image>_x{self.scale}.png beside '
+                    f'<dataroot>/{split}_LR/<image>_x1.png, e.g. {root}/{split}_HR/DSC_1454_x{self.scale}.png and '
+                    f'{root}/{split}_LR/DSC_1454_x1.png')
+        return check_folders(folders, 'DRealSR', expected)
 
-    def _parse(self, folder, wanted_scale):
-        """{(image, patch): file name} of the files of ``folder`` named with scale ``wanted_scale``."""
-        files = {}
-        for name in list_images(folder):
-            match = DREALSR_NAME.match(name)
-            if match is None or int(match['s']) != wanted_scale:
-                continue
-            key = (match['image'], match['patch'] or '')
-            if key in files:
-                raise DatasetError(f'DRealSR: two files for the same image in {folder}: {files[key]} and {name}')
-            files[key] = name
-        return files
+    @staticmethod
+    def _images(folder, wanted_scale):
+        """{(image, patch): path} of the files of ``folder`` named with scale ``wanted_scale``."""
+
+        def key_of(match):
+            return (match['image'], match['patch'] or '') if int(match['s']) == wanted_scale else None
+
+        return index_images(folder, DREALSR_NAME, key_of, 'DRealSR')
 
     def _find_pairs(self, root, split):
         """[(hr_path, lr_path)] sorted by HR file name."""
         hr_folder, lr_folder = self._folders(root, split)
-        hr, lr = self._parse(hr_folder, self.scale), self._parse(lr_folder, 1)
+        hr, lr = self._images(hr_folder, self.scale), self._images(lr_folder, 1)
         if not hr:
             scales = sorted({int(m['s']) for m in map(DREALSR_NAME.match, list_images(hr_folder)) if m})
             found = f" (it has {', '.join(f'_x{s}' for s in scales)} files: set scale to match)" if scales else ''
             raise DatasetError(f'DRealSR: no HR files named <image>_x{self.scale}.png in {hr_folder}{found}')
-        unpaired = [os.path.join(hr_folder, hr[k]) for k in sorted(hr.keys() - lr.keys())]
-        unpaired += [os.path.join(lr_folder, lr[k]) for k in sorted(lr.keys() - hr.keys())]
-        if unpaired:
-            raise DatasetError(f'DRealSR: {len(unpaired)} file(s) without their _x{self.scale} (HR) / _x1 (LR) '
-                               f'partner: {listed(unpaired)}')
-        keys = sorted(hr, key=lambda k: hr[k])
-        return [(os.path.join(hr_folder, hr[k]), os.path.join(lr_folder, lr[k])) for k in keys]
+        return sorted(pair_paths(hr, lr, 'DRealSR', f'_x{self.scale} (HR) / _x1 (LR)'))
 
     def align(self, gt, lq, gt_path, lq_path):
         """Check that LR is 1/s of HR; crop so that LR (i, j) is HR (s*i, s*j)."""

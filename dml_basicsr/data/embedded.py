@@ -8,6 +8,13 @@ EMBEDDED_IMAGES = ('astronaut', 'brick', 'camera', 'chelsea', 'coffee', 'grass',
                    'immunohistochemistry', 'rocket')
 
 
+def check_embedded(names, context, hint=''):
+    """DatasetError '<context>: unknown images [...]; choose from ...<hint>' if a name is not embedded."""
+    unknown = [n for n in names if n not in EMBEDDED_IMAGES]
+    if unknown:
+        raise DatasetError(f'{context}: unknown images {unknown}; choose from {", ".join(EMBEDDED_IMAGES)}{hint}')
+
+
 def load_embedded(name):
     """A scikit-image data image as float32 BGR (H, W, 3) in [0, 1] (gray is replicated)."""
     if name not in EMBEDDED_IMAGES:

@@ -65,3 +65,23 @@ def list_images(folder):
     if not os.path.isdir(folder):
         raise DatasetNotFoundError(f'{folder}: folder not found')
     return sorted(f for f in os.listdir(folder) if is_image_file(f))
+
+
+def index_images(folder, pattern, key_of, dataset, what='the same image'):
+    """{key: path} of the images directly in ``folder`` whose names match the regex ``pattern``.
+
+    ``key_of(match)`` gives a file's key, or None to skip the file. Two files with the same key are a
+    DatasetError '<dataset>: two files for <what> in <folder>: <a> and <b>'; ``what`` may name the key
+    as ``{key}``, e.g. 'shot {key}'.
+    """
+    paths = {}
+    for name in list_images(folder):
+        match = pattern.match(name)
+        key = None if match is None else key_of(match)
+        if key is None:
+            continue
+        if key in paths:
+            raise DatasetError(f'{dataset}: two files for {what.format(key=key)} in {folder}: '
+                               f'{os.path.basename(paths[key])} and {name}')
+        paths[key] = os.path.join(folder, name)
+    return paths

@@ -1,4 +1,4 @@
-"""Training-time transforms shared by the paired datasets."""
+"""Crops and training-time transforms shared by the datasets."""
 import random
 
 from basicsr.data.transforms import augment
@@ -24,12 +24,19 @@ def paired_random_crop(gt, lq, gt_size, scale, gt_path=''):
     h_lq, w_lq = lq.shape[:2]
     if h_lq < lq_size or w_lq < lq_size:
         raise DatasetError(f'{gt_path}: LR image {h_lq}x{w_lq} is smaller than the LR patch {lq_size}x{lq_size} '
-                         f'(gt_size {gt_size} / scale {scale})')
+                           f'(gt_size {gt_size} / scale {scale})')
     top = random.randint(0, h_lq - lq_size)
     left = random.randint(0, w_lq - lq_size)
     lq = lq[top:top + lq_size, left:left + lq_size]
     gt = gt[top * scale:top * scale + gt_size, left * scale:left * scale + gt_size]
     return gt, lq
+
+
+def center_crop(img, height, width):
+    """The centre (at most) ``height`` x ``width`` of an (H, W, C) array."""
+    h, w = min(height, img.shape[0]), min(width, img.shape[1])
+    top, left = (img.shape[0] - h) // 2, (img.shape[1] - w) // 2
+    return img[top:top + h, left:left + w]
 
 
 def crop_pair_to_scale(gt, lq, scale, gt_path, lq_path, dataset, hint=''):
@@ -51,14 +58,18 @@ def crop_pair_to_scale(gt, lq, scale, gt_path, lq_path, dataset, hint=''):
     return gt[:h // s * s, :w // s * s], lq[:h // s, :w // s]
 
 
-def train_augment(gt, lq, opt, scale, gt_path=''):
-    """Crop (``gt_size``) and flip/rotate (``use_hflip``, ``use_rot``) a pair for training."""
+def train_augment(gt, lq, opt, scale, gt_path='', flip_default=True):
+    """Crop (``gt_size``) and flip/rotate (``use_hflip``, ``use_rot``, default ``flip_default``) a pair for training."""
     gt, lq = paired_random_crop(gt, lq, opt['gt_size'], scale, gt_path)
-    gt, lq = augment([gt, lq], opt.get('use_hflip', True), opt.get('use_rot', True))
+    gt, lq = augment([gt, lq], opt.get('use_hflip', flip_default), opt.get('use_rot', flip_default))
     return gt, lq
+
+
+def image_to_tensor(img):
+    """An (H, W, C) BGR/Y float array -> a (C, H, W) RGB/Y float tensor."""
+    return img2tensor(img, bgr2rgb=img.shape[2] == 3, float32=True)
 
 
 def pair_to_tensors(gt, lq):
     """(H, W, C) BGR/Y float arrays -> (C, H, W) RGB/Y float tensors."""
-    gt_t, lq_t = img2tensor([gt, lq], bgr2rgb=gt.shape[2] == 3, float32=True)
-    return gt_t, lq_t
+    return image_to_tensor(gt), image_to_tensor(lq)

@@ -3,16 +3,18 @@ import re
 
 from basicsr.utils.registry import DATASET_REGISTRY
 
-from .dataset_checks import check_disk_backend, check_gt_size, listed
-from .errors import DatasetError, DatasetNotFoundError
-from .image_io import list_images
+from .dataset_checks import check_folders, require_scale
+from .errors import DatasetError
+from .image_io import index_images
 from .pair_transforms import crop_pair_to_scale
-from .paired_base import PairedImageFolder
+from .paired_base import PairedImageFolder, pair_paths
 
 # <Cam>_<NNN>_HR.png or <Cam>_<NNN>_LR<s>.png, e.g. Canon_001_HR.png and Canon_001_LR4.png.
 REALSR_NAME = re.compile(r'^(?P<cam>[A-Za-z0-9]+)_(?P<id>\d+)_(?P<kind>HR|LR(?P<s>\d))'
                          r'\.(?i:png|jpg|jpeg|bmp|tif|tiff|webp)$')
 LR_GRIDS = ('lr', 'hr')
+
+
 @DATASET_REGISTRY.register()
 class RealSRDataset(PairedImageFolder):
     """Real HR-LR pairs of the RealSR dataset (Cai et al., ICCV 2019), Canon and Nikon cameras.
@@ -40,14 +42,8 @@ class RealSRDataset(PairedImageFolder):
     """
 
     def __init__(self, opt):
-        super().__init__()
-        self.opt = opt
-        check_disk_backend(opt, 'RealSRDataset')
-        check_gt_size(opt, 'RealSRDataset')
-        self.is_train = opt['phase'] == 'train'
-        if 'scale' not in opt:
-            raise DatasetError(f"RealSRDataset '{opt.get('name')}': option 'scale' is missing (2, 3 or 4)")
-        self.scale = int(opt['scale'])
+        super().__init__(opt)
+        self.scale = require_scale(opt, 'RealSRDataset')
         self.lr_grid = opt.get('lr_grid', 'lr')
         if self.lr_grid not in LR_GRIDS:
             raise DatasetError(f"RealSRDataset: lr_grid must be 'lr' (V3) or 'hr' (V2), got {self.lr_grid!r}")
@@ -59,37 +55,29 @@ class RealSRDataset(PairedImageFolder):
 
     def _folders(self, root, split, cameras):
         folders = [os.path.join(root, cam, split, str(self.scale)) for cam in cameras]
-        missing = [f for f in folders if not os.path.isdir(f)]
-        if missing:
-            raise DatasetNotFoundError(
-                f'RealSR folder(s) not found: {", ".join(os.path.abspath(f) for f in missing)}. Expected the layout '
-                f'<dataroot>/<Cam>/<Train|Test>/<scale>/, e.g. {root}/Canon/Train/4/Canon_001_HR.png '
-                'beside Canon_001_LR4.png')
-        return folders
+        expected = ('Expected the layout <dataroot>/<Cam>/<Train|Test>/<scale>/, '
+                    f'e.g. {root}/Canon/Train/4/Canon_001_HR.png beside Canon_001_LR4.png')
+        return check_folders(folders, 'RealSR', expected)
+
+    @staticmethod
+    def _images(folder, kind, rank):
+        """{(rank, camera, number): path} of the images of ``kind`` ('HR' or 'LR<s>') in a camera folder."""
+
+        def key_of(match):
+            return (rank, match['cam'], int(match['id'])) if match['kind'] == kind else None
+
+        return index_images(folder, REALSR_NAME, key_of, 'RealSR')
 
     def _find_pairs(self, root, split, cameras):
-        """[(hr_path, lr_path)] of every camera folder, sorted by file name."""
-        pairs, unpaired = [], []
-        for folder in self._folders(root, split, cameras):
-            hr, lr = {}, {}
-            for name in list_images(folder):
-                match = REALSR_NAME.match(name)
-                if match is None or (match['s'] and int(match['s']) != self.scale):
-                    continue
-                files = hr if match['kind'] == 'HR' else lr
-                key = (match['cam'], int(match['id']))
-                if key in files:
-                    raise DatasetError(f'RealSR: two files for the same image in {folder}: {files[key]} and {name}')
-                files[key] = name
-            for files, other in ((hr, lr), (lr, hr)):
-                unpaired += [os.path.join(folder, files[k]) for k in sorted(files.keys() - other.keys())]
-            pairs += [(os.path.join(folder, hr[k]), os.path.join(folder, lr[k])) for k in sorted(hr.keys() & lr.keys())]
-        if unpaired:
-            raise DatasetError(f'RealSR: {len(unpaired)} file(s) without their HR/LR{self.scale} partner: '
-                             f'{listed(unpaired)}')
+        """[(hr_path, lr_path)] of every camera folder, in the order of ``cameras``, then by number."""
+        hr, lr = {}, {}
+        for rank, folder in enumerate(self._folders(root, split, cameras)):
+            hr.update(self._images(folder, 'HR', rank))
+            lr.update(self._images(folder, f'LR{self.scale}', rank))
+        pairs = pair_paths(hr, lr, 'RealSR', f'HR/LR{self.scale}')
         if not pairs:
             raise DatasetError(f'RealSR: no <Cam>_<NNN>_HR / _LR{self.scale} pairs in {root} '
-                             f'(split {split}, cameras {cameras})')
+                               f'(split {split}, cameras {cameras})')
         return pairs
 
     def align(self, gt, lq, gt_path, lq_path):

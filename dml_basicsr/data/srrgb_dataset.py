@@ -1,14 +1,13 @@
 import os
 import re
 
-import torch
 from basicsr.utils.registry import DATASET_REGISTRY
 
-from .dataset_checks import check_disk_backend, listed
+from .dataset_checks import check_max_size, check_range, is_positive_int, listed
 from .errors import DatasetError, DatasetNotFoundError
-from .image_io import convert_color, list_images, read_image
-from .lr_folder_dataset import center_crop, check_color, check_max_size
-from .pair_transforms import pair_to_tensors
+from .folder_base import ImageFolderDataset
+from .image_io import convert_color, index_images, read_image
+from .pair_transforms import center_crop, pair_to_tensors
 
 SEQUENCE_NAME = re.compile(r'^\d+$')  # 00001 ... 00585
 SHOT_NAME = re.compile(r'^(?P<shot>\d+)\.(?i:jpg|jpeg|png|tif|tiff)$')  # 00001.JPG ... 00007.JPG
@@ -21,14 +20,14 @@ DEFAULT_GT_SHOT = 2  # 150 mm, about x4.3 the magnification of the 35 mm shot
 
 def _positive_int(opt, key, default):
     value = opt.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if not is_positive_int(value):
         raise DatasetError(f"SRRGBDataset '{opt.get('name')}': {key} must be a positive integer "
                            f'(a shot number, 1 = 00001.JPG), got {value!r}')
     return value
 
 
 @DATASET_REGISTRY.register()
-class SRRGBDataset(torch.utils.data.Dataset):
+class SRRGBDataset(ImageFolderDataset):
     """SR-RGB: the JPG images of SR-RAW ("Zoom to Learn, Learn to Zoom", Zhang et al., CVPR 2019).
 
     Layout: ``<dataroot>/<sequence>/<shot>.JPG``, one folder per scene (``00001/`` ... ``00585/``)
@@ -64,11 +63,8 @@ class SRRGBDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, opt):
-        super().__init__()
-        self.opt = opt
+        super().__init__(opt)
         name = f"SRRGBDataset '{opt.get('name')}'"
-        check_disk_backend(opt, 'SRRGBDataset')
-        check_color(opt, 'SRRGBDataset')
         if opt.get('phase') == 'train':
             raise DatasetError(f'{name}: SR-RGB pairs are not aligned, so they cannot be used for training; '
                                'use it in a val/test dataset')
@@ -114,8 +110,7 @@ class SRRGBDataset(torch.utils.data.Dataset):
                 raise DatasetNotFoundError(f'SR-RGB: sequence folder(s) not found: {listed(missing)}')
             return [(n, found[n]) for n in sorted(set(numbers))]
         if id_range is not None:
-            if not isinstance(id_range, (list, tuple)) or len(id_range) != 2 or id_range[0] > id_range[1]:
-                raise DatasetError(f'SR-RGB: sequence_range must be [first, last] with first <= last, got {id_range}')
+            check_range(id_range, 'SR-RGB: sequence_range')
             selected = [(n, found[n]) for n in sorted(found) if id_range[0] <= n <= id_range[1]]
             if not selected:
                 raise DatasetError(f'SR-RGB: no sequence folders with numbers in {list(id_range)} in {root}')
@@ -124,17 +119,8 @@ class SRRGBDataset(torch.utils.data.Dataset):
 
     @staticmethod
     def _shots(folder):
-        """{shot number: file name} of the images in a sequence folder."""
-        shots = {}
-        for name in list_images(folder):
-            match = SHOT_NAME.match(name)
-            if match is None:
-                continue
-            shot = int(match['shot'])
-            if shot in shots:
-                raise DatasetError(f'SR-RGB: two files for shot {shot} in {folder}: {shots[shot]} and {name}')
-            shots[shot] = name
-        return shots
+        """{shot number: path} of the images in a sequence folder."""
+        return index_images(folder, SHOT_NAME, lambda match: int(match['shot']), 'SR-RGB', what='shot {key}')
 
     def _find_pairs(self, root):
         """[(lq_path, gt_path)] of the selected sequences."""
@@ -145,7 +131,7 @@ class SRRGBDataset(torch.utils.data.Dataset):
             if absent:
                 missing += absent
                 continue
-            pairs.append((os.path.join(folder, shots[self.lq_shot]), os.path.join(folder, shots[self.gt_shot])))
+            pairs.append((shots[self.lq_shot], shots[self.gt_shot]))
         if missing and not self.opt.get('skip_incomplete', False):
             raise DatasetNotFoundError(f'SR-RGB: {len(missing)} shot(s) not found: {listed(missing)} '
                                        f'(lq_shot {self.lq_shot}, gt_shot {self.gt_shot}; set skip_incomplete: true '
@@ -153,11 +139,6 @@ class SRRGBDataset(torch.utils.data.Dataset):
         if not pairs:
             raise DatasetError(f'SR-RGB: no sequence in {root} has both shot {self.lq_shot} and shot {self.gt_shot}')
         return pairs
-
-    @classmethod
-    def check_options(cls, opt):
-        """Raise DatasetError if the options or the folder layout are wrong (lists files only)."""
-        cls(opt)
 
     def __getitem__(self, index):
         lq_path, gt_path = self.pairs[index]

@@ -4,12 +4,14 @@ import random
 
 import torch
 from basicsr.data.transforms import augment
-from basicsr.utils import FileClient, img2tensor
+from basicsr.utils import FileClient
 from basicsr.utils.registry import DATASET_REGISTRY
 
-from .embedded import EMBEDDED_IMAGES, load_embedded
+from .dataset_checks import check_color
+from .embedded import check_embedded, load_embedded
 from .errors import DatasetError, DatasetNotFoundError
 from .image_io import convert_color, decode_image, is_image_file
+from .pair_transforms import image_to_tensor
 
 
 def _lmdb_keys(folder):
@@ -57,6 +59,7 @@ class SynDMLDataset(torch.utils.data.Dataset):
     def __init__(self, opt):
         super().__init__()
         self.opt = opt
+        check_color(opt, 'SynDMLDataset')
         self.gt_size = opt.get('gt_size')
         if not self.gt_size:
             raise DatasetError(f"SynDMLDataset '{opt.get('name')}': option 'gt_size' is missing")
@@ -70,6 +73,7 @@ class SynDMLDataset(torch.utils.data.Dataset):
     @classmethod
     def check_options(cls, opt):
         """The HR sources (paths, LMDB keys or embedded names); checks the real dataset's options too."""
+        check_color(opt, 'SynDMLDataset')
         sources = cls._hr_sources(opt)
         real_opt = cls._real_options(opt)
         if real_opt is not None:
@@ -82,9 +86,7 @@ class SynDMLDataset(torch.utils.data.Dataset):
     def _hr_sources(opt):
         backend = (opt.get('io_backend') or {}).get('type', 'disk')
         if opt.get('images'):
-            unknown = [n for n in opt['images'] if n not in EMBEDDED_IMAGES]
-            if unknown:
-                raise DatasetError(f'SynDMLDataset: unknown images {unknown}; choose from {", ".join(EMBEDDED_IMAGES)}')
+            check_embedded(opt['images'], 'SynDMLDataset')
             return list(opt['images'])
         root = opt.get('dataroot_gt')
         if not root:
@@ -146,7 +148,7 @@ class SynDMLDataset(torch.utils.data.Dataset):
         gt = img[top:top + size, left:left + size]
         gt = augment(gt, self.opt.get('use_hflip', True), self.opt.get('use_rot', True))
         gt = convert_color(gt, self.opt.get('color'))
-        gt_t = img2tensor(gt, bgr2rgb=gt.shape[2] == 3, float32=True)
+        gt_t = image_to_tensor(gt)
         lq_size = size // self.crop_scale
         lq_t = torch.zeros(gt_t.shape[0], lq_size, lq_size)
         return dict(gt=gt_t, lq=lq_t, synthetic=True, gt_path=path, lq_path='')

@@ -5,10 +5,11 @@ import torch
 from basicsr.utils.registry import DATASET_REGISTRY
 
 from dml_basicsr.ops import SyntheticLens
-from .embedded import EMBEDDED_IMAGES, load_embedded
+from .dataset_checks import check_color
+from .embedded import check_embedded, load_embedded
 from .errors import DatasetError
 from .image_io import convert_color, list_images, read_image
-from .pair_transforms import pair_to_tensors, train_augment
+from .pair_transforms import center_crop, pair_to_tensors, train_augment
 
 
 @DATASET_REGISTRY.register()
@@ -54,25 +55,23 @@ class SyntheticLensDataset(torch.utils.data.Dataset):
         if root:
             return [(f'{root}/{name}', partial(read_image, f'{root}/{name}')) for name in list_images(root)]
         names = opt.get('images', ['coffee'])
-        unknown = [n for n in names if n not in EMBEDDED_IMAGES]
-        if unknown:
-            raise DatasetError(f"SyntheticLensDataset '{opt.get('name')}': unknown images {unknown}; "
-                               f"choose from {', '.join(EMBEDDED_IMAGES)} or set dataroot_gt")
+        check_embedded(names, f"SyntheticLensDataset '{opt.get('name')}'", ' or set dataroot_gt')
         return [(f'skimage_{name}', partial(load_embedded, name)) for name in names]
 
     @classmethod
     def check_options(cls, opt):
-        """The checked image sources; DatasetError if names or folder are wrong (reads no image)."""
+        """The checked image sources; DatasetError if options, names or folder are wrong (reads no image)."""
+        check_color(opt, 'SyntheticLensDataset')
         sources = cls._sources(opt)
         if not sources:
             raise DatasetError(f"SyntheticLensDataset '{opt.get('name')}': no images (set 'images' or 'dataroot_gt')")
         return sources
 
     def _crop_hr(self, img):
+        """The centre of ``img``, at most ``max_size`` a side and a multiple of ``scale``."""
         max_size = self.opt.get('max_size', 512)
         h, w = (min(s, max_size) // self.scale * self.scale for s in img.shape[:2])
-        top, left = (img.shape[0] - h) // 2, (img.shape[1] - w) // 2
-        return img[top:top + h, left:left + w]
+        return center_crop(img, h, w)
 
     def _make_pair(self, name, img, generator):
         gt = convert_color(self._crop_hr(img), self.opt.get('color', 'y'))
@@ -95,8 +94,7 @@ class SyntheticLensDataset(torch.utils.data.Dataset):
         item = self.items[index % len(self.items)]
         gt, lq = item['gt'], item['lq']
         if self.is_train:
-            opt = dict(self.opt, use_hflip=self.opt.get('use_hflip', False), use_rot=self.opt.get('use_rot', False))
-            gt, lq = train_augment(gt, lq, opt, self.scale, item['name'])
+            gt, lq = train_augment(gt, lq, self.opt, self.scale, item['name'], flip_default=False)
         gt_t, lq_t = pair_to_tensors(gt, lq)
         out = dict(gt=gt_t, lq=lq_t, gt_path=item['name'], lq_path=item['name'])
         if not self.is_train:

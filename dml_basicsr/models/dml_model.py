@@ -9,12 +9,12 @@ from basicsr.utils import imwrite, tensor2img
 from basicsr.utils.registry import MODEL_REGISTRY
 
 from dml_basicsr.ops import center_pad, relative_kernel_error
-from dml_basicsr.visualize import kernel_comparison, kernel_grid, weight_map_grid
-from .per_image_metrics import finish_validation, image_metrics, init_best_records, validation_image_path
+from dml_basicsr.visualization.kernel_pictures import kernel_comparison, kernel_grid, weight_map_grid
+from .per_image_metrics import PerImageMetricsMixin, image_metrics
 
 
 @MODEL_REGISTRY.register()
-class DMLModel(SRModel):
+class DMLModel(PerImageMetricsMixin, SRModel):
     """Learns a degradation: HR (``gt``) -> synthetic LR, fitted to the real LR (``lq``).
 
     Training minimises ``pixel_opt`` (L2 in the paper) between ``net_g(gt)`` and ``lq``.
@@ -76,7 +76,7 @@ class DMLModel(SRModel):
     def nondist_validation(self, dataloader, current_iter, tb_logger, save_img):
         dataset_name = dataloader.dataset.opt['name']
         metric_opts = self.opt['val'].get('metrics') or {}
-        init_best_records(self, dataset_name, metric_opts, extra_lower_better=('kernel_err', 'kernel_err_invariant'))
+        self.init_best_records(dataset_name, metric_opts, extra_lower_better=('kernel_err', 'kernel_err_invariant'))
         rows = []
         for idx, val_data in enumerate(dataloader):
             img_name = osp.splitext(osp.basename(val_data['gt_path'][0]))[0]
@@ -87,9 +87,9 @@ class DMLModel(SRModel):
                 self._save_pictures(dataset_name, img_name, current_iter, tb_logger)
             if save_img:
                 imwrite(tensor2img([self.output.cpu()]),
-                        validation_image_path(self.opt, dataset_name, img_name, current_iter))
+                        self.validation_image_path(dataset_name, img_name, current_iter))
             rows.append(dict(iter=current_iter, image=img_name, **row))
-        finish_validation(self, dataset_name, rows, current_iter, tb_logger)
+        self.finish_validation(dataset_name, rows, current_iter, tb_logger)
 
     def _image_metrics(self, metric_opts):
         row = {}

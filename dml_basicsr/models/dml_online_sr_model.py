@@ -5,11 +5,11 @@ from basicsr.utils import get_root_logger, imwrite, tensor2img
 from basicsr.utils.registry import MODEL_REGISTRY
 
 from dml_basicsr.degradation import DMLDegradation
-from .per_image_metrics import finish_validation, image_metrics, init_best_records, validation_image_path
+from .per_image_metrics import PerImageMetricsMixin, image_metrics
 
 
 @MODEL_REGISTRY.register()
-class DMLOnlineSRModel(SRModel):
+class DMLOnlineSRModel(PerImageMetricsMixin, SRModel):
     """BasicSR's SRModel trained on pairs synthesised online by a learned DML degradation.
 
     WHERE THE DEGRADATION HAPPENS: in :meth:`feed_data`, on the training device, for every
@@ -69,7 +69,7 @@ class DMLOnlineSRModel(SRModel):
         ``aligned`` false, e.g. LRFolderDataset, SRRGBDataset) the SR image is saved instead."""
         dataset_name = dataloader.dataset.opt['name']
         metric_opts = self.opt['val'].get('metrics') or {}
-        init_best_records(self, dataset_name, metric_opts)
+        self.init_best_records(dataset_name, metric_opts)
         rows, pictures_only = [], 0
         for val_data in dataloader:
             img_name = val_data['image_name'][0] if 'image_name' in val_data else \
@@ -80,7 +80,7 @@ class DMLOnlineSRModel(SRModel):
             sr_img = tensor2img([self.output.detach().cpu()])
             aligned = hasattr(self, 'gt') and bool(val_data.get('aligned', [True])[0])
             if save_img or not aligned:
-                imwrite(sr_img, validation_image_path(self.opt, dataset_name, img_name, current_iter))
+                imwrite(sr_img, self.validation_image_path(dataset_name, img_name, current_iter))
             if aligned and metric_opts:
                 gt_img = tensor2img([self.gt.detach().cpu()])
                 rows.append(dict(iter=current_iter, image=img_name, **image_metrics(sr_img, gt_img, metric_opts)))
@@ -90,4 +90,4 @@ class DMLOnlineSRModel(SRModel):
             get_root_logger().info(f'{dataset_name}: {pictures_only} image(s) without an aligned ground truth: '
                                    f'SR images saved under {self.opt["path"]["visualization"]}, no metrics')
         if rows:
-            finish_validation(self, dataset_name, rows, current_iter, tb_logger)
+            self.finish_validation(dataset_name, rows, current_iter, tb_logger)

@@ -19,39 +19,6 @@ def image_metrics(sr_img, gt_img, metric_opts):
     return {name: float(calculate_metric(data, opt_)) for name, opt_ in metric_opts.items()}
 
 
-def validation_image_path(opt, dataset_name, img_name, current_iter):
-    """Where BasicSR's SRModel saves a validation image (``val.save_img``)."""
-    if opt['is_train']:
-        return osp.join(opt['path']['visualization'], img_name, f'{img_name}_{current_iter}.png')
-    suffix = opt['val'].get('suffix') or opt['name']
-    return osp.join(opt['path']['visualization'], dataset_name, f'{img_name}_{suffix}.png')
-
-
-def init_best_records(model, dataset_name, metric_opts, extra_lower_better=()):
-    """BasicSR's best-metric records, plus lower-is-better ones for metrics outside ``val.metrics``."""
-    if metric_opts:
-        model._initialize_best_metric_results(dataset_name)
-    records = model.__dict__.setdefault('best_metric_results', {}).setdefault(dataset_name, {})
-    for name in extra_lower_better:
-        records.setdefault(name, dict(better='lower', val=float('inf'), iter=-1))
-
-
-def finish_validation(model, dataset_name, rows, current_iter, tb_logger):
-    """Mean over ``rows`` -> ``model.metric_results``, best records, the CSV, and BasicSR's log lines."""
-    names = list(dict.fromkeys(k for row in rows for k in row if k not in ('iter', 'image')))
-    model.metric_results = {}
-    for name in names:
-        values = [row[name] for row in rows if name in row]
-        model.metric_results[name] = sum(values) / len(values)
-    for name, value in model.metric_results.items():
-        model._update_best_metric_result(dataset_name, name, value, current_iter)
-    if rows and model.opt.get('rank', 0) == 0:
-        path = osp.join(model.opt['path']['log'], f'metrics_{dataset_name}.csv')
-        append_metrics_csv(path, rows)
-        get_root_logger().info(f'Per-image metrics appended to {path}')
-    model._log_validation_metric_values(current_iter, dataset_name, tb_logger)
-
-
 def append_metrics_csv(path, rows):
     """Append dict rows to a CSV file, writing the header when the file is new."""
     is_new = not osp.exists(path)
@@ -61,3 +28,40 @@ def append_metrics_csv(path, rows):
         if is_new:
             writer.writeheader()
         writer.writerows(rows)
+
+
+class PerImageMetricsMixin:
+    """For BasicSR models (``BaseModel`` subclasses) whose ``nondist_validation`` collects one row of
+    metrics per image: best-metric records, the means, the CSV and BasicSR's log lines."""
+
+    def validation_image_path(self, dataset_name, img_name, current_iter):
+        """Where BasicSR's SRModel saves a validation image (``val.save_img``)."""
+        if self.opt['is_train']:
+            return osp.join(self.opt['path']['visualization'], img_name, f'{img_name}_{current_iter}.png')
+        suffix = self.opt['val'].get('suffix') or self.opt['name']
+        return osp.join(self.opt['path']['visualization'], dataset_name, f'{img_name}_{suffix}.png')
+
+    def init_best_records(self, dataset_name, metric_opts, extra_lower_better=()):
+        """BasicSR's best-metric records, plus lower-is-better ones for metrics outside ``val.metrics``."""
+        if metric_opts:
+            self._initialize_best_metric_results(dataset_name)
+        if not hasattr(self, 'best_metric_results'):
+            self.best_metric_results = {}
+        records = self.best_metric_results.setdefault(dataset_name, {})
+        for name in extra_lower_better:
+            records.setdefault(name, dict(better='lower', val=float('inf'), iter=-1))
+
+    def finish_validation(self, dataset_name, rows, current_iter, tb_logger):
+        """Mean over ``rows`` -> ``metric_results``, best records, the CSV, and BasicSR's log lines."""
+        names = list(dict.fromkeys(k for row in rows for k in row if k not in ('iter', 'image')))
+        self.metric_results = {}
+        for name in names:
+            values = [row[name] for row in rows if name in row]
+            self.metric_results[name] = sum(values) / len(values)
+        for name, value in self.metric_results.items():
+            self._update_best_metric_result(dataset_name, name, value, current_iter)
+        if rows and self.opt.get('rank', 0) == 0:
+            path = osp.join(self.opt['path']['log'], f'metrics_{dataset_name}.csv')
+            append_metrics_csv(path, rows)
+            get_root_logger().info(f'Per-image metrics appended to {path}')
+        self._log_validation_metric_values(current_iter, dataset_name, tb_logger)

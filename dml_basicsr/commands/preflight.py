@@ -6,36 +6,16 @@ is read and every dataset's ``check_options`` (a cheap layout check, no image de
 """
 import os
 
-import yaml
-from basicsr.utils.options import _postprocess_yml_value, ordered_yaml
 from basicsr.utils.registry import DATASET_REGISTRY
 
-from dml_basicsr.data.errors import DatasetError
+from dml_basicsr.utils.options import OptionError, load_options
 
 
-class OptionError(DatasetError):
-    """The option file itself is missing or malformed."""
-
-
-def load_options(opt_path, force_yml=None):
-    """The option file as a dict, with ``--force_yml key:sub=value`` entries applied."""
-    if not os.path.isfile(opt_path):
-        raise OptionError(f'option file not found: {opt_path}')
-    try:
-        with open(opt_path) as f:
-            opt = yaml.load(f, Loader=ordered_yaml()[0])
-    except yaml.YAMLError as e:
-        raise OptionError(f'{opt_path}: not valid YAML: {e}') from e
-    if not isinstance(opt, dict):
-        raise OptionError(f'{opt_path}: expected a mapping of options at the top level')
-    for entry in force_yml or []:
-        keys, _, value = entry.partition('=')
-        *parents, last = keys.strip().split(':')
-        node = opt
-        for key in parents:
-            node = node.get(key) if isinstance(node, dict) else None
-        if isinstance(node, dict):
-            node[last] = _postprocess_yml_value(value.strip())
+def check_option_file(opt_path, force_yml=None):
+    """Read the option file (with ``--force_yml`` applied) and check its degradation and datasets."""
+    opt = load_options(opt_path, force_yml)
+    check_degradation(opt, opt_path)
+    check_datasets(opt, opt_path)
     return opt
 
 

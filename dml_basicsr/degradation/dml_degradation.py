@@ -8,32 +8,28 @@ This is where Syn-DML pairs are made, for any training code::
 import torch
 import torch.nn as nn
 
-from dml_basicsr.archs import DMLNet
+from dml_basicsr.archs.network_loading import load_dmlnet
 from dml_basicsr.ops import apply_basis_kernels, rgb_to_y
 
 
-def _state_dict_from_checkpoint(path, param_key):
-    ckpt = torch.load(path, map_location='cpu', weights_only=True)
-    if param_key in ckpt:
-        return ckpt[param_key]
-    if 'params' in ckpt:
-        return ckpt['params']
-    if 'basis' in ckpt:
-        return ckpt
-    raise ValueError(f'{path}: not a DMLNet checkpoint (no {param_key!r}/"params" entry and no "basis" tensor)')
+def weight_net_input(net, hr):
+    """What ``net``'s weight CNN sees of ``hr``: the image itself, or its Y channel for a Y model on RGB."""
+    channels = hr.shape[1]
+    if channels == net.num_in_ch:
+        return hr
+    if channels == 3 and net.num_in_ch == 1:
+        return rgb_to_y(hr)
+    raise ValueError(f'DMLDegradation: input has {channels} channels; the model takes {net.num_in_ch}'
+                     f'{" (or 3: RGB through its Y weights)" if net.num_in_ch == 1 else ""}')
 
 
-def dmlnet_from_state_dict(state):
-    """Build a DMLNet whose options are read off the tensor shapes of ``state``."""
-    missing = [k for k in ('basis', 'scale_factor', 'weight_net.enc1.0.weight') if k not in state]
-    if missing:
-        raise ValueError(f'not a DMLNet state dict: missing {", ".join(missing)}')
-    num_basis, kernel_size, _ = state['basis'].shape
-    num_feat, num_in_ch = state['weight_net.enc1.0.weight'].shape[:2]
-    net = DMLNet(num_in_ch=num_in_ch, num_basis=num_basis, kernel_size=kernel_size,
-                 scale=int(state['scale_factor']), num_feat=num_feat)
-    net.load_state_dict(state)
-    return net.eval().requires_grad_(False)
+def sigma_range(noise_sigma):
+    """``(low, high)`` AWGN sigmas (0-255 scale) of ``noise_sigma``: a number, None, or a ``[low, high]`` pair."""
+    if isinstance(noise_sigma, (tuple, list)):
+        low, high = noise_sigma
+        return float(low), float(high)
+    sigma = float(noise_sigma or 0.)
+    return sigma, sigma
 
 
 class DMLDegradation(nn.Module):
@@ -65,7 +61,7 @@ class DMLDegradation(nn.Module):
     @classmethod
     def from_checkpoint(cls, path, noise_sigma=5.0, param_key='params', **kwargs):
         """Load the ``.pth`` that ``basicsr train`` writes for a DMLNet (``net_g_*.pth``)."""
-        return cls(dmlnet_from_state_dict(_state_dict_from_checkpoint(path, param_key)), noise_sigma, **kwargs)
+        return cls(load_dmlnet(path, param_key), noise_sigma, **kwargs)
 
     @property
     def scale(self):
@@ -81,24 +77,18 @@ class DMLDegradation(nn.Module):
     def _sigmas(self, batch, device, dtype, generator):
         """(B, 1, 1, 1) noise sigmas on the [0, 1] scale."""
         if isinstance(self.noise_sigma, (tuple, list)):
-            low, high = self.noise_sigma
+            low, high = sigma_range(self.noise_sigma)
             u = torch.rand(batch, 1, 1, 1, device=device, dtype=dtype, generator=generator)
             return (low + (high - low) * u) / 255.
-        return torch.full((batch, 1, 1, 1), float(self.noise_sigma) / 255., device=device, dtype=dtype)
+        return torch.full((batch, 1, 1, 1), sigma_range(self.noise_sigma)[0] / 255., device=device, dtype=dtype)
 
     def degrade_clean(self, hr):
         """The noise-free LR (no clamp, no rounding)."""
         net = self.net
         if next(net.parameters()).device != hr.device:
             net.to(hr.device)
-        channels = hr.shape[1]
-        if channels == net.num_in_ch:
-            return net(hr)
-        if channels == 3 and net.num_in_ch == 1:
-            weights = net.predict_weights(rgb_to_y(hr))
-            return apply_basis_kernels(hr, net.basis_kernels(), weights, net.scale)
-        raise ValueError(f'DMLDegradation: input has {channels} channels; the model takes {net.num_in_ch}'
-                         f'{" (or 3: RGB through its Y weights)" if net.num_in_ch == 1 else ""}')
+        weights = net.predict_weights(weight_net_input(net, hr))
+        return apply_basis_kernels(hr, net.basis_kernels(), weights, net.scale)
 
     @torch.no_grad()
     def forward(self, hr):

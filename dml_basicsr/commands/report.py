@@ -21,15 +21,17 @@ The method is the folder's name (``--label NAME=PATH`` overrides it); a trailing
 scales share one row. Names without such a suffix take ``--scale`` (or form a group without a scale).
 PSNR is printed with 2 decimals, SSIM, LPIPS and other metrics with 4; a missing cell is ``-``.
 """
-import argparse
 import csv
 import fnmatch
 import math
 import os
 import re
 import sys
-import tempfile
 
+from dml_basicsr.utils.atomic_write import write_text_atomic
+from . import UsageError
+
+HELP = 'One Markdown table (methods x scales) of the metrics CSVs of experiment/results folders.'
 DEFAULT_METRICS = ('psnr', 'ssim', 'lpips')
 METRICS_CSV = re.compile(r'^metrics_(?P<dataset>.+)\.csv$')
 SCALE_SUFFIX = re.compile(r'^(?P<method>.+?)[_-][xX](?P<scale>\d+)$')
@@ -204,26 +206,9 @@ def build_table(paths, labels=None, dataset=None, scale=None, metrics=None):
     return format_table(entries, metrics)
 
 
-def write_atomic(path, text):
-    """Write ``text`` to ``path`` through a temporary file in the same folder and os.replace."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'.{os.path.basename(path)}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'w') as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def build_parser():
-    parser = argparse.ArgumentParser(
-        prog='basicsr report',
-        description='Print one Markdown table (methods x scales) of the mean metrics in the metrics_<dataset>.csv '
-        'files of experiment or results folders.')
+def add_arguments(parser):
+    parser.description = ('Print one Markdown table (methods x scales) of the mean metrics in the '
+                          'metrics_<dataset>.csv files of experiment or results folders.')
     parser.add_argument('paths', nargs='*', metavar='PATH',
                         help='experiment or results folder (or metrics CSV file); a trailing _x2/_x3/_x4 in its name '
                         'is the scale')
@@ -235,31 +220,34 @@ def build_parser():
     parser.add_argument('--metrics', metavar='LIST', default=','.join(DEFAULT_METRICS),
                         help='comma-separated metric columns, in order (default: %(default)s, those present)')
     parser.add_argument('--output', metavar='FILE', help='also write the table to FILE')
-    return parser
 
 
-def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
+def _labelled_paths(args):
+    """(paths, {path: name}) of the positional PATHs and the --label NAME=PATH entries."""
     paths, labels = list(args.paths), {}
     for entry in args.label:
         name, sep, path = entry.partition('=')
         if not sep or not name.strip() or not path:
-            parser.error(f'--label expects NAME=PATH, got {entry!r}')
+            raise UsageError(f'--label expects NAME=PATH, got {entry!r}')
         if os.path.realpath(path) in labels:
-            parser.error(f'--label: {path} is labelled twice')
+            raise UsageError(f'--label: {path} is labelled twice')
         labels[os.path.realpath(path)] = name.strip()
         if os.path.realpath(path) not in {os.path.realpath(p) for p in paths}:
             paths.append(path)
     if not paths:
-        parser.error('give at least one experiment/results folder or metrics CSV')
+        raise UsageError('give at least one experiment/results folder or metrics CSV')
+    return paths, labels
+
+
+def run(args):
+    paths, labels = _labelled_paths(args)
     metrics = [m.strip() for m in args.metrics.split(',') if m.strip()]
     if not metrics:
-        parser.error('--metrics is empty')
+        raise UsageError('--metrics is empty')
     try:
         table = build_table(paths, labels, dataset=args.dataset, scale=args.scale, metrics=metrics)
         if args.output:
-            write_atomic(args.output, table + '\n')
+            write_text_atomic(args.output, table + '\n')
     except ReportError as e:
         print(f'basicsr report: error: {e}', file=sys.stderr)
         return 2
@@ -268,7 +256,3 @@ def main(argv=None):
         return 2
     print(table)
     return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())

@@ -1,0 +1,101 @@
+"""Trained networks rebuilt from checkpoints, experiment folders and option files.
+
+    load_dmlnet('experiments/DML_x4/models/net_g_latest.pth')   # DMLNet, options read off its tensors
+    load_network('experiments/VDSR_x4')                         # any arch, from the experiment's option copy
+
+Every file is read through :mod:`dml_basicsr.utils.checkpoint` (weights only, errors name the file).
+"""
+import copy
+import math
+import os
+
+from dml_basicsr.utils.checkpoint import CheckpointError, latest_numbered_file, load_state_dict
+from dml_basicsr.utils.options import load_options, recorded_overrides
+from .directkpn_arch import DirectKPN
+from .dml_arch import DMLNet
+
+
+def dmlnet_from_state_dict(state):
+    """A frozen DMLNet (eval mode) whose options are read off the tensor shapes of ``state``."""
+    missing = [k for k in ('basis', 'scale_factor', 'weight_net.enc1.0.weight') if k not in state]
+    if missing:
+        raise ValueError(f'not a DMLNet state dict: missing {", ".join(missing)}')
+    num_basis, kernel_size, _ = state['basis'].shape
+    num_feat, num_in_ch = state['weight_net.enc1.0.weight'].shape[:2]
+    net = DMLNet(num_in_ch=num_in_ch, num_basis=num_basis, kernel_size=kernel_size,
+                 scale=int(state['scale_factor']), num_feat=num_feat)
+    net.load_state_dict(state)
+    return net.eval().requires_grad_(False)
+
+
+def directkpn_from_state_dict(state):
+    """A DirectKPN whose options are read off the tensor shapes of ``state`` (scale 1: it is not saved)."""
+    first = state['kernel_net.enc1.0.weight']
+    net = DirectKPN(num_in_ch=first.shape[1], kernel_size=math.isqrt(state['kernel_net.conv_last.weight'].shape[0]),
+                    num_feat=first.shape[0])
+    net.load_state_dict(state)
+    return net
+
+
+def load_dmlnet(path, param_key='params'):
+    """The frozen DMLNet of a ``net_g_*.pth`` that ``basicsr train`` wrote."""
+    try:
+        return dmlnet_from_state_dict(load_state_dict(path, param_key))
+    except CheckpointError:
+        raise
+    except (ValueError, RuntimeError) as e:
+        raise CheckpointError(f'{path}: {e}') from e
+
+
+def _network_from_weights(pth):
+    """A DMLNet or DirectKPN recognised from the tensors of a checkpoint."""
+    state = load_state_dict(pth, 'params_ema')
+    if 'basis' in state:
+        return dmlnet_from_state_dict(state)
+    if 'kernel_net.conv_last.weight' in state:
+        return directkpn_from_state_dict(state)
+    raise CheckpointError(f'{pth}: cannot tell the architecture from the weights alone (only DMLNet and DirectKPN '
+                          'are recognised); give the experiment folder or the option file instead')
+
+
+def _network_from_options(yml, pth=None, force_yml=None):
+    from basicsr.archs import build_network
+
+    opt = load_options(yml, force_yml)
+    if not isinstance(opt.get('network_g'), dict):
+        raise CheckpointError(f'{yml}: no network_g section')
+    pth = pth or (opt.get('path') or {}).get('pretrain_network_g')
+    if not pth:
+        raise CheckpointError(f'{yml}: path.pretrain_network_g is not set: which weights should be shown?')
+    net = build_network(copy.deepcopy(opt['network_g']))
+    net.load_state_dict(load_state_dict(pth, 'params_ema'))
+    return net
+
+
+def latest_weights(models_dir):
+    """``net_g_latest.pth`` of an experiment's ``models/`` folder, else its highest ``net_g_<iter>.pth``."""
+    latest = os.path.join(models_dir, 'net_g_latest.pth')
+    return latest if os.path.isfile(latest) else latest_numbered_file(models_dir, r'net_g_(\d+)\.pth')
+
+
+def load_network(path):
+    """A network in eval mode from a ``.pth`` (DMLNet/DirectKPN, recognised from the tensors), an
+    experiment folder (its option copy with the recorded ``--force_yml`` overrides, its latest
+    ``net_g``) or an option file (``network_g`` and ``path.pretrain_network_g``)."""
+    if os.path.isdir(path):
+        ymls = sorted(name for name in os.listdir(path) if name.endswith('.yml'))
+        pth = latest_weights(os.path.join(path, 'models'))
+        if len(ymls) != 1 or pth is None:
+            raise CheckpointError(f'{path}: not an experiment folder (expected one option .yml file and '
+                                  f'models/net_g_*.pth; found {len(ymls)} .yml, {"a" if pth else "no"} checkpoint)')
+        yml = os.path.join(path, ymls[0])
+        net = _network_from_options(yml, pth, recorded_overrides(yml))
+    elif path.endswith(('.yml', '.yaml')):
+        if not os.path.isfile(path):
+            raise CheckpointError(f'{path}: option file not found')
+        net = _network_from_options(path)
+    elif path.endswith('.pth'):
+        net = _network_from_weights(path)
+    else:
+        raise CheckpointError(f'{path}: expected a .pth checkpoint, an experiment folder or a .yml option file')
+    return net.eval().requires_grad_(False)

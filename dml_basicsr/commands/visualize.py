@@ -1,0 +1,130 @@
+"""``basicsr visualize``: the paper's pictures, from trained models and an image.
+
+    basicsr visualize --image IMG --output DIR [--dml PATH] [--kpn PATH]
+                      [--sr NAME=PATH ...] [--lr IMG] [--hr IMG] [--crop Y,X,SIZE]
+                      [--grid 4] [--device cpu]
+
+PATH is a checkpoint (``.pth``: DMLNet and DirectKPN weights are recognised from their tensors),
+an experiment folder (``experiments/<name>``: the option file BasicSR copied there, with the
+``--force_yml`` overrides of the recorded command, and ``models/net_g_latest.pth``),
+or an option file (``network_g`` and ``path.pretrain_network_g``). IMG is an image file or
+``embedded:<name>``, a photograph shipped with scikit-image (e.g. ``embedded:chelsea``).
+
+Written to DIR (PNG, 8 bit):
+    basis.png          the DML basis kernels, normalised, each min-max scaled (paper Fig. 2)
+    weights.png        the DML weight maps of the HR image IMG, 0 black .. 1 white (Fig. 3)
+    weights_stretched.png  the same, each map min-max scaled on its own
+    kernels.png        the per-pixel kernels at GRID x GRID points of IMG, DML rows above
+                       DirectKPN rows when --kpn is given, each pair on one scale (Fig. 4)
+    kernel_points.png  IMG with those points marked
+    sr_crops.png       one crop of the LR image (--lr, default IMG): the LR (nearest-neighbour
+                       enlarged), every --sr model's output and the HR (--hr) side by side (Fig. 5/6)
+"""
+import argparse
+import os
+import sys
+
+import cv2
+
+from dml_basicsr.archs.network_loading import load_network
+from dml_basicsr.data.embedded import load_embedded
+from dml_basicsr.data.errors import DatasetError
+from dml_basicsr.data.image_io import read_image
+from dml_basicsr.visualization.paper_figures import FigureError, degradation_figures, sr_crops_figure
+
+HELP = 'Pictures of a trained degradation (basis, weight maps, per-pixel kernels) and SR crops.'
+
+
+def add_arguments(p):
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.description = __doc__.split('\n\n', 1)[1]
+    p.add_argument('--image', required=True, help='HR image for the degradation pictures (file or embedded:<name>)')
+    p.add_argument('--output', required=True, metavar='DIR', help='folder for the PNG files')
+    p.add_argument('--dml', metavar='PATH', help='DML model: .pth, experiment folder or option file')
+    p.add_argument('--kpn', metavar='PATH', help='DirectKPN model, whose kernels are shown beside DML\'s')
+    p.add_argument('--sr', action='append', default=[], metavar='NAME=PATH', help='an SR model (repeatable)')
+    p.add_argument('--lr', metavar='IMG', help='LR image for the SR crops (default: --image)')
+    p.add_argument('--hr', metavar='IMG', help='HR ground truth of --lr, shown beside the SR crops')
+    p.add_argument('--crop', metavar='Y,X,SIZE', help='SR crop in LR pixels (default: centred, 64 px)')
+    p.add_argument('--grid', type=int, default=4, help='points per side for kernels.png (default: 4)')
+    p.add_argument('--device', default='cpu', help="torch device for the SR models (default: cpu)")
+
+
+def load_image(spec):
+    """``embedded:<name>`` or a file -> float32 BGR (H, W, 3) in [0, 1]."""
+    try:
+        if spec.startswith('embedded:'):
+            return load_embedded(spec[len('embedded:'):])
+        return read_image(spec)
+    except DatasetError as e:
+        raise FigureError(str(e)) from None
+
+
+def parse_crop(text, height, width):
+    """'Y,X,SIZE' (LR pixels) or None (a centred square of side min(64, H, W)) -> (y, x, size)."""
+    if text is None:
+        size = min(64, height, width)
+        return (height - size) // 2, (width - size) // 2, size
+    try:
+        y, x, size = (int(v) for v in text.split(','))
+    except ValueError:
+        raise FigureError(f'--crop expects Y,X,SIZE (three integers), got {text!r}') from None
+    if size < 1 or y < 0 or x < 0 or y + size > height or x + size > width:
+        raise FigureError(f'--crop {text}: the square must lie inside the LR image of {height}x{width}')
+    return y, x, size
+
+
+def _degradation_models(args):
+    dml = load_network(args.dml)
+    if not hasattr(dml, 'basis_kernels') or not hasattr(dml, 'predict_weights'):
+        raise FigureError(f'--dml {args.dml}: {type(dml).__name__} is not a DML model (no basis kernels)')
+    kpn = load_network(args.kpn) if args.kpn else None
+    if kpn is not None and not hasattr(kpn, 'kernels_at'):
+        raise FigureError(f'--kpn {args.kpn}: {type(kpn).__name__} has no per-pixel kernels')
+    return dml, kpn
+
+
+def _sr_models(entries):
+    models = []
+    for entry in entries:
+        name, sep, path = entry.partition('=')
+        if not sep or not name or not path:
+            raise FigureError(f'--sr expects NAME=PATH, got {entry!r}')
+        models.append((name, load_network(path)))
+    return models
+
+
+def make_figures(args):
+    """{file name: uint8 image} for parsed ``args``."""
+    if not (args.dml or args.sr):
+        raise FigureError('nothing to draw: give --dml (degradation pictures) and/or --sr NAME=PATH (SR crops)')
+    if args.kpn and not args.dml:
+        raise FigureError('--kpn is shown beside a DML model: give --dml too')
+    if args.grid < 1:
+        raise FigureError(f'--grid must be >= 1, got {args.grid}')
+    image = load_image(args.image)
+    figures = {}
+    if args.dml:
+        dml, kpn = _degradation_models(args)
+        figures.update(degradation_figures(dml, image, kpn, args.grid))
+    if args.sr:
+        models = _sr_models(args.sr)
+        lr = load_image(args.lr) if args.lr else image
+        hr = load_image(args.hr) if args.hr else None
+        figures['sr_crops.png'] = sr_crops_figure(models, lr, parse_crop(args.crop, *lr.shape[:2]), hr, args.device)
+    return figures
+
+
+def run(args):
+    try:
+        figures = make_figures(args)
+    except (ValueError, RuntimeError) as e:
+        print(f'basicsr visualize: error: {e}', file=sys.stderr)
+        return 2
+    os.makedirs(args.output, exist_ok=True)
+    for name, picture in figures.items():
+        if not cv2.imwrite(os.path.join(args.output, name), picture):
+            print(f'basicsr visualize: error: cannot write {os.path.join(args.output, name)}', file=sys.stderr)
+            return 2
+    print(f'basicsr visualize: {", ".join(sorted(figures))} in {args.output}')
+    return 0

@@ -1,0 +1,29 @@
+"""The part every dataset read from image folders shares: the common option checks and ``check_options``."""
+import torch
+
+from .dataset_checks import check_color, check_disk_backend
+
+
+class ImageFolderDataset(torch.utils.data.Dataset):
+    """Base of the datasets read from folders of image files (the paired ones, SR-RGB, LR folder).
+
+    The constructor checks the options and lists the files but decodes no image, so constructing a
+    dataset is its cheap :meth:`check_options`. This one sets ``self.opt`` and checks the options they
+    all have, ``io_backend`` (only {type: disk}) and ``color``; the errors name the dataset class.
+    """
+
+    def __init__(self, opt):
+        super().__init__()
+        self.opt = opt
+        check_disk_backend(opt, self.dataset_name)
+        check_color(opt, self.dataset_name)
+
+    @property
+    def dataset_name(self):
+        """The class name, e.g. 'RealSRDataset', for error messages."""
+        return type(self).__name__
+
+    @classmethod
+    def check_options(cls, opt):
+        """Raise DatasetError if the options or the folder layout are wrong (lists files only)."""
+        cls(opt)

@@ -1,0 +1,45 @@
+"""Files written whole or not at all: a temporary file in the same folder, fsync, then ``os.replace``."""
+import os
+
+TMP_PREFIX = '.partial-'
+TMP_SUFFIX = '.tmp'
+
+
+def tmp_path(path):
+    """The temporary name under which ``path`` is written (same folder, never a final name)."""
+    folder, base = os.path.split(path)
+    return os.path.join(folder, f'{TMP_PREFIX}{base}.{os.getpid()}{TMP_SUFFIX}')
+
+
+def write_bytes_atomic(path, data):
+    """Write ``data`` (bytes) to ``path``; an interrupt leaves the old file (or none), never a partial one."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = tmp_path(path)
+    try:
+        with open(tmp, 'wb') as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def write_text_atomic(path, text):
+    """:func:`write_bytes_atomic` for UTF-8 text."""
+    write_bytes_atomic(path, text.encode('utf-8'))
+
+
+def remove_stale_tmp(folder):
+    """Remove the temporary files that an interrupted run left in ``folder``."""
+    for name in os.listdir(folder):
+        if name.startswith(TMP_PREFIX) and name.endswith(TMP_SUFFIX):
+            try:
+                os.remove(os.path.join(folder, name))
+            except OSError:
+                pass
