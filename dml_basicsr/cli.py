@@ -8,6 +8,7 @@
     basicsr report [--dataset NAME] [--label NAME=PATH ...] [--scale N] [--metrics psnr,ssim,lpips]
                    [--output FILE] PATH [PATH ...]
     basicsr visualize --image IMG --output DIR [--dml PATH] [--kpn PATH] [--sr NAME=PATH ...] [...]
+    basicsr prepare -opt options/train_dml_x4.yml --output DIR [--dataset train] [--crop-size 480] [...]
 
 Each subcommand is a module of :mod:`dml_basicsr.commands` with ``add_arguments(parser)`` and
 ``run(args) -> exit status``. experiments/, tb_logger/ and results/ are created under the current
@@ -16,7 +17,7 @@ directory. Option and layout errors are reported as one line (exit status 2) bef
 import argparse
 import sys
 
-from dml_basicsr.commands import UsageError, report, synthesize, train_test, visualize
+from dml_basicsr.commands import UsageError, prepare, report, synthesize, train_test, visualize
 
 COMMANDS = {
     'train': (train_test, train_test.HELP['train']),
@@ -24,12 +25,14 @@ COMMANDS = {
     'synthesize': (synthesize, synthesize.HELP),
     'report': (report, report.HELP),
     'visualize': (visualize, visualize.HELP),
+    'prepare': (prepare, prepare.HELP),
 }
 
 
 def build_parser():
     parser = argparse.ArgumentParser(
         prog='basicsr', description='BasicSR with the DML (Degradation Model Learning) plugin registered.')
+    train_test.add_leading_local_rank(parser)
     sub = parser.add_subparsers(dest='command', metavar='COMMAND', required=True)
     for name, (module, help_text) in COMMANDS.items():
         command_parser = sub.add_parser(name, help=help_text)

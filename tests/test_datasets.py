@@ -124,9 +124,13 @@ def test_realsr_wrong_lr_grid(tmp_path, grid, declared):
 def test_realsr_rejects_other_io_backend(tmp_path):
     make_realsr(tmp_path, ids=(1,))
     opt = dict(type='RealSRDataset', name='x', phase='val', scale=4, dataroot=str(tmp_path), split='Train',
-               io_backend={'type': 'lmdb'})
-    with pytest.raises(ValueError, match='lmdb'):
+               io_backend={'type': 'memcached'})
+    with pytest.raises(DatasetError) as err:
         DATASET_REGISTRY.get('RealSRDataset')(opt)
+    assert str(err.value) == ("RealSRDataset 'x': io_backend type 'memcached' is not supported; "
+                              'use io_backend: {type: disk} or {type: lmdb}')
+    with pytest.raises(DatasetError, match=f'io_backend lmdb reads a folder made by basicsr prepare .* {tmp_path} has'):
+        DATASET_REGISTRY.get('RealSRDataset')(dict(opt, io_backend={'type': 'lmdb'}))  # not a prepared folder
 
 
 # --------------------------------------------------------------------------------------------- color

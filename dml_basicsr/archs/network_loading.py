@@ -10,7 +10,8 @@ import math
 import os
 
 from dml_basicsr.utils.checkpoint import CheckpointError, latest_numbered_file, load_state_dict
-from dml_basicsr.utils.options import load_options, recorded_overrides
+from dml_basicsr.utils.options import (OptionError, check_known_keys, constructor_options, did_you_mean, load_options,
+                                       recorded_overrides)
 from .directkpn_arch import DirectKPN
 from .dml_arch import DMLNet
 
@@ -38,7 +39,8 @@ def directkpn_from_state_dict(state):
 
 
 def load_dmlnet(path, param_key='params'):
-    """The frozen DMLNet of a ``net_g_*.pth`` that ``basicsr train`` wrote."""
+    """The frozen DMLNet of a ``net_g_*.pth`` that ``basicsr train`` wrote; CheckpointError naming the file if it
+    is missing, unreadable, not a DMLNet or holds NaN/inf weights (a diverged training)."""
     try:
         return dmlnet_from_state_dict(load_state_dict(path, param_key))
     except CheckpointError:
@@ -70,6 +72,46 @@ def _network_from_options(yml, pth=None, force_yml=None):
     net = build_network(copy.deepcopy(opt['network_g']))
     net.load_state_dict(load_state_dict(pth, 'params_ema'))
     return net
+
+
+def build_network_opt(network_opt, where):
+    """The network of an option section such as ``network_g``, on the CPU, as BasicSR's ``build_network`` makes
+    it (without its log line, which must not come before BasicSR sets up its log file).
+
+    OptionError naming ``where`` (e.g. 'opt.yml: network_g') for a missing or unknown type, an option that the
+    constructor of one of this package's archs does not take, and an error of the constructor.
+    """
+    from basicsr.utils.registry import ARCH_REGISTRY
+
+    kwargs = dict(network_opt) if isinstance(network_opt, dict) else {}
+    type_name = kwargs.pop('type', None)
+    if not any(name in ARCH_REGISTRY for name in (type_name, f'{type_name}_basicsr')):
+        raise OptionError(f'{where}: type {type_name!r} is not a registered network'
+                          f'{did_you_mean(type_name, ARCH_REGISTRY.keys())}')
+    cls = ARCH_REGISTRY.get(type_name)
+    valid = constructor_options(cls)
+    if valid is not None and cls.__module__.startswith('dml_basicsr.'):
+        check_known_keys(kwargs, valid | {'type'}, where, type_name)
+    try:
+        return cls(**kwargs)
+    except Exception as e:  # noqa: BLE001  (a constructor rejects bad values in many ways)
+        message = (str(e).strip().splitlines() or [''])[0]
+        raise OptionError(f'{where}: cannot build {type_name}: {type(e).__name__}: {message}') from e
+
+
+def check_weights_fit(net, path, param_key='params', strict=True):
+    """Load the weights of ``path`` into ``net`` as BasicSR's ``load_network`` does (``module.`` prefixes removed);
+    CheckpointError naming the file if it is missing, unreadable, non-finite or (``strict``) does not fit.
+    Not ``strict``, BasicSR drops what does not fit, so only the file itself is checked."""
+    state = {(k[7:] if k.startswith('module.') else k): v for k, v in load_state_dict(path, param_key).items()}
+    if not strict:
+        return
+    try:
+        net.load_state_dict(state, strict=strict)
+    except RuntimeError as e:
+        details = '; '.join(line.strip() for line in str(e).splitlines()[1:] if line.strip())
+        details = details if len(details) <= 400 else details[:400] + ' ...'
+        raise CheckpointError(f'{path}: does not fit {type(net).__name__}: {details}') from None
 
 
 def latest_weights(models_dir):

@@ -2,28 +2,48 @@
 
 BasicSR creates ``experiments/<name>`` (and archives an old one) before it builds a single
 dataset; a wrong ``dataroot`` would leave a half-made experiment behind. Here the option file
-is read and every dataset's ``check_options`` (a cheap layout check, no image decoding) runs first.
+is read and every dataset's ``check_options`` (a cheap layout check, no image decoding) runs first;
+so do the checks that would otherwise fail late: unknown keys in the sections this package reads (with
+the closest valid key), ``network_g`` built on the CPU, its ``pretrain_network_g`` and the degradation's
+DML checkpoint loaded (present, readable, finite, of the right arch and scale).
 """
 import os
 
 from basicsr.utils.registry import DATASET_REGISTRY
 
-from dml_basicsr.utils.options import OptionError, load_options
+from dml_basicsr.archs.network_loading import build_network_opt, check_weights_fit, load_dmlnet
+from dml_basicsr.compat import latest_training_state
+from dml_basicsr.data.dataset_checks import BASICSR_DATASET_KEYS
+from dml_basicsr.degradation import DMLDegradation
+from dml_basicsr.degradation.pretrained_models import pretrained_manifest, pretrained_path
+from dml_basicsr.utils.options import OptionError, check_known_keys, constructor_options, load_options
+
+# The degradation section: DMLDegradation's options, and where its DMLNet comes from.
+DEGRADATION_KEYS = (constructor_options(DMLDegradation) - {'net'}) | {'checkpoint', 'pretrained', 'param_key'}
 
 
-def check_option_file(opt_path, force_yml=None):
-    """Read the option file (with ``--force_yml`` applied) and check its degradation and datasets."""
+def check_option_file(opt_path, force_yml=None, auto_resume=False):
+    """Read the option file (with ``--force_yml`` applied) and check its degradation, datasets and network."""
     opt = load_options(opt_path, force_yml)
+    if isinstance(opt.get('degradation'), dict):
+        check_known_keys(opt['degradation'], DEGRADATION_KEYS, f'{opt_path}: degradation', 'DMLOnlineSRModel')
     check_degradation(opt, opt_path)
     check_datasets(opt, opt_path)
+    check_degradation_model(opt, opt_path)
+    check_network(opt, opt_path, auto_resume)
     return opt
 
 
 def check_degradation(opt, opt_path):
     """An online-degradation model needs its DML checkpoint to exist."""
-    path = (opt.get('degradation') or {}).get('checkpoint')
-    if 'degradation' in opt and not path:
-        raise OptionError(f'{opt_path}: degradation.checkpoint (a trained DMLNet .pth) is missing')
+    section = opt.get('degradation') or {}
+    path, name = section.get('checkpoint'), section.get('pretrained')
+    if 'degradation' in opt and bool(path) == bool(name):
+        raise OptionError(f'{opt_path}: the degradation section needs either checkpoint (a trained DMLNet .pth) or '
+                          f'pretrained (one of: {", ".join(sorted(pretrained_manifest()))}), not both')
+    if name and name not in pretrained_manifest():
+        raise OptionError(f'{opt_path}: degradation.pretrained {name!r} is not a shipped model; available: '
+                          f'{", ".join(sorted(pretrained_manifest()))}')
     if path and not os.path.isfile(path):
         raise OptionError(f'{opt_path}: degradation.checkpoint not found: {os.path.abspath(path)} '
                           '(train one with basicsr train -opt options/train_dml_x<scale>.yml)')
@@ -40,6 +60,54 @@ def check_datasets(opt, opt_path):
             cls = DATASET_REGISTRY.get(type_name)
         except KeyError:
             raise OptionError(f'{opt_path}: datasets.{phase}.type {type_name!r} is not a registered dataset') from None
+        check_dataset_keys(cls, dataset_opt, f'{opt_path}: datasets.{phase}')
         check = getattr(cls, 'check_options', None)
         if check is not None:
             check(dataset_opt)
+
+
+def check_dataset_keys(cls, section, where):
+    """Unknown keys of a section of one of this package's datasets (``OPTIONS``), and of its nested dataset
+    sections (``NESTED_DATASETS``, e.g. SynDMLDataset's ``real``); BasicSR's datasets are not checked."""
+    if getattr(cls, 'OPTIONS', None) is None:
+        return
+    check_known_keys(section, cls.OPTIONS | BASICSR_DATASET_KEYS, where, cls.__name__)
+    for key in getattr(cls, 'NESTED_DATASETS', ()):
+        nested = section.get(key)
+        if isinstance(nested, dict) and nested.get('type') in DATASET_REGISTRY:
+            check_dataset_keys(DATASET_REGISTRY.get(nested['type']), nested, f'{where}.{key}')
+
+
+def check_degradation_model(opt, opt_path):
+    """The degradation's DMLNet loads (present, readable, finite) and has the scale of the synthetic LR patches
+    that the datasets need (``degradation_scale`` of SynDMLDataset)."""
+    section = opt.get('degradation') or {}
+    if not (section.get('checkpoint') or section.get('pretrained')):
+        return
+    path = section.get('checkpoint') or pretrained_path(section['pretrained'])
+    net = load_dmlnet(path, section.get('param_key', 'params') if section.get('checkpoint') else 'params')
+    for phase, dataset_opt in (opt.get('datasets') or {}).items():
+        scale_of = getattr(DATASET_REGISTRY.get(dataset_opt.get('type')), 'degradation_scale', None)
+        needed = scale_of(dict(dataset_opt, scale=opt.get('scale', 1))) if scale_of else None
+        if needed not in (None, net.scale):
+            raise OptionError(f'{opt_path}: degradation: {path} is a x{net.scale} DMLNet, but datasets.{phase} '
+                              f'({dataset_opt["type"]}, scale {opt.get("scale", 1)}, lr_grid '
+                              f'{dataset_opt.get("lr_grid", "lr")}) needs x{needed} LR patches: use the DML model '
+                              f'of scale {needed}')
+
+
+def check_network(opt, opt_path, auto_resume=False):
+    """``network_g`` builds on the CPU, and ``path.pretrain_network_g`` (unless a resume replaces it) loads into it."""
+    if 'network_g' not in opt:
+        return
+    net = build_network_opt(opt['network_g'], f'{opt_path}: network_g')
+    path_opt = opt.get('path') or {}
+    pretrained = path_opt.get('pretrain_network_g')
+    resuming = auto_resume and latest_training_state(os.path.join('experiments', str(opt.get('name')),
+                                                                  'training_states'))
+    if not pretrained or resuming:
+        return
+    pretrained = os.path.expanduser(pretrained)
+    if not os.path.isfile(pretrained):
+        raise OptionError(f'{opt_path}: path.pretrain_network_g not found: {os.path.abspath(pretrained)}')
+    check_weights_fit(net, pretrained, path_opt.get('param_key_g') or 'params', path_opt.get('strict_load_g', True))

@@ -26,10 +26,9 @@ import fnmatch
 import math
 import os
 import re
-import sys
 
 from dml_basicsr.utils.atomic_write import write_text_atomic
-from . import UsageError
+from . import UsageError, fail
 
 HELP = 'One Markdown table (methods x scales) of the metrics CSVs of experiment/results folders.'
 DEFAULT_METRICS = ('psnr', 'ssim', 'lpips')
@@ -118,6 +117,25 @@ def read_last_iter(csv_path):
     return last, {row['image']: row for row in selected}, [c for c in columns if c not in ('iter', 'image')]
 
 
+def metric_columns(csv_path):
+    """The metric columns (lower case) in the header of a metrics CSV: all but ``iter`` and ``image``."""
+    try:
+        with open(csv_path, newline='') as f:
+            header = next(csv.reader(f), [])
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise ReportError(f'{csv_path}: cannot read ({e})') from e
+    return [c.lower() for c in header if c not in ('iter', 'image')]
+
+
+def check_metrics_present(metrics, csv_paths):
+    """ReportError naming the chosen metrics that no input has, and the metric columns the inputs have."""
+    columns = list(dict.fromkeys(c for path in csv_paths for c in metric_columns(path)))
+    missing = [m for m in metrics if m not in columns]
+    if missing:
+        raise ReportError(f'--metrics {",".join(missing)}: no input has {"it" if len(missing) == 1 else "them"} '
+                          f'(their metric columns: {", ".join(columns) or "none"})')
+
+
 def metric_means(csv_path, metrics):
     """{metric: mean over the images of the last iteration} for the metrics (lower case) the CSV has."""
     _, rows, columns = read_last_iter(csv_path)
@@ -180,11 +198,14 @@ def build_table(paths, labels=None, dataset=None, scale=None, metrics=None):
         labels: {path: name} naming some of them (the name may carry a scale suffix, e.g. 'DML_x4').
         dataset: which metrics_<dataset>.csv of a folder holding several (a name or glob pattern).
         scale: the scale of the runs whose name has no x<scale> suffix.
-        metrics: metric columns to show, in order (default psnr, ssim, lpips: those present).
+        metrics: metric columns to show, in order (default psnr, ssim, lpips: those present). A chosen metric
+            that only some inputs have is '-' for the others.
 
     Raises:
-        ReportError: an input is missing, has no (matching) metrics CSV, or two inputs give the same cell.
+        ReportError: an input is missing, has no (matching) metrics CSV, two inputs give the same cell, or no
+            input has a chosen metric.
     """
+    chosen = metrics is not None
     metrics = [m.lower() for m in (metrics or DEFAULT_METRICS)]
     labels = {os.path.realpath(p): name for p, name in (labels or {}).items()}
     paths = [os.fspath(p) for p in paths]
@@ -203,6 +224,8 @@ def build_table(paths, labels=None, dataset=None, scale=None, metrics=None):
                               'rename one with --label NAME=PATH')
         sources[key] = csv_path
         entries.append((method, run_scale, metric_means(csv_path, metrics)))
+    if chosen:
+        check_metrics_present(metrics, sources.values())
     return format_table(entries, metrics)
 
 
@@ -217,8 +240,9 @@ def add_arguments(parser):
     parser.add_argument('--label', action='append', default=[], metavar='NAME=PATH',
                         help='name the row of PATH (added as an input if not given); NAME may end in _x<scale>')
     parser.add_argument('--scale', type=int, metavar='N', help='scale of the inputs whose name has no _x<N> suffix')
-    parser.add_argument('--metrics', metavar='LIST', default=','.join(DEFAULT_METRICS),
-                        help='comma-separated metric columns, in order (default: %(default)s, those present)')
+    parser.add_argument('--metrics', metavar='LIST',
+                        help=f'comma-separated metric columns, in order; each must be in some input (default: '
+                        f'{",".join(DEFAULT_METRICS)}, those present)')
     parser.add_argument('--output', metavar='FILE', help='also write the table to FILE')
 
 
@@ -241,18 +265,18 @@ def _labelled_paths(args):
 
 def run(args):
     paths, labels = _labelled_paths(args)
-    metrics = [m.strip() for m in args.metrics.split(',') if m.strip()]
-    if not metrics:
-        raise UsageError('--metrics is empty')
+    metrics = None
+    if args.metrics is not None:
+        metrics = [m.strip() for m in args.metrics.split(',') if m.strip()]
+        if not metrics:
+            raise UsageError('--metrics is empty')
     try:
         table = build_table(paths, labels, dataset=args.dataset, scale=args.scale, metrics=metrics)
         if args.output:
             write_text_atomic(args.output, table + '\n')
     except ReportError as e:
-        print(f'basicsr report: error: {e}', file=sys.stderr)
-        return 2
+        return fail('report', e)
     except OSError as e:
-        print(f'basicsr report: error: cannot write {args.output}: {e.strerror or e}', file=sys.stderr)
-        return 2
+        return fail('report', f'cannot write {args.output}: {e.strerror or e}')
     print(table)
     return 0

@@ -1,9 +1,9 @@
 """``basicsr synthesize``: a Syn-DML paired dataset (HR/, LR/, meta_info.txt) from a folder of HR images."""
 import argparse
-import sys
 
 from dml_basicsr.data.errors import DatasetError
 from dml_basicsr.degradation import synthesize_folder
+from . import fail
 
 HELP = 'Make a Syn-DML paired dataset (HR/, LR/, meta_info.txt) from a folder of HR images.'
 DESCRIPTION = HELP + '''
@@ -16,7 +16,12 @@ meta_info_file: OUTPUT/meta_info.txt, filename_tmpl: '{}').
 
 Rerunning resumes: pairs already written are skipped; files are written atomically. The noise of
 an image depends only on --seed and its file name, so the output does not depend on the order of
-processing or on interruptions. Large images are processed in tiles with the same result.'''
+processing or on interruptions. Large images are processed in tiles with the same result.
+
+OUTPUT/synthesis.yml records the checkpoint (and its sha256), its scale, --noise-sigma, --seed and
+--color. A rerun with other values is refused rather than mixing pairs; --overwrite deletes the
+pairs of OUTPUT and makes them anew. An OUTPUT that overlaps INPUT (the same folder, INPUT inside
+OUTPUT/HR or OUTPUT/LR, OUTPUT inside INPUT) is refused, as is a checkpoint with NaN/inf weights.'''
 
 
 def add_arguments(p):
@@ -37,6 +42,8 @@ def add_arguments(p):
     p.add_argument('--device', default='cpu', help="torch device, 'cpu' or 'cuda' (default: cpu)")
     p.add_argument('--color', choices=('rgb', 'y'), default='rgb',
                    help="'rgb' keeps the colour images; 'y' writes Y-channel images (Y models only)")
+    p.add_argument('--overwrite', action='store_true',
+                   help='delete the pairs of an earlier run with other parameters and make them anew')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
 
 
@@ -45,10 +52,9 @@ def run(args):
         result = synthesize_folder(args.input, args.output, args.checkpoint, noise_sigma=args.noise_sigma,
                                    seed=args.seed, tile=args.tile, tile_overlap=args.tile_overlap,
                                    device=args.device, color=None if args.color == 'rgb' else args.color,
-                                   progress=not args.no_progress)
+                                   progress=not args.no_progress, overwrite=args.overwrite)
     except (DatasetError, ValueError) as e:
-        print(f'basicsr synthesize: error: {e}', file=sys.stderr)
-        return 2
+        return fail('synthesize', e)
     print(f"basicsr synthesize: {len(result['names'])} pairs (x{result['scale']}) in {args.output} "
           f"({result['written']} written, {result['skipped']} already there)")
     return 0

@@ -1,15 +1,20 @@
 """``basicsr train`` / ``basicsr test``: BasicSR's pipelines with this package registered and checked first.
 
 The option file and its datasets are checked (:mod:`.preflight`) before BasicSR creates the
-experiment or results folder; option and layout errors are one line on stderr (exit status 2).
+experiment or results folder; option and layout errors are one line on stderr (exit status 2), also a
+DatasetError raised in a DataLoader worker; a training stopped by a NaN/inf loss is one line too (exit status 1).
 The flags are BasicSR's own (``basicsr.utils.options.parse_options``), which reads them again.
 """
+import argparse
 import os
 import sys
 
 from dml_basicsr.data.errors import DatasetError
+from dml_basicsr.models.finite_loss import TrainingDivergedError
 from dml_basicsr.utils.checkpoint import CheckpointError
+from dml_basicsr.utils.distributed import DistributedError, use_dist_params
 from dml_basicsr.utils.options import OptionError
+from . import fail
 from .preflight import check_option_file
 
 HELP = {
@@ -23,9 +28,15 @@ def add_arguments(parser):
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none', help='job launcher')
     parser.add_argument('--auto_resume', action='store_true')
     parser.add_argument('--debug', action='store_true')
-    parser.add_argument('--local_rank', type=int, default=0)
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
+                        help='set by python -m torch.distributed.launch; torchrun sets LOCAL_RANK instead')
     parser.add_argument('--force_yml', nargs='+', default=None,
                         help='Force to update yml files. Examples: train:ema_decay=0.999')
+
+
+def add_leading_local_rank(parser):
+    """``python -m torch.distributed.launch`` passes ``--local-rank=N`` before the subcommand: accept it there."""
+    parser.add_argument('--local-rank', '--local_rank', dest='leading_local_rank', type=int, help=argparse.SUPPRESS)
 
 
 def basicsr_argv(args):
@@ -37,8 +48,10 @@ def basicsr_argv(args):
         argv.append('--auto_resume')
     if args.debug:
         argv.append('--debug')
-    if args.local_rank:
-        argv += ['--local_rank', str(args.local_rank)]
+    local_rank = getattr(args, 'leading_local_rank', None)
+    local_rank = args.local_rank if local_rank is None else local_rank
+    if local_rank:
+        argv += ['--local_rank', str(local_rank)]
     if args.force_yml:
         argv += ['--force_yml', *args.force_yml]
     return argv
@@ -50,10 +63,21 @@ def run(args):
     else:
         from basicsr.test import test_pipeline as pipeline
     try:
-        check_option_file(args.opt, args.force_yml)
+        use_dist_params(check_option_file(args.opt, args.force_yml, args.auto_resume))
         sys.argv = basicsr_argv(args)
         pipeline(os.getcwd())
-    except (DatasetError, OptionError, CheckpointError) as e:
-        print(f'basicsr {args.command}: error: {e}', file=sys.stderr)
-        return 2
+    except (DatasetError, OptionError, CheckpointError, DistributedError) as e:
+        return fail(args.command, original_message(e))
+    except TrainingDivergedError as e:
+        return fail(args.command, e, status=1)
     return 0
+
+
+def original_message(error):
+    """The message of ``error``; for one that PyTorch re-raised from a DataLoader worker ('Caught DatasetError in
+    DataLoader worker process 0.' and the worker's traceback), the original one-line message."""
+    text = str(error)
+    marker = f'{type(error).__module__}.{type(error).__qualname__}: '
+    if not text.startswith('Caught ') or marker not in text:
+        return text
+    return text.rsplit(marker, 1)[1].strip()

@@ -31,6 +31,7 @@ from dml_basicsr.data.embedded import load_embedded
 from dml_basicsr.data.errors import DatasetError
 from dml_basicsr.data.image_io import read_image
 from dml_basicsr.visualization.paper_figures import FigureError, degradation_figures, sr_crops_figure
+from . import fail
 
 HELP = 'Pictures of a trained degradation (basis, weight maps, per-pixel kernels) and SR crops.'
 
@@ -119,8 +120,7 @@ def run(args):
     try:
         figures = make_figures(args)
     except (ValueError, RuntimeError) as e:
-        print(f'basicsr visualize: error: {e}', file=sys.stderr)
-        return 2
+        return fail('visualize', e)
     os.makedirs(args.output, exist_ok=True)
     for name, picture in figures.items():
         if not cv2.imwrite(os.path.join(args.output, name), picture):

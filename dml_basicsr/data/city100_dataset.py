@@ -33,19 +33,24 @@ class City100Dataset(PairedImageFolder):
         gt_size (int): HR training patch side, a multiple of d (train).
         use_hflip, use_rot (bool): flip/rotate training patches (default false: they would also
             flip/rotate the real degradation that DML learns).
-        io_backend (dict): only {type: disk}.
+        io_backend (dict): {type: disk} (default), or {type: lmdb} with ``dataroot`` a folder made by
+            ``basicsr prepare`` (sub-images of these pairs; id_range is then not used).
+        cache (bool), cache_max_gb (number): keep the decoded images in memory, bounded (default false, 4 GB;
+            scenes 001-030 need 0.19 GB); see :class:`~dml_basicsr.data.paired_base.PairedImageFolder`.
     """
+
+    OPTIONS = PairedImageFolder.OPTIONS | {'id_range', 'lr_downscale'}
 
     def __init__(self, opt):
         super().__init__(opt)
         self.downscale = int(opt.get('lr_downscale', 1))
-        self.crop_scale = self.downscale
+        self.crop_scale, self.lr_ratio = self.downscale, 1
         if self.downscale < 1:
             raise DatasetError(f'City100Dataset: lr_downscale must be an integer >= 1, got {self.downscale}')
         if self.downscale > 1 and opt.get('scale', self.downscale) != self.downscale:
             raise DatasetError(f"City100Dataset '{opt.get('name')}': lr_downscale {self.downscale} makes a "
                                f"x{self.downscale} pair, but scale is {opt['scale']}; set them equal")
-        self.pairs = self._find_pairs(opt['dataroot'], opt.get('id_range'))
+        self.set_pairs(lambda: self._find_pairs(opt['dataroot'], opt.get('id_range')))
 
     @staticmethod
     def _images(root, kind, id_range):
@@ -71,14 +76,20 @@ class City100Dataset(PairedImageFolder):
             raise DatasetError(f'City100: no NNNH / NNNL image pairs{where} in {root}')
         return pairs
 
-    def align(self, gt, lq, gt_path, lq_path):
-        """Check that LR is on the HR grid; crop to a multiple of d and downscale the LR by d."""
-        if gt.shape != lq.shape:
-            raise DatasetError(f'City100: LR {lq_path} is {lq.shape[0]}x{lq.shape[1]}, but it must have the size of '
-                               f'HR {gt_path}, {gt.shape[0]}x{gt.shape[1]} (City100 LR is on the HR grid)')
+    def aligned_size(self, gt_shape, lq_shape, gt_path, lq_path):
+        """Check that LR is on the HR grid; the HR size cropped to a multiple of d (the LR keeps the same)."""
+        if gt_shape[:2] != lq_shape[:2]:
+            raise DatasetError(f'City100: LR {lq_path} is {lq_shape[0]}x{lq_shape[1]}, but it must have the size of '
+                               f'HR {gt_path}, {gt_shape[0]}x{gt_shape[1]} (City100 LR is on the HR grid)')
         d = self.downscale
-        h, w = gt.shape[0] // d, gt.shape[1] // d
-        gt, lq = gt[:h * d, :w * d], lq[:h * d, :w * d]
-        if d > 1:
-            lq = cv2.resize(lq, (w, h), interpolation=cv2.INTER_AREA)
-        return gt, lq
+        return gt_shape[0] // d * d, gt_shape[1] // d * d
+
+    def resize_lr(self, lq):
+        """Downscale the LR (float, on the HR grid, sides multiples of d) by d with cv2.INTER_AREA.
+
+        For the integer factor d this is a block average, so resizing a d-aligned crop gives the crop
+        of the resized image, to the bit."""
+        if self.downscale == 1:
+            return lq
+        return cv2.resize(lq, (lq.shape[1] // self.downscale, lq.shape[0] // self.downscale),
+                          interpolation=cv2.INTER_AREA)

@@ -5,14 +5,21 @@ from .errors import DatasetError, DatasetNotFoundError
 
 MAX_LISTED = 5
 COLORS = (None, 'rgb', 'y')
+# The keys of a dataset section that BasicSR itself reads or sets (basicsr/train.py, data/__init__.py,
+# utils/options.py) or that its option files carry (use_shuffle); a dataset's own keys are its OPTIONS.
+BASICSR_DATASET_KEYS = frozenset({
+    'name', 'type', 'phase', 'scale', 'num_worker_per_gpu', 'batch_size_per_gpu', 'dataset_enlarge_ratio',
+    'prefetch_mode', 'num_prefetch_queue', 'pin_memory', 'persistent_workers', 'use_shuffle'})
 
 
-def check_disk_backend(opt, dataset):
-    """Accept ``io_backend: {type: disk}`` (or no ``io_backend``); anything else is a clear error."""
+def check_io_backend(opt, dataset, allowed=('disk',)):
+    """The ``io_backend`` type (default disk) if it is one of ``allowed``; anything else is a clear error."""
     backend = (opt.get('io_backend') or {}).get('type', 'disk')
-    if backend != 'disk':
+    if backend not in allowed:
+        use = ' or '.join(f'{{type: {b}}}' for b in allowed)
         raise DatasetError(f"{dataset} '{opt.get('name')}': io_backend type {backend!r} is not supported; "
-                           "use io_backend: {type: disk}")
+                           f'use io_backend: {use}')
+    return backend
 
 
 def check_gt_size(opt, dataset):

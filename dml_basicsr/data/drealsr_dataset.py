@@ -6,7 +6,7 @@ from basicsr.utils.registry import DATASET_REGISTRY
 from .dataset_checks import check_folders, require_scale
 from .errors import DatasetError
 from .image_io import index_images, list_images
-from .pair_transforms import crop_pair_to_scale
+from .pair_transforms import scaled_size
 from .paired_base import PairedImageFolder, pair_paths
 
 # <image>_x<s>.png, optionally followed by a patch number: DSC_1454_x4.png, P1180183_x1.png, DSC_0001_x4_12.png.
@@ -33,12 +33,17 @@ class DRealSRDataset(PairedImageFolder):
         color (str): 'y' for the Y channel, or null for RGB (default).
         gt_size (int): HR training patch side, a multiple of ``scale`` (train phase only).
         use_hflip, use_rot (bool): flip/rotate training patches (default false).
-        io_backend (dict): only {type: disk}.
+        io_backend (dict): {type: disk} (default), or {type: lmdb} with ``dataroot`` a folder made by
+            ``basicsr prepare`` (sub-images of these pairs; split is then not used).
+        cache (bool), cache_max_gb (number): keep the decoded images in memory, bounded (default false, 4 GB);
+            see :class:`~dml_basicsr.data.paired_base.PairedImageFolder`.
     """
+
+    OPTIONS = PairedImageFolder.OPTIONS | {'split'}
 
     def __init__(self, opt):
         super().__init__(opt)
-        self.scale = self.crop_scale = require_scale(opt, 'DRealSRDataset')
+        self.scale = self.crop_scale = self.lr_ratio = require_scale(opt, 'DRealSRDataset')
         if self.scale < 2:
             raise DatasetError(f"DRealSRDataset '{opt.get('name')}': scale must be 2, 3 or 4, got {self.scale}")
         if not opt.get('dataroot'):
@@ -46,7 +51,7 @@ class DRealSRDataset(PairedImageFolder):
         split = opt.get('split', 'test')
         if split not in ('test', 'train'):
             raise DatasetError(f"DRealSRDataset: split must be 'test' or 'train', got {split!r}")
-        self.pairs = self._find_pairs(opt['dataroot'], split)
+        self.set_pairs(lambda: self._find_pairs(opt['dataroot'], split))
 
     def _folders(self, root, split):
         folders = [os.path.join(root, f'{split}_{kind}') for kind in ('HR', 'LR')]
@@ -74,6 +79,7 @@ class DRealSRDataset(PairedImageFolder):
             raise DatasetError(f'DRealSR: no HR files named <image>_x{self.scale}.png in {hr_folder}{found}')
         return sorted(pair_paths(hr, lr, 'DRealSR', f'_x{self.scale} (HR) / _x1 (LR)'))
 
-    def align(self, gt, lq, gt_path, lq_path):
-        """Check that LR is 1/s of HR; crop so that LR (i, j) is HR (s*i, s*j)."""
-        return crop_pair_to_scale(gt, lq, self.scale, gt_path, lq_path, 'DRealSR', f' (the LR must be 1/{self.scale})')
+    def aligned_size(self, gt_shape, lq_shape, gt_path, lq_path):
+        """Check that LR is 1/s of HR; the HR size to keep so that LR (i, j) is HR (s*i, s*j)."""
+        hint = f' (the LR must be 1/{self.scale})'
+        return scaled_size(gt_shape, lq_shape, self.scale, gt_path, lq_path, 'DRealSR', hint)

@@ -14,41 +14,60 @@ def is_image_file(name):
     return name.lower().endswith(IMG_EXTENSIONS)
 
 
+def decode_raw(buffer, name):
+    """Decode encoded image bytes to the stored pixels: uint8 or uint16 BGR (H, W, 3), or gray (H, W, 1).
+
+    An alpha channel is dropped (the colour is kept as stored). ``name`` is used in error messages.
+    This is what the decoded-image cache keeps; :func:`raw_to_float` makes the float image of it.
+    """
+    img = cv2.imdecode(np.frombuffer(buffer, np.uint8), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise DatasetError(f'{name}: cannot decode image (not an image file, or corrupt)')
+    if img.dtype not in (np.uint8, np.uint16):
+        raise DatasetError(f'{name}: unsupported pixel type {img.dtype} (expected 8- or 16-bit)')
+    if img.ndim == 2:
+        img = img[:, :, None]
+    channels = img.shape[2]
+    if channels == 4:
+        img = np.ascontiguousarray(img[:, :, :3])
+    elif channels not in (1, 3):
+        raise DatasetError(f'{name}: unsupported number of channels {channels} (expected 1, 3 or 4)')
+    return img
+
+
+def raw_to_float(img):
+    """uint8/uint16 (H, W, 1 or 3) -> float32 BGR (H, W, 3) in [0, 1]; gray is replicated to 3 channels.
+
+    Works on any crop (view) of a decoded image: the values are those of the whole image's pixels.
+    """
+    img = img.astype(np.float32) / (255. if img.dtype == np.uint8 else 65535.)
+    if img.shape[2] == 1:
+        img = np.repeat(img, 3, axis=2)
+    return np.ascontiguousarray(img)
+
+
 def decode_image(buffer, name):
     """Decode encoded image bytes to float32 BGR (H, W, 3) in [0, 1].
 
     Gray images are replicated to 3 channels; an alpha channel is dropped (the colour is kept
     as stored); 16-bit images are scaled by 65535. ``name`` is used in error messages.
     """
-    img = cv2.imdecode(np.frombuffer(buffer, np.uint8), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise DatasetError(f'{name}: cannot decode image (not an image file, or corrupt)')
-    if img.dtype == np.uint8:
-        img = img.astype(np.float32) / 255.
-    elif img.dtype == np.uint16:
-        img = img.astype(np.float32) / 65535.
-    else:
-        raise DatasetError(f'{name}: unsupported pixel type {img.dtype} (expected 8- or 16-bit)')
-    if img.ndim == 2:
-        img = img[:, :, None]
-    channels = img.shape[2]
-    if channels == 1:
-        img = np.repeat(img, 3, axis=2)
-    elif channels == 4:
-        img = img[:, :, :3]
-    elif channels != 3:
-        raise DatasetError(f'{name}: unsupported number of channels {channels} (expected 1, 3 or 4)')
-    return np.ascontiguousarray(img)
+    return raw_to_float(decode_raw(buffer, name))
 
 
-def read_image(path):
-    """Read an image file as float32 BGR (H, W, 3) in [0, 1]; see :func:`decode_image`."""
+def read_raw(path):
+    """Read an image file as its stored pixels, uint8/uint16 (H, W, 1 or 3); see :func:`decode_raw`."""
     try:
         with open(path, 'rb') as f:
             buffer = f.read()
     except OSError as e:
         raise DatasetNotFoundError(f'{path}: cannot read image ({e.strerror})') from e
-    return decode_image(buffer, path)
+    return decode_raw(buffer, path)
+
+
+def read_image(path):
+    """Read an image file as float32 BGR (H, W, 3) in [0, 1]; see :func:`decode_image`."""
+    return raw_to_float(read_raw(path))
 
 
 def convert_color(img, color):

@@ -27,6 +27,8 @@ class LRFolderDataset(ImageFolderDataset):
         io_backend (dict): only {type: disk}.
     """
 
+    OPTIONS = ImageFolderDataset.OPTIONS | {'dataroot_lq', 'max_size'}
+
     def __init__(self, opt):
         super().__init__(opt)
         self.max_size = check_max_size(opt, 'LRFolderDataset')

@@ -7,6 +7,21 @@ from basicsr.utils import img2tensor
 from .errors import DatasetError
 
 
+def random_crop_origin(h_lq, w_lq, gt_size, scale, gt_path=''):
+    """(top, left) of a random LR patch of side gt_size // scale in an (h_lq, w_lq) LR image.
+
+    Draws ``random.randint`` twice (top, then left), so a crop made from the shapes alone matches
+    :func:`paired_random_crop` of the images for the same random state.
+    """
+    if gt_size % scale:
+        raise DatasetError(f'gt_size {gt_size} must be a multiple of scale {scale}')
+    lq_size = gt_size // scale
+    if h_lq < lq_size or w_lq < lq_size:
+        raise DatasetError(f'{gt_path}: LR image {h_lq}x{w_lq} is smaller than the LR patch {lq_size}x{lq_size} '
+                           f'(gt_size {gt_size} / scale {scale})')
+    return random.randint(0, h_lq - lq_size), random.randint(0, w_lq - lq_size)
+
+
 def paired_random_crop(gt, lq, gt_size, scale, gt_path=''):
     """Random aligned crop: LR pixel (i, j) stays matched with HR pixel (scale*i, scale*j).
 
@@ -18,15 +33,8 @@ def paired_random_crop(gt, lq, gt_size, scale, gt_path=''):
     Returns:
         (gt_patch, lq_patch) of sides gt_size and gt_size // scale.
     """
-    if gt_size % scale:
-        raise DatasetError(f'gt_size {gt_size} must be a multiple of scale {scale}')
+    top, left = random_crop_origin(*lq.shape[:2], gt_size, scale, gt_path)
     lq_size = gt_size // scale
-    h_lq, w_lq = lq.shape[:2]
-    if h_lq < lq_size or w_lq < lq_size:
-        raise DatasetError(f'{gt_path}: LR image {h_lq}x{w_lq} is smaller than the LR patch {lq_size}x{lq_size} '
-                           f'(gt_size {gt_size} / scale {scale})')
-    top = random.randint(0, h_lq - lq_size)
-    left = random.randint(0, w_lq - lq_size)
     lq = lq[top:top + lq_size, left:left + lq_size]
     gt = gt[top * scale:top * scale + gt_size, left * scale:left * scale + gt_size]
     return gt, lq
@@ -39,23 +47,23 @@ def center_crop(img, height, width):
     return img[top:top + h, left:left + w]
 
 
-def crop_pair_to_scale(gt, lq, scale, gt_path, lq_path, dataset, hint=''):
-    """Check that the LR is 1/scale of the HR (rounded down or up); crop so that LR (i, j) is HR (s*i, s*j).
+def scaled_size(gt_shape, lq_shape, scale, gt_path, lq_path, dataset, hint=''):
+    """Check that the LR is 1/scale of the HR (rounded down or up); the HR size (s*(H//s), s*(W//s)) to keep.
 
     Args:
-        gt: (H, W, C) HR array; lq: (h, w, C) LR array.
+        gt_shape, lq_shape: shapes (H, W, ...) and (h, w, ...) of the HR and LR arrays.
         dataset: how the error message starts (e.g. 'DRealSR'); hint: appended to it.
 
     Returns:
-        (gt, lq) cropped top-left to HR (s*(H//s), s*(W//s)) and LR (H//s, W//s).
+        (H', W'): keeping HR [:H', :W'] and LR [:H'/s, :W'/s] (top-left) makes LR (i, j) HR (s*i, s*j).
     """
-    (h, w), (h_lq, w_lq), s = gt.shape[:2], lq.shape[:2], scale
+    (h, w), (h_lq, w_lq), s = gt_shape[:2], lq_shape[:2], scale
     allowed = {(h // s, w // s), (-(-h // s), -(-w // s))}
     if (h_lq, w_lq) not in allowed:
         expected = ' or '.join(f'{a}x{b}' for a, b in sorted(allowed))
         raise DatasetError(f'{dataset}: LR {lq_path} is {h_lq}x{w_lq}, expected {expected} for HR {gt_path} of '
                            f'{h}x{w}{hint}')
-    return gt[:h // s * s, :w // s * s], lq[:h // s, :w // s]
+    return h // s * s, w // s * s
 
 
 def train_augment(gt, lq, opt, scale, gt_path='', flip_default=True):

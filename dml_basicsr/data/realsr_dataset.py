@@ -6,7 +6,7 @@ from basicsr.utils.registry import DATASET_REGISTRY
 from .dataset_checks import check_folders, require_scale
 from .errors import DatasetError
 from .image_io import index_images
-from .pair_transforms import crop_pair_to_scale
+from .pair_transforms import scaled_size
 from .paired_base import PairedImageFolder, pair_paths
 
 # <Cam>_<NNN>_HR.png or <Cam>_<NNN>_LR<s>.png, e.g. Canon_001_HR.png and Canon_001_LR4.png.
@@ -38,8 +38,13 @@ class RealSRDataset(PairedImageFolder):
         gt_size (int): HR training patch side, a multiple of ``scale`` when ``lr_grid: lr`` (train).
         use_hflip, use_rot (bool): flip/rotate training patches (default false: they would also
             flip/rotate the real degradation that DML learns).
-        io_backend (dict): only {type: disk}.
+        io_backend (dict): {type: disk} (default), or {type: lmdb} with ``dataroot`` a folder made by
+            ``basicsr prepare`` (sub-images of these pairs; cameras and split are then not used).
+        cache (bool), cache_max_gb (number): keep the decoded images in memory, bounded (default false, 4 GB);
+            see :class:`~dml_basicsr.data.paired_base.PairedImageFolder`.
     """
+
+    OPTIONS = PairedImageFolder.OPTIONS | {'split', 'cameras', 'lr_grid'}
 
     def __init__(self, opt):
         super().__init__(opt)
@@ -47,11 +52,11 @@ class RealSRDataset(PairedImageFolder):
         self.lr_grid = opt.get('lr_grid', 'lr')
         if self.lr_grid not in LR_GRIDS:
             raise DatasetError(f"RealSRDataset: lr_grid must be 'lr' (V3) or 'hr' (V2), got {self.lr_grid!r}")
-        self.crop_scale = self.scale if self.lr_grid == 'lr' else 1
+        self.crop_scale = self.lr_ratio = self.scale if self.lr_grid == 'lr' else 1
         split = opt.get('split', 'Train' if self.is_train else 'Test')
         if split not in ('Train', 'Test'):
             raise DatasetError(f"RealSRDataset: split must be 'Train' or 'Test', got {split!r}")
-        self.pairs = self._find_pairs(opt['dataroot'], split, opt.get('cameras', ['Canon', 'Nikon']))
+        self.set_pairs(lambda: self._find_pairs(opt['dataroot'], split, opt.get('cameras', ['Canon', 'Nikon'])))
 
     def _folders(self, root, split, cameras):
         folders = [os.path.join(root, cam, split, str(self.scale)) for cam in cameras]
@@ -80,7 +85,7 @@ class RealSRDataset(PairedImageFolder):
                                f'(split {split}, cameras {cameras})')
         return pairs
 
-    def align(self, gt, lq, gt_path, lq_path):
-        """Check the sizes against ``lr_grid``; crop so that LR (i, j) is HR (s*i, s*j)."""
-        return crop_pair_to_scale(gt, lq, self.crop_scale, gt_path, lq_path, f'RealSR lr_grid {self.lr_grid!r}',
-                                  ' (V3 data: lr_grid lr; V2 data: lr_grid hr)')
+    def aligned_size(self, gt_shape, lq_shape, gt_path, lq_path):
+        """Check the sizes against ``lr_grid``; the HR size to keep so that LR (i, j) is HR (s*i, s*j)."""
+        return scaled_size(gt_shape, lq_shape, self.crop_scale, gt_path, lq_path, f'RealSR lr_grid {self.lr_grid!r}',
+                           ' (V3 data: lr_grid lr; V2 data: lr_grid hr)')

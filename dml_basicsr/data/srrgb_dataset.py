@@ -62,6 +62,9 @@ class SRRGBDataset(ImageFolderDataset):
         io_backend (dict): only {type: disk}.
     """
 
+    OPTIONS = ImageFolderDataset.OPTIONS | {'dataroot', 'lq_shot', 'gt_shot', 'sequences', 'sequence_range',
+                                             'skip_incomplete', 'max_size'}
+
     def __init__(self, opt):
         super().__init__(opt)
         name = f"SRRGBDataset '{opt.get('name')}'"

@@ -12,15 +12,7 @@ from .embedded import check_embedded, load_embedded
 from .errors import DatasetError, DatasetNotFoundError
 from .image_io import convert_color, decode_image, is_image_file
 from .pair_transforms import image_to_tensor
-
-
-def _lmdb_keys(folder):
-    """Keys of a BasicSR LMDB folder (``<folder>/meta_info.txt``: ``<key>.png (h,w,c) ...``)."""
-    meta = os.path.join(folder, 'meta_info.txt')
-    if not folder.endswith('.lmdb') or not os.path.isfile(meta):
-        raise DatasetNotFoundError(f'{folder}: not a BasicSR LMDB folder (expected <name>.lmdb with meta_info.txt)')
-    with open(meta) as f:
-        return [line.split('.')[0] for line in f if line.strip()]
+from .prepared_lmdb import lmdb_keys
 
 
 def _disk_files(folder, pattern):
@@ -46,7 +38,8 @@ class SynDMLDataset(torch.utils.data.Dataset):
         gt_glob (str): which files under dataroot_gt are HR images (default '**/*', all images,
             recursively; '*/Train/4/*_HR.png' picks RealSR V3's x4 training HR images).
         io_backend (dict): {type: disk} (default) or {type: lmdb}.
-        gt_size (int): HR patch side, a multiple of the LR crop scale.
+        gt_size (int): HR patch side, a multiple of the LR crop scale (random crops when training, the
+            centre crop of each image, unaugmented, in a val/test set).
         scale (int): SR scale (set by BasicSR).
         lr_grid (str): 'lr' (LR patch gt_size/scale, default) or 'hr' (LR on the HR grid).
         color (str): 'y' or null (RGB).
@@ -56,6 +49,11 @@ class SynDMLDataset(torch.utils.data.Dataset):
         real_ratio (float): probability that an item is a real pair (default 0.5 with ``real``).
     """
 
+    # Its option keys beside BasicSR's (dataset_checks.BASICSR_DATASET_KEYS); `basicsr train` refuses others.
+    OPTIONS = frozenset({'dataroot_gt', 'images', 'gt_glob', 'io_backend', 'gt_size', 'lr_grid', 'color', 'use_hflip',
+                         'use_rot', 'real', 'real_ratio'})
+    NESTED_DATASETS = ('real',)  # option sections that are datasets of their own
+
     def __init__(self, opt):
         super().__init__()
         self.opt = opt
@@ -63,12 +61,17 @@ class SynDMLDataset(torch.utils.data.Dataset):
         self.gt_size = opt.get('gt_size')
         if not self.gt_size:
             raise DatasetError(f"SynDMLDataset '{opt.get('name')}': option 'gt_size' is missing")
-        self.crop_scale = int(opt.get('scale', 1)) if opt.get('lr_grid', 'lr') == 'lr' else 1
+        self.crop_scale = self.degradation_scale(opt)
         if self.gt_size % self.crop_scale:
             raise DatasetError(f"SynDMLDataset: gt_size {self.gt_size} is not a multiple of scale {self.crop_scale}")
         self.sources = self._hr_sources(opt)
         self.real, self.real_ratio = self._build_real(opt)
         self.file_client = None
+
+    @staticmethod
+    def degradation_scale(opt):
+        """The scale of the synthetic LR patches, which the DML model of the ``degradation`` section must have."""
+        return int(opt.get('scale', 1)) if opt.get('lr_grid', 'lr') == 'lr' else 1
 
     @classmethod
     def check_options(cls, opt):
@@ -92,7 +95,7 @@ class SynDMLDataset(torch.utils.data.Dataset):
         if not root:
             raise DatasetError(f"SynDMLDataset '{opt.get('name')}': set 'dataroot_gt' (HR folder) or 'images'")
         if backend == 'lmdb':
-            sources = _lmdb_keys(root)
+            sources = lmdb_keys(root)
         elif backend == 'disk':
             sources = _disk_files(root, opt.get('gt_glob', '**/*'))
         else:
@@ -144,14 +147,20 @@ class SynDMLDataset(torch.utils.data.Dataset):
         h, w = img.shape[:2]
         if h < size or w < size:
             raise DatasetError(f'{path}: HR image {h}x{w} is smaller than gt_size {size}')
-        top, left = random.randint(0, h - size), random.randint(0, w - size)
+        is_train = self.opt.get('phase') == 'train'
+        top, left = (random.randint(0, h - size), random.randint(0, w - size)) if is_train else \
+            ((h - size) // 2, (w - size) // 2)
         gt = img[top:top + size, left:left + size]
-        gt = augment(gt, self.opt.get('use_hflip', True), self.opt.get('use_rot', True))
+        if is_train:
+            gt = augment(gt, self.opt.get('use_hflip', True), self.opt.get('use_rot', True))
         gt = convert_color(gt, self.opt.get('color'))
         gt_t = image_to_tensor(gt)
         lq_size = size // self.crop_scale
         lq_t = torch.zeros(gt_t.shape[0], lq_size, lq_size)
-        return dict(gt=gt_t, lq=lq_t, synthetic=True, gt_path=path, lq_path='')
+        item = dict(gt=gt_t, lq=lq_t, synthetic=True, gt_path=path, lq_path='')
+        if not is_train:  # (training batches may mix in real items, which have no image_name)
+            item['image_name'] = os.path.splitext(os.path.basename(path))[0]
+        return item
 
     def __getitem__(self, index):
         if self.real is not None and random.random() < self.real_ratio:

@@ -39,6 +39,10 @@ class SyntheticLensDataset(torch.utils.data.Dataset):
         seed (int): noise seed (default 0).
     """
 
+    # Its option keys beside BasicSR's (dataset_checks.BASICSR_DATASET_KEYS); `basicsr train` refuses others.
+    OPTIONS = frozenset({'images', 'dataroot_gt', 'color', 'noise_sigma', 'kernel_size', 'max_size', 'gt_size',
+                         'use_hflip', 'use_rot', 'kernel_grid', 'seed'})
+
     def __init__(self, opt):
         super().__init__()
         self.opt = opt

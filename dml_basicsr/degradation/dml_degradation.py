@@ -10,6 +10,7 @@ import torch.nn as nn
 
 from dml_basicsr.archs.network_loading import load_dmlnet
 from dml_basicsr.ops import apply_basis_kernels, rgb_to_y
+from .pretrained_models import pretrained_path
 
 
 def weight_net_input(net, hr):
@@ -62,6 +63,12 @@ class DMLDegradation(nn.Module):
     def from_checkpoint(cls, path, noise_sigma=5.0, param_key='params', **kwargs):
         """Load the ``.pth`` that ``basicsr train`` writes for a DMLNet (``net_g_*.pth``)."""
         return cls(load_dmlnet(path, param_key), noise_sigma, **kwargs)
+
+    @classmethod
+    def pretrained(cls, name=None, noise_sigma=5.0, **kwargs):
+        """A DML model shipped with the package, e.g. ``'city100-nikon-x1'`` (see ``pretrained/models.yml``
+        for the data, the command and the validation figures of each); no name: the error lists them."""
+        return cls.from_checkpoint(pretrained_path(name), noise_sigma, **kwargs)
 
     @property
     def scale(self):

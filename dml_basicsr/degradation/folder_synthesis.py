@@ -8,9 +8,14 @@ writes ``<output>/HR/<stem>.png`` (the HR, cropped top-left to a multiple of the
 (one file name per line), which BasicSR's ``PairedImageDataset`` reads as is with
 ``meta_info_file: <output>/meta_info.txt`` and ``filename_tmpl: '{}'``.
 
+* Safe: an output folder that overlaps the input (the same folder, the input inside the output's
+  ``HR/`` or ``LR/``, the output inside the input) is refused before anything is written.
 * Resumable: a pair whose two files exist is skipped; files are written atomically
   (:mod:`dml_basicsr.utils.atomic_write`), so an interrupt never leaves a partial file under a final
   name; ``meta_info.txt`` is (atomically) rewritten when every image is done.
+* Never mixed: ``<output>/synthesis.yml`` records what determines the pairs (the checkpoint's sha256,
+  its scale, the noise sigma, the seed, the colour). A run on a folder made with other values (or
+  holding pairs without that record) is refused; ``overwrite=True`` deletes those pairs and starts anew.
 * Deterministic: the noise of an image comes from a generator seeded by ``(seed, crc32(file name))``,
   not by the processing order, so resumed and fresh runs write identical files.
 * Large images are degraded tile by tile (:func:`~dml_basicsr.degradation.tiled.degrade_tiled`); the
@@ -22,15 +27,24 @@ import zlib
 import cv2
 import numpy as np
 import torch
+import yaml
 from tqdm import tqdm
 
 from dml_basicsr.data.errors import DatasetError
-from dml_basicsr.data.image_io import convert_color, list_images, read_image
-from dml_basicsr.utils.atomic_write import remove_stale_tmp, write_bytes_atomic, write_text_atomic
+from dml_basicsr.data.image_io import convert_color, is_image_file, list_images, read_image
+from dml_basicsr.utils.atomic_write import TMP_PREFIX, remove_stale_tmp, write_bytes_atomic, write_text_atomic
+from dml_basicsr.utils.checkpoint import file_sha256
 from .dml_degradation import DMLDegradation, sigma_range
 from .tiled import check_tile_overlap, degrade_tiled
 
 META_INFO = 'meta_info.txt'
+RECORD = 'synthesis.yml'
+# The recorded values that determine the pairs; the paths are recorded for information only.
+RECORD_KEYS = ('checkpoint_sha256', 'scale', 'noise_sigma', 'seed', 'color')
+
+
+class OutputFolderError(ValueError):
+    """The output folder overlaps the input, or holds pairs made with other parameters; the message says which."""
 
 
 def write_png_atomic(path, img):
@@ -123,6 +137,90 @@ def _check_arguments(color, seed, tile, tile_overlap, device):
         raise ValueError(f'device {device!r} requested, but CUDA is not available')
 
 
+def _inside(path, folder):
+    """Whether the real path ``path`` is the real path ``folder`` or inside it."""
+    return os.path.commonpath([path, folder]) == folder
+
+
+def check_no_overlap(input_dir, output_dir):
+    """OutputFolderError if writing ``output_dir`` could touch the input images: the same folder, the input
+    inside the output's HR/ or LR/ (or one of them), or the output inside the input."""
+    src, out = os.path.realpath(input_dir), os.path.realpath(output_dir)
+    if src == out:
+        reason = 'the same folder'
+    elif _inside(src, os.path.join(out, 'HR')) or _inside(src, os.path.join(out, 'LR')):
+        reason = "the input is the output's HR/ or LR/, or inside it"
+    elif _inside(out, src):
+        reason = 'the output is inside the input'
+    else:
+        return
+    raise OutputFolderError(f'output {output_dir} overlaps input {input_dir} ({reason}): the pairs would overwrite '
+                            'or mix with the source images; choose an output folder outside the input')
+
+
+def synthesis_record(input_dir, checkpoint, scale, noise_sigma, seed, color):
+    """The content of ``synthesis.yml``: the paths, and the values of :data:`RECORD_KEYS`."""
+    low, high = sigma_range(noise_sigma)
+    return {'input': os.path.abspath(input_dir), 'checkpoint': os.path.abspath(checkpoint),
+            'checkpoint_sha256': file_sha256(checkpoint), 'scale': int(scale),
+            'noise_sigma': [low, high] if isinstance(noise_sigma, (tuple, list)) else low, 'seed': int(seed),
+            'color': color or 'rgb'}
+
+
+def _read_record(path):
+    """The dict in ``path``, None if there is no such file; OutputFolderError if it is not a record."""
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path) as f:
+            record = yaml.safe_load(f)
+    except (OSError, yaml.YAMLError) as e:
+        record = e
+    if not isinstance(record, dict):
+        raise OutputFolderError(f'{path}: not a synthesis record ({record}); overwrite (--overwrite) remakes the '
+                                'folder')
+    return record
+
+
+def _clear_output(output_dir):
+    """Delete the record, the pairs (and temporary files) in HR/ and LR/ and ``meta_info.txt`` of ``output_dir``."""
+    paths = [os.path.join(output_dir, RECORD), os.path.join(output_dir, META_INFO)]
+    for folder in (os.path.join(output_dir, 'HR'), os.path.join(output_dir, 'LR')):
+        if os.path.isdir(folder):
+            paths += [os.path.join(folder, name) for name in os.listdir(folder)
+                      if is_image_file(name) or name.startswith(TMP_PREFIX)]
+    for path in paths:
+        if os.path.isfile(path):
+            os.remove(path)
+
+
+def prepare_output(output_dir, record, overwrite=False):
+    """Make ``output_dir`` ready for the pairs of ``record`` (see :func:`synthesis_record`) and record it.
+
+    A folder with the same record is resumed. One recorded with other values, or holding pairs but no
+    record, is an OutputFolderError; unless ``overwrite``: then its pairs are deleted first.
+    """
+    hr_dir, lr_dir = os.path.join(output_dir, 'HR'), os.path.join(output_dir, 'LR')
+    record_path = os.path.join(output_dir, RECORD)
+    if overwrite:
+        _clear_output(output_dir)
+    existing = _read_record(record_path)
+    if existing is not None:
+        changed = [f'{key} {existing.get(key)!r} -> {record[key]!r}' for key in RECORD_KEYS
+                   if existing.get(key) != record[key]]
+        if changed:
+            raise OutputFolderError(f'{output_dir} holds pairs made with other parameters ({"; ".join(changed)}); '
+                                    'choose another output folder, or overwrite (--overwrite) to delete them')
+    elif any(list_images(d) for d in (hr_dir, lr_dir) if os.path.isdir(d)):
+        raise OutputFolderError(f'{output_dir} holds pairs in HR/ or LR/ but no {RECORD} saying how they were made; '
+                                'choose another output folder, or overwrite (--overwrite) to delete them')
+    for folder in (hr_dir, lr_dir):
+        os.makedirs(folder, exist_ok=True)
+        remove_stale_tmp(folder)
+    if existing is None:
+        write_text_atomic(record_path, yaml.safe_dump(record, sort_keys=False))
+
+
 def _load_degradation(checkpoint, noise_sigma, color, tile, tile_overlap):
     deg = DMLDegradation.from_checkpoint(checkpoint, noise_sigma=noise_sigma)
     if color == 'y' and deg.net.num_in_ch != 1:
@@ -133,7 +231,7 @@ def _load_degradation(checkpoint, noise_sigma, color, tile, tile_overlap):
 
 
 def synthesize_folder(input_dir, output_dir, checkpoint, noise_sigma=5.0, seed=0, tile=512, tile_overlap=64,
-                      device='cpu', color=None, progress=True):
+                      device='cpu', color=None, progress=True, overwrite=False):
     """Make a Syn-DML paired dataset from a folder of HR images (see the module docstring).
 
     Args:
@@ -147,10 +245,12 @@ def synthesize_folder(input_dir, output_dir, checkpoint, noise_sigma=5.0, seed=0
         device: 'cpu' or 'cuda' (the noise is drawn on the CPU, so it does not depend on it).
         color: None/'rgb' keeps the colour image; 'y' writes BasicSR's Y channel (1-channel PNGs).
         progress: show a tqdm progress bar.
+        overwrite: delete the pairs of an earlier run with other parameters (or without a record) first.
 
     Returns:
         dict with ``scale``, ``names`` (output file names, sorted), ``written`` and ``skipped`` counts.
     """
+    check_no_overlap(input_dir, output_dir)
     names = list_images(input_dir)
     if not names:
         raise DatasetError(f'{input_dir}: no image files found')
@@ -158,11 +258,9 @@ def synthesize_folder(input_dir, output_dir, checkpoint, noise_sigma=5.0, seed=0
     _check_arguments(color, seed, tile, tile_overlap, device)
     deg = _load_degradation(checkpoint, noise_sigma, color, tile, tile_overlap)
     deg.net.to(device)
+    prepare_output(output_dir, synthesis_record(input_dir, checkpoint, deg.scale, noise_sigma, seed, color), overwrite)
 
     hr_dir, lr_dir = os.path.join(output_dir, 'HR'), os.path.join(output_dir, 'LR')
-    for folder in (hr_dir, lr_dir):
-        os.makedirs(folder, exist_ok=True)
-        remove_stale_tmp(folder)
 
     written = skipped = 0
     bar = tqdm(names, desc='synthesize', unit='img', disable=not progress)

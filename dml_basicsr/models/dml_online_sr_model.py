@@ -5,11 +5,13 @@ from basicsr.utils import get_root_logger, imwrite, tensor2img
 from basicsr.utils.registry import MODEL_REGISTRY
 
 from dml_basicsr.degradation import DMLDegradation
+from .atomic_saving import AtomicSavingMixin
+from .finite_loss import FiniteLossMixin
 from .per_image_metrics import PerImageMetricsMixin, image_metrics
 
 
 @MODEL_REGISTRY.register()
-class DMLOnlineSRModel(PerImageMetricsMixin, SRModel):
+class DMLOnlineSRModel(FiniteLossMixin, AtomicSavingMixin, PerImageMetricsMixin, SRModel):
     """BasicSR's SRModel trained on pairs synthesised online by a learned DML degradation.
 
     WHERE THE DEGRADATION HAPPENS: in :meth:`feed_data`, on the training device, for every
@@ -23,14 +25,16 @@ class DMLOnlineSRModel(PerImageMetricsMixin, SRModel):
     per-image values to ``<log dir>/metrics_<dataset>.csv`` (read by ``basicsr report``).
 
     Options (top-level ``degradation`` section; without it the model trains on real pairs only):
-        checkpoint (str): a DMLNet ``.pth`` written by ``basicsr train`` (``net_g_*.pth``).
+        checkpoint (str): a DMLNet ``.pth`` written by ``basicsr train`` (``net_g_*.pth``); or
+        pretrained (str): the name of a DML model shipped with the package, e.g. 'city100-nikon-x2'.
         noise_sigma (float | [low, high]): AWGN sigma on the 0-255 scale (paper: 5).
         clamp (bool): clip to [0, 1] (default true).
         round_8bit (bool): quantise to 8 bits (default false).
-        seed (int): noise seed (default: torch's global RNG, seeded by ``manual_seed``).
+        seed (int): noise seed, plus the process rank (default: torch's global RNG, seeded by ``manual_seed``).
         param_key (str): key of the weights in the checkpoint (default 'params').
 
-    Everything else (``network_g``, ``train``, ``val``) is as for SRModel.
+    Everything else (``network_g``, ``train``, ``val``) is as for SRModel; in addition a NaN/inf loss stops
+    the training (:class:`~.finite_loss.TrainingDivergedError`) and checkpoints are written atomically.
     """
 
     def __init__(self, opt):
@@ -39,11 +43,18 @@ class DMLOnlineSRModel(PerImageMetricsMixin, SRModel):
 
     def _build_degradation(self, opt):
         deg_opt = dict(opt['degradation'])
-        path = deg_opt.pop('checkpoint', None)
-        if not path:
-            raise ValueError("DMLOnlineSRModel: option 'degradation: checkpoint' (a trained DMLNet .pth) is missing")
-        deg = DMLDegradation.from_checkpoint(path, **deg_opt).to(self.device)
-        get_root_logger().info(f'Online DML degradation from {path}: scale {deg.scale}, '
+        path, name = deg_opt.pop('checkpoint', None), deg_opt.pop('pretrained', None)
+        if bool(path) == bool(name):
+            raise ValueError("DMLOnlineSRModel: the 'degradation' section needs either 'checkpoint' (a trained DMLNet "
+                             ".pth) or 'pretrained' (a shipped model's name), not both")
+        if deg_opt.get('seed') is not None:  # with several processes, each draws its own noise
+            deg_opt['seed'] = int(deg_opt['seed']) + opt.get('rank', 0)
+        if name:
+            deg_opt.pop('param_key', None)
+            deg = DMLDegradation.pretrained(name, **deg_opt).to(self.device)
+        else:
+            deg = DMLDegradation.from_checkpoint(path, **deg_opt).to(self.device)
+        get_root_logger().info(f'Online DML degradation from {path or "pretrained " + name}: scale {deg.scale}, '
                                f'noise_sigma {deg.noise_sigma}')
         return deg
 
@@ -63,6 +74,10 @@ class DMLOnlineSRModel(PerImageMetricsMixin, SRModel):
                              f'{self.degradation.scale}; match the dataset\'s scale/lr_grid to it')
         self.lq = self.lq.clone()
         self.lq[mask] = lq.to(self.lq.dtype)
+
+    def optimize_parameters(self, current_iter):
+        super().optimize_parameters(current_iter)
+        self.check_finite_losses(current_iter)
 
     def nondist_validation(self, dataloader, current_iter, tb_logger, save_img):
         """Per-image metrics of aligned pairs; for LR-only and unaligned items (no ``gt``, or

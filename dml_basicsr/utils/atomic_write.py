@@ -1,4 +1,5 @@
 """Files written whole or not at all: a temporary file in the same folder, fsync, then ``os.replace``."""
+import contextlib
 import os
 
 TMP_PREFIX = '.partial-'
@@ -11,14 +12,16 @@ def tmp_path(path):
     return os.path.join(folder, f'{TMP_PREFIX}{base}.{os.getpid()}{TMP_SUFFIX}')
 
 
-def write_bytes_atomic(path, data):
-    """Write ``data`` (bytes) to ``path``; an interrupt leaves the old file (or none), never a partial one."""
+@contextlib.contextmanager
+def atomic_file(path):
+    """A binary file to write ``path`` through: it replaces ``path`` (fsync, then rename) only when the block
+    ends without an error; an interrupt leaves the old file (or none), never a partial one."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     tmp = tmp_path(path)
     try:
         with open(tmp, 'wb') as f:
-            f.write(data)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -28,6 +31,12 @@ def write_bytes_atomic(path, data):
         except OSError:
             pass
         raise
+
+
+def write_bytes_atomic(path, data):
+    """Write ``data`` (bytes) to ``path`` through :func:`atomic_file`."""
+    with atomic_file(path) as f:
+        f.write(data)
 
 
 def write_text_atomic(path, text):

@@ -1,26 +1,99 @@
-"""Checkpoint files: the one place where this package calls ``torch.load``.
+"""Checkpoint files: the one place where this package calls ``torch.load`` (and writes ``torch.save`` files).
 
-Network weights are read with ``weights_only=True`` (tensors and plain containers, never code),
-on the CPU; every failure is a :class:`CheckpointError` that names the file.
+Network weights and training states are read with ``weights_only=True`` (tensors and plain containers,
+never code); every failure is a :class:`CheckpointError` that names the file. Files are written atomically.
 """
+import collections
+import hashlib
 import os
+import pickle
 import re
 
 import torch
+
+from .atomic_write import atomic_file
+
+# What BasicSR's training states hold besides tensors, numbers, strings, lists and dicts (checked by saving the
+# states of Adam with MultiStepLR and CosineAnnealingRestartLR, the optimizer/schedulers of this package's option
+# files): MultiStepRestartLR keeps its milestones in a Counter; OrderedDict for state dicts. torch 2.14 allows
+# both by default; naming them keeps the allow-list explicit whatever a later torch allows.
+TRAINING_STATE_GLOBALS = (collections.Counter, collections.OrderedDict)
 
 
 class CheckpointError(ValueError):
     """A checkpoint is missing, unreadable or holds no usable weights; the message names the file."""
 
 
+class UnsafeCheckpointError(CheckpointError):
+    """A checkpoint refers to Python code (e.g. ``os.system``) that unpickling it would run; it is refused."""
+
+
+def _first_line(error):
+    return (str(error).strip().splitlines() or [''])[0]
+
+
+def _unsafe_globals(path):
+    """The globals of a torch zip file that the weights-only unpickler does not allow (none if unreadable)."""
+    try:
+        with torch.serialization.safe_globals(list(TRAINING_STATE_GLOBALS)):
+            return torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except Exception:  # noqa: BLE001  (not a zip file: it is reported as unreadable instead)
+        return []
+
+
+def _torch_load(path, what, map_location='cpu', safe_globals=()):
+    """``torch.load(path, weights_only=True)``; CheckpointError (UnsafeCheckpointError for code) naming the file."""
+    if not os.path.isfile(path):
+        raise CheckpointError(f'{path}: {what} not found')
+    try:
+        with torch.serialization.safe_globals(list(safe_globals)):
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        unsafe = _unsafe_globals(path)
+        if unsafe:
+            raise UnsafeCheckpointError(
+                f'{path}: refused to load this {what}: it refers to {", ".join(unsafe)}, code that loading it would '
+                f'run (a {what} holds only tensors, numbers and containers); delete it unless you know who wrote it'
+            ) from None
+        raise CheckpointError(f'{path}: cannot load a {what} ({type(e).__name__}: {_first_line(e)})') from e
+    except Exception as e:  # noqa: BLE001  (torch.load fails in many ways on a file that is not a checkpoint)
+        raise CheckpointError(f'{path}: cannot load a {what} ({type(e).__name__}: {_first_line(e)})') from e
+
+
 def load_checkpoint(path):
     """The object saved in ``path`` (dicts, lists, tensors, numbers), with every tensor on the CPU."""
-    if not os.path.isfile(path):
-        raise CheckpointError(f'{path}: checkpoint not found')
-    try:
-        return torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e:  # noqa: BLE001  (torch.load fails in many ways on a file that is not a checkpoint)
-        raise CheckpointError(f'{path}: cannot load a checkpoint ({type(e).__name__}: {e})') from e
+    return _torch_load(path, 'checkpoint')
+
+
+def save_checkpoint(obj, path):
+    """``torch.save(obj)`` to ``path`` atomically: a kill during the save leaves the previous file (or none)."""
+    with atomic_file(path) as f:
+        torch.save(obj, f)
+
+
+def non_finite_tensors(state):
+    """The names of the floating-point tensors of a state dict that hold a NaN or an infinity."""
+    return [name for name, tensor in state.items()
+            if torch.is_tensor(tensor) and tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
+
+
+def check_finite(state, path):
+    """CheckpointError naming ``path`` and the tensors if a state dict holds NaN/inf (a diverged training)."""
+    bad = non_finite_tensors(state)
+    if bad:
+        more = f' (and {len(bad) - 3} more)' if len(bad) > 3 else ''
+        raise CheckpointError(f'{path}: {len(bad)} of its {len(state)} weight tensors hold NaN/inf values '
+                              f'({", ".join(bad[:3])}{more}): the training that wrote it diverged; use an earlier '
+                              'checkpoint')
+
+
+def file_sha256(path):
+    """The SHA-256 hex digest of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _is_state_dict(obj):
@@ -45,22 +118,36 @@ def state_dict_of(checkpoint, param_key='params', path='checkpoint'):
 
 
 def load_state_dict(path, param_key='params'):
-    """The network weights of the checkpoint file ``path`` (see :func:`state_dict_of`)."""
-    return state_dict_of(load_checkpoint(path), param_key, path)
+    """The network weights of the checkpoint file ``path`` (see :func:`state_dict_of`), all finite."""
+    state = state_dict_of(load_checkpoint(path), param_key, path)
+    check_finite(state, path)
+    return state
+
+
+def numbered_files(folder, pattern):
+    """The files in ``folder`` whose names match ``pattern`` (a regex with one ``(\\d+)`` group), as
+    [(number, path)], the largest number first."""
+    if not os.path.isdir(folder):
+        return []
+    regex = re.compile(pattern)
+    numbered = [(int(m[1]), name) for name in os.listdir(folder) for m in [regex.fullmatch(name)] if m]
+    return [(number, os.path.join(folder, name)) for number, name in sorted(numbered, reverse=True)]
 
 
 def latest_numbered_file(folder, pattern):
-    """The file in ``folder`` whose name matches ``pattern`` (a regex with one ``(\\d+)`` group) with
-    the largest number, or None."""
-    if not os.path.isdir(folder):
-        return None
-    regex = re.compile(pattern)
-    numbered = [(int(m[1]), name) for name in os.listdir(folder) for m in [regex.fullmatch(name)] if m]
-    return os.path.join(folder, max(numbered)[1]) if numbered else None
+    """The file of :func:`numbered_files` with the largest number, or None."""
+    numbered = numbered_files(folder, pattern)
+    return numbered[0][1] if numbered else None
 
 
-def load_training_state(path, map_location):
-    """A BasicSR training state (``<iter>.state``: iteration, optimizer and scheduler states)."""
-    # A training state holds optimizer/scheduler state (e.g. collections.Counter), which the
-    # weights-only unpickler of torch >= 2.6 refuses; it is a file this training run wrote.
-    return torch.load(path, map_location=map_location, weights_only=False)
+def load_training_state(path, map_location='cpu'):
+    """A BasicSR training state (``<iter>.state``: epoch, iteration, optimizer and scheduler states).
+
+    Read with the weights-only unpickler and :data:`TRAINING_STATE_GLOBALS`: a state that refers to anything
+    else (code) is an :class:`UnsafeCheckpointError`; an unreadable one (e.g. truncated) a CheckpointError.
+    """
+    state = _torch_load(path, 'training state', map_location, TRAINING_STATE_GLOBALS)
+    if not isinstance(state, dict) or not {'epoch', 'iter', 'optimizers', 'schedulers'} <= set(state):
+        raise CheckpointError(f'{path}: not a BasicSR training state (expected a dict with epoch, iter, optimizers '
+                              'and schedulers)')
+    return state

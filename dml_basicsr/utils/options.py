@@ -1,4 +1,6 @@
 """BasicSR option files read the way ``basicsr train``/``test`` read them, for checks and tools."""
+import difflib
+import inspect
 import os
 import shlex
 
@@ -47,3 +49,29 @@ def recorded_overrides(yml):
             break
         entries.append(arg)
     return entries
+
+
+def did_you_mean(name, valid):
+    """'; did you mean 'x'?' for the closest of ``valid`` to ``name`` (difflib), or ''."""
+    match = difflib.get_close_matches(str(name), [str(v) for v in valid], n=1)
+    return f"; did you mean '{match[0]}'?" if match else ''
+
+
+def check_known_keys(section, valid, where, owner):
+    """OptionError for the first key of the dict ``section`` not in ``valid``, naming it and the closest valid one.
+
+    ``where`` is the section's place in the option file (e.g. 'opt.yml: datasets.train'), ``owner`` what reads
+    it (e.g. 'City100Dataset').
+    """
+    for key in section:
+        if key not in valid:
+            hint = did_you_mean(key, valid) or f' (its options: {", ".join(sorted(valid))})'
+            raise OptionError(f"{where}: unknown option '{key}' of {owner}{hint}")
+
+
+def constructor_options(cls):
+    """The keyword arguments ``cls(...)`` takes, or None if it takes any (``**kwargs``)."""
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    if any(p.kind == p.VAR_KEYWORD for p in params):
+        return None
+    return {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}

@@ -1,0 +1,64 @@
+"""The DML models shipped in the package: listed, loadable, runnable on embedded photographs, and their recorded
+validation figures reproduced on the real City100 pairs when ../shared/data is present."""
+import os
+
+import pytest
+import torch
+from basicsr.utils import tensor2img
+from basicsr.utils.registry import DATASET_REGISTRY
+
+from dml_basicsr import DMLDegradation
+from dml_basicsr.data.embedded import load_embedded
+from dml_basicsr.degradation.pretrained_models import pretrained_manifest, pretrained_path
+from dml_basicsr.models.per_image_metrics import image_metrics
+
+MANIFEST = pretrained_manifest()
+NAMES = sorted(MANIFEST)
+RECORDED_METRICS = {
+    'psnr': dict(type='calculate_psnr', crop_border=7, test_y_channel=True),
+    'ssim': dict(type='calculate_ssim', crop_border=7, test_y_channel=True),
+}
+
+
+def test_the_two_city100_models_are_shipped_and_listed_by_the_error():
+    assert NAMES == ['city100-nikon-x1', 'city100-nikon-x2']
+    with pytest.raises(ValueError, match='available: city100-nikon-x1, city100-nikon-x2'):
+        DMLDegradation.pretrained()
+    with pytest.raises(ValueError, match="unknown pretrained DML model 'nope'"):
+        DMLDegradation.pretrained('nope')
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_shipped_model_is_small_documented_and_degrades_embedded_photos(name):
+    entry = MANIFEST[name]
+    assert os.path.getsize(pretrained_path(name)) == entry['bytes'] < 2_000_000
+    assert 'MIT' in entry['license'] and 'City100' in entry['data'] and entry['command'].startswith('basicsr train')
+    deg = DMLDegradation.pretrained(name, noise_sigma=0)
+    assert deg.scale == entry['scale'] and deg.net.num_basis == entry['num_basis']
+    hr = torch.from_numpy(load_embedded('astronaut')[:128, 200:328, ::-1].copy()).permute(2, 0, 1)[None]
+    lr = deg(hr)  # RGB through the Y-trained weights
+    s = deg.scale
+    assert lr.shape == (1, 3, 128 // s, 128 // s) and torch.isfinite(lr).all()
+    # A camera blur keeps the local brightness: the LR is close to the HR averaged over s x s blocks.
+    block_mean = torch.nn.functional.avg_pool2d(hr, s) if s > 1 else hr
+    assert (lr - block_mean).abs().mean() < 0.05
+    noisy = DMLDegradation.pretrained(name, noise_sigma=5.0, seed=0)(hr)
+    assert 3.5 / 255 < (noisy - lr).std() < 6 / 255
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_recorded_validation_figures_on_the_real_pairs(name, shared_data):
+    entry = MANIFEST[name]
+    recorded = entry['validation']['last']['per_image']
+    s = entry['scale']
+    opt = dict(name='City100_val', type='City100Dataset', phase='val', scale=s, dataroot=str(shared_data /
+               'City100_NikonD5500'), id_range=[31, 32], color='y', lr_downscale=s)
+    dataset = DATASET_REGISTRY.get('City100Dataset')(opt)
+    net = DMLDegradation.pretrained(name, noise_sigma=0).net
+    for item in dataset:
+        image = os.path.splitext(os.path.basename(item['gt_path']))[0]
+        with torch.no_grad():
+            out = net(item['gt'][None])
+        got = image_metrics(tensor2img([out]), tensor2img([item['lq'][None]]), RECORDED_METRICS)
+        assert got['psnr'] == pytest.approx(recorded[image]['psnr'], abs=0.01), image
+        assert got['ssim'] == pytest.approx(recorded[image]['ssim'], abs=1e-3), image
