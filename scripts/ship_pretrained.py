@@ -34,7 +34,8 @@ def validation_figures(csv_path):
     by_iter = defaultdict(dict)
     with open(csv_path, newline='') as f:
         for row in csv.DictReader(f):
-            by_iter[int(row['iter'])][row['image']] = {k: float(v) for k, v in row.items() if k not in ('iter', 'image')}
+            values = {k: float(v) for k, v in row.items() if k not in ('iter', 'image')}
+            by_iter[int(row['iter'])][row['image']] = values
     curve = {it: {m: round(sum(r[m] for r in rows.values()) / len(rows), 4) for m in next(iter(rows.values()))}
              for it, rows in sorted(by_iter.items())}
     last = by_iter[max(by_iter)]

@@ -26,10 +26,11 @@ G[b, c, m] = g[b, c] * weights[b, m] on the output grid:
 
 Two real image planes travel as one complex plane (plane 2k as the real, 2k+1 as the imaginary
 part): the kernels are real, so one complex inverse transform gives both planes' responses, and
-every transform is a complex one over the last two dimensions (PyTorch's real-to-complex inverse
-copies its input twice). The work goes in near-equal blocks of plane pairs and kernels of at most
-``BLOCK_ELEMENTS`` complex values: temporaries stay bounded for any B and M, and blocks stay few
-(each operation is a parallel region; many small ones lose to thread contention on a busy CPU).
+every transform is a complex one over the last two dimensions (on the CPU, PyTorch's ``irfft2``
+copies its input twice and was 3x slower than ``ifft2`` of half as many packed planes). The work
+goes in near-equal blocks of plane pairs and kernels of at most ``BLOCK_ELEMENTS`` complex values:
+temporaries stay bounded for any B and M, and blocks stay few (each operation is a parallel region;
+many small ones lose to thread contention on a busy CPU).
 """
 import torch
 import torch.nn.functional as F
