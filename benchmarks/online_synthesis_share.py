@@ -9,13 +9,13 @@ Target: synthesis share = (b - a) / b under 10%.
 """
 import argparse
 import statistics
-import time
 
 import torch
 
 import dml_basicsr  # noqa: F401
 from dml_basicsr import DMLDegradation, DMLNet
 from dml_basicsr.archs import VDSR
+from timing import seconds
 
 
 def parse_args():
@@ -27,11 +27,6 @@ def parse_args():
     parser.add_argument('--steps', type=int, default=5, help='timed steps per variant')
     parser.add_argument('--warmup', type=int, default=2)
     return parser.parse_args()
-
-
-def sync(device):
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
 
 
 def main():
@@ -56,12 +51,9 @@ def main():
     times = {name: [] for name in variants}
     for i in range(args.warmup + args.steps):
         for name, fn in variants.items():  # interleaved, so drifts hit every variant alike
-            sync(device)
-            start = time.perf_counter()
-            fn()
-            sync(device)
+            elapsed = seconds(fn, device)
             if i >= args.warmup:
-                times[name].append(time.perf_counter() - start)
+                times[name].append(elapsed)
 
     med = {name: statistics.median(t) for name, t in times.items()}
     ref, online = med['precomputed LR (reference)'], med['online DML synthesis + step']

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 import dml_basicsr  # noqa: F401
 from dml_basicsr.ops.basis_conv import apply_basis_kernels, apply_basis_kernels_direct, output_size, select_method
 from dml_basicsr.ops.basis_fft import apply_basis_kernels_fft
+from timing import seconds, sync
 
 
 def before(img, basis, weights, scale):
@@ -79,11 +80,6 @@ def parse_args():
     parser.add_argument('--variants', default=','.join(VARIANTS))
     parser.add_argument('--no-memory', action='store_true')
     return parser.parse_args()
-
-
-def sync(device):
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
 
 
 def make_call(fn, inputs, scale, mode):
@@ -161,12 +157,9 @@ def main():
         for key, call in calls.items():  # interleaved: drifts in machine load hit every variant alike
             if key != 'matmul' and key[2] == 'unfold' and r >= args.warmup + args.ref_reps:
                 continue
-            sync(device)
-            t0 = time.perf_counter()
-            call()
-            sync(device)
+            elapsed = seconds(call, device)
             if r >= args.warmup:
-                times[key].append(time.perf_counter() - t0)
+                times[key].append(elapsed)
     elapsed = time.perf_counter() - start
     med = {key: statistics.median(t) for key, t in times.items()}
     matmul_rate = 2 * n**3 / med['matmul']

@@ -18,7 +18,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -26,6 +25,7 @@ import torch.nn.functional as F
 import yaml
 
 from dml_basicsr import DMLNet
+from timing import seconds
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CITY100_OPTIONS = PROJECT_ROOT / 'options' / 'train_dml_city100.yml'
@@ -45,11 +45,6 @@ def parse_args():
                         'present, else the embedded demo)')
     parser.add_argument('--train-iters', type=int, default=20, help='iterations of the basicsr train run (0: skip)')
     return parser.parse_args()
-
-
-def sync(device):
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
 
 
 def step_variants(net, hr, lr, device):
@@ -84,12 +79,9 @@ def time_steps(variants, steps, device, rounds=2):
     for _ in range(rounds):
         for name, fn in variants.items():
             for i in range(steps + 1):
-                sync(device)
-                start = time.perf_counter()
-                fn()
-                sync(device)
+                elapsed = seconds(fn, device)
                 if i:
-                    times[name].append(time.perf_counter() - start)
+                    times[name].append(elapsed)
     return {name: statistics.median(t) for name, t in times.items()}
 
 
