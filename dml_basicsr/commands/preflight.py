@@ -11,10 +11,11 @@ import os
 
 from basicsr.utils.registry import DATASET_REGISTRY
 
-from dml_basicsr.archs.network_loading import build_network_opt, check_weights_fit, load_dmlnet
+from dml_basicsr.archs.network_loading import build_network_opt, check_weights_fit
 from dml_basicsr.compat import latest_training_state
 from dml_basicsr.data.dataset_checks import BASICSR_DATASET_KEYS
 from dml_basicsr.degradation import DMLDegradation
+from dml_basicsr.degradation.dml_degradation import degradation_source
 from dml_basicsr.degradation.pretrained_models import pretrained_manifest, pretrained_path
 from dml_basicsr.utils.options import OptionError, check_known_keys, constructor_options, load_options
 
@@ -36,14 +37,16 @@ def check_option_file(opt_path, force_yml=None, auto_resume=False):
 
 def check_degradation(opt, opt_path):
     """An online-degradation model needs its DML checkpoint to exist."""
-    section = opt.get('degradation') or {}
-    path, name = section.get('checkpoint'), section.get('pretrained')
-    if 'degradation' in opt and bool(path) == bool(name):
-        raise OptionError(f'{opt_path}: the degradation section needs either checkpoint (a trained DMLNet .pth) or '
-                          f'pretrained (one of: {", ".join(sorted(pretrained_manifest()))}), not both')
-    if name and name not in pretrained_manifest():
+    if 'degradation' not in opt:
+        return
+    try:
+        path, name = degradation_source(opt['degradation'] or {})
+    except ValueError as e:
+        raise OptionError(f'{opt_path}: {e}') from None
+    shipped = pretrained_manifest()
+    if name and name not in shipped:
         raise OptionError(f'{opt_path}: degradation.pretrained {name!r} is not a shipped model; available: '
-                          f'{", ".join(sorted(pretrained_manifest()))}')
+                          f'{", ".join(sorted(shipped))}')
     if path and not os.path.isfile(path):
         raise OptionError(f'{opt_path}: degradation.checkpoint not found: {os.path.abspath(path)} '
                           '(train one with basicsr train -opt options/train_dml_x<scale>.yml)')
@@ -85,7 +88,7 @@ def check_degradation_model(opt, opt_path):
     if not (section.get('checkpoint') or section.get('pretrained')):
         return
     path = section.get('checkpoint') or pretrained_path(section['pretrained'])
-    net = load_dmlnet(path, section.get('param_key', 'params') if section.get('checkpoint') else 'params')
+    net = DMLDegradation.from_options(section).net
     for phase, dataset_opt in (opt.get('datasets') or {}).items():
         scale_of = getattr(DATASET_REGISTRY.get(dataset_opt.get('type')), 'degradation_scale', None)
         needed = scale_of(dict(dataset_opt, scale=opt.get('scale', 1))) if scale_of else None

@@ -10,7 +10,7 @@ import torch.nn as nn
 
 from dml_basicsr.archs.network_loading import load_dmlnet
 from dml_basicsr.ops import apply_basis_kernels, rgb_to_y
-from .pretrained_models import pretrained_path
+from .pretrained_models import pretrained_manifest, pretrained_path
 
 
 def weight_net_input(net, hr):
@@ -31,6 +31,15 @@ def sigma_range(noise_sigma):
         return float(low), float(high)
     sigma = float(noise_sigma or 0.)
     return sigma, sigma
+
+
+def degradation_source(options):
+    """``(checkpoint, pretrained)`` of a ``degradation`` option section, exactly one of them set (ValueError else)."""
+    path, name = options.get('checkpoint'), options.get('pretrained')
+    if bool(path) == bool(name):
+        raise ValueError('the degradation section needs either checkpoint (a trained DMLNet .pth) or pretrained '
+                         f'(one of: {", ".join(sorted(pretrained_manifest()))}), not both')
+    return path, name
 
 
 class DMLDegradation(nn.Module):
@@ -69,6 +78,17 @@ class DMLDegradation(nn.Module):
         """A DML model shipped with the package, e.g. ``'city100-nikon-x1'`` (see ``pretrained/models.yml``
         for the data, the command and the validation figures of each); no name: the error lists them."""
         return cls.from_checkpoint(pretrained_path(name), noise_sigma, **kwargs)
+
+    @classmethod
+    def from_options(cls, options):
+        """From an option file's ``degradation`` section: ``checkpoint`` (and ``param_key``) or ``pretrained``,
+        plus this class's own options."""
+        path, name = degradation_source(options)
+        kwargs = {k: v for k, v in options.items() if k not in ('checkpoint', 'pretrained')}
+        if name:
+            kwargs.pop('param_key', None)
+            return cls.pretrained(name, **kwargs)
+        return cls.from_checkpoint(path, **kwargs)
 
     @property
     def scale(self):

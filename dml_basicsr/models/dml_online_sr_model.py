@@ -43,17 +43,10 @@ class DMLOnlineSRModel(FiniteLossMixin, AtomicSavingMixin, PerImageMetricsMixin,
 
     def _build_degradation(self, opt):
         deg_opt = dict(opt['degradation'])
-        path, name = deg_opt.pop('checkpoint', None), deg_opt.pop('pretrained', None)
-        if bool(path) == bool(name):
-            raise ValueError("DMLOnlineSRModel: the 'degradation' section needs either 'checkpoint' (a trained DMLNet "
-                             ".pth) or 'pretrained' (a shipped model's name), not both")
         if deg_opt.get('seed') is not None:  # with several processes, each draws its own noise
             deg_opt['seed'] = int(deg_opt['seed']) + opt.get('rank', 0)
-        if name:
-            deg_opt.pop('param_key', None)
-            deg = DMLDegradation.pretrained(name, **deg_opt).to(self.device)
-        else:
-            deg = DMLDegradation.from_checkpoint(path, **deg_opt).to(self.device)
+        deg = DMLDegradation.from_options(deg_opt).to(self.device)
+        path, name = deg_opt.get('checkpoint'), deg_opt.get('pretrained')
         get_root_logger().info(f'Online DML degradation from {path or "pretrained " + name}: scale {deg.scale}, '
                                f'noise_sigma {deg.noise_sigma}')
         return deg
