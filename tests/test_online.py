@@ -1,4 +1,6 @@
 """Online DML degradation: DMLDegradation, SynDMLDataset and DMLOnlineSRModel's feed_data."""
+import os
+
 import pytest
 import torch
 from basicsr.utils.registry import DATASET_REGISTRY
@@ -68,9 +70,14 @@ def test_seed_makes_noise_reproducible_and_clamp_round():
 
 
 def test_output_follows_input_dtype_and_device():
-    deg = DMLDegradation(perturbed_net(2).double(), noise_sigma=5.0)
-    out = deg(torch.rand(1, 1, 20, 20, dtype=torch.float64))
+    net = perturbed_net(2)
+    deg = DMLDegradation(net, noise_sigma=0.0, clamp=False)
+    hr = torch.rand(1, 1, 20, 20, dtype=torch.float64)
+    out = deg(hr)  # a float32 model on a float64 batch
     assert out.dtype == torch.float64 and out.device.type == 'cpu'
+    with torch.no_grad():
+        assert torch.allclose(out, perturbed_net(2).double()(hr), atol=1e-12)
+        assert deg(hr.float()).dtype == torch.float32
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
@@ -138,6 +145,21 @@ def test_syn_dml_dataset_reads_disk_and_lmdb(tmp_path):
     assert len(from_lmdb) == 1 and from_lmdb[0]['gt'].shape == (1, 32, 32)
 
 
+def test_syn_dml_dataset_takes_glob_lists_and_folder_plus_embedded_photos(tmp_path):
+    import cv2
+    import numpy as np
+    img = (np.random.default_rng(0).random((40, 44, 3)) * 255).astype(np.uint8)
+    for number in range(1, 34):
+        cv2.imwrite(str(tmp_path / f'{number:03d}H.PNG'), img)
+    city100_train = ['0[0-2][1-9]H.PNG', '0[1-3]0H.PNG']
+    ds = DATASET_REGISTRY.get('SynDMLDataset')(_syn_opt(images=None, dataroot_gt=str(tmp_path), gt_glob=city100_train))
+    assert [os.path.basename(path) for _, path in ds.sources] == [f'{n:03d}H.PNG' for n in range(1, 31)]
+    both = DATASET_REGISTRY.get('SynDMLDataset')(_syn_opt(images=['camera'], dataroot_gt=str(tmp_path),
+                                                          gt_glob='03[1-3]H.PNG', phase='val'))
+    names = [both[i]['image_name'] for i in range(len(both))]
+    assert names == ['031H', '032H', '033H', 'skimage_camera']
+
+
 def test_syn_dml_dataset_errors():
     with pytest.raises(DatasetError, match='gt_size'):
         DATASET_REGISTRY.get('SynDMLDataset')(_syn_opt(gt_size=None))
@@ -145,3 +167,51 @@ def test_syn_dml_dataset_errors():
         DATASET_REGISTRY.get('SynDMLDataset')(_syn_opt(images=['nosuch']))
     with pytest.raises(FileNotFoundError, match='missing_dir'):
         DATASET_REGISTRY.get('SynDMLDataset')(_syn_opt(images=None, dataroot_gt='missing_dir'))
+
+
+@pytest.mark.parametrize('scale', [1, 2])
+def test_fixed_kernel_degradation_is_the_fixed_kernel_net_plus_seeded_noise(scale):
+    from dml_basicsr.archs import FixedKernelNet
+    hr = torch.rand(2, 3, 30, 28)
+    options = dict(fixed_kernel=dict(kernel='gaussian', sigma=1.5, scale=scale), noise_sigma=5.0, seed=4,
+                   clamp=False)
+    deg = DMLDegradation.from_options(options)
+    clean = FixedKernelNet(scale=scale, kernel='gaussian', sigma=1.5)(hr)
+    noise = torch.randn(clean.shape, generator=torch.Generator().manual_seed(4)) * (5.0 / 255)
+    assert deg.scale == scale
+    assert torch.allclose(deg(hr), clean + noise, atol=1e-6)
+    with torch.no_grad():
+        assert not torch.allclose(clean, hr[..., ::scale, ::scale], atol=1e-3)  # it did blur
+
+
+def test_degradation_section_needs_exactly_one_source():
+    with pytest.raises(ValueError, match='exactly one of checkpoint.*it has none'):
+        DMLDegradation.from_options({'noise_sigma': 5})
+    with pytest.raises(ValueError, match='it has pretrained, fixed_kernel'):
+        DMLDegradation.from_options({'pretrained': 'city100-nikon-x1', 'fixed_kernel': {'kernel': 'gaussian'}})
+    with pytest.raises(ValueError, match="unknown option.*sigmma"):
+        DMLDegradation.from_options({'fixed_kernel': {'kernel': 'gaussian', 'sigmma': 2}})
+    with pytest.raises(ValueError, match="kernel must be 'bicubic', 'gaussian' or 'identity'"):
+        DMLDegradation.from_options({'fixed_kernel': {'kernel': 'box'}})
+
+
+def test_syn_dml_dataset_cache_gives_the_same_items(tmp_path):
+    import random
+
+    import cv2
+    import numpy as np
+    rng = np.random.default_rng(1)
+    for name in ('a.png', 'b.png'):
+        cv2.imwrite(str(tmp_path / name), (rng.random((50, 60, 3)) * 255).astype(np.uint8))
+    opt = _syn_opt(images=['camera'], dataroot_gt=str(tmp_path), gt_glob='*.png')
+    plain, cached = (DATASET_REGISTRY.get('SynDMLDataset')(dict(opt, cache=c)) for c in (False, True))
+    assert sorted(k for k in cached.cache if isinstance(k, str)) == sorted(
+        [str(tmp_path / 'a.png'), str(tmp_path / 'b.png'), 'camera'])
+    for index in range(3):
+        random.seed(index)
+        a = plain[index]
+        random.seed(index)
+        b = cached[index]
+        assert torch.equal(a['gt'], b['gt'])
+    with pytest.raises(DatasetError, match="SynDMLDataset 'syn': cache needs .* cache_max_gb 1e-06"):
+        DATASET_REGISTRY.get('SynDMLDataset').check_options(dict(opt, cache=True, cache_max_gb=1e-6))

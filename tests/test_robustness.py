@@ -445,6 +445,17 @@ def test_degradation_checkpoint_of_the_wrong_scale_arch_or_values(tmp_path):
                         'nan.pth: 1 of its', 'NaN/inf')
 
 
+def test_fixed_kernel_degradation_is_checked_like_a_checkpoint(tmp_path):
+    opt = sr_options(tmp_path, 'unused')
+    opt['degradation'] = dict(fixed_kernel=dict(kernel='gaussian', sigma=1.5, scale=1), noise_sigma=5)
+    expect_option_error(tmp_path, opt, "degradation: fixed_kernel {", 'is a x1 degradation', 'needs x2 LR patches',
+                        'use a degradation of scale 2')
+    opt['degradation'] = dict(fixed_kernel=dict(kernel='gauss', scale=2))
+    expect_option_error(tmp_path, opt, 'degradation.fixed_kernel:', "kernel must be 'bicubic'")
+    opt['degradation'] = dict(fixed_kernel=dict(kernel='gaussian', scale=2), checkpoint='x.pth')
+    expect_option_error(tmp_path, opt, 'it has checkpoint, fixed_kernel')
+
+
 def test_pretrained_network_is_checked_before_the_results_folder(tmp_path):
     opt = tiny_dml_options('late')
     opt['path'] = dict(pretrain_network_g='experiments/none/models/net_g_9.pth', strict_load_g=True)

@@ -55,3 +55,49 @@ def test_option_file_trains_on_cpu(workspace, name):
                                               for s in [opt['scale']]]
     for row in at_2:
         assert 0 < float(row['psnr']) < 100 and 0 < float(row['ssim']) <= 1 and 0 <= float(row['lpips']) < 1
+
+
+CITY100_SR_FILES = sorted(p.name for p in (PROJECT_ROOT / 'options').glob('train_vdsr_city100_*.yml'))
+CITY100_DEGRADATION_LINES = {
+    'train_vdsr_city100_real.yml': None,
+    'train_vdsr_city100_syndml.yml': 'Online DML degradation from pretrained city100-nikon-x1: scale 1',
+    'train_vdsr_city100_gaussian.yml': "Online fixed-kernel degradation {'kernel': 'gaussian', 'sigma': 1.5",
+    'train_vdsr_city100_real_syndml.yml': 'Online DML degradation from pretrained city100-nikon-x1: scale 1',
+}
+
+
+@pytest.fixture(scope='module')
+def city100_project(tmp_path_factory):
+    """A project folder whose ../shared/data/City100_NikonD5500 holds tiny fake pairs of scenes 1, 2, 30, 31, 32."""
+    import cv2
+    import numpy as np
+    root = tmp_path_factory.mktemp('city100_sr')
+    data = root / 'shared' / 'data' / 'City100_NikonD5500'
+    data.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for number in (1, 2, 30, 31, 32):
+        hr = rng.integers(40, 200, (48, 56, 3)).astype(np.uint8)
+        cv2.imwrite(str(data / f'{number:03d}H.PNG'), hr)
+        cv2.imwrite(str(data / f'{number:03d}L.PNG'), cv2.GaussianBlur(hr, (5, 5), 1.2))
+    (root / 'project').mkdir()
+    return root / 'project'
+
+
+def test_city100_table2_rows_are_shipped():
+    assert CITY100_SR_FILES == sorted(CITY100_DEGRADATION_LINES)
+
+
+@pytest.mark.parametrize('name', CITY100_SR_FILES)
+def test_city100_option_file_trains_on_cpu(city100_project, name):
+    with open(PROJECT_ROOT / 'options' / name) as f:
+        opt = shrink(yaml.safe_load(f))
+    proc = run_cli(['train', '-opt', str(write_yaml(city100_project / f'shrunk_{name}', opt))], cwd=city100_project)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    exp = city100_project / 'experiments' / opt['name']
+    assert (exp / 'models' / 'net_g_2.pth').is_file()
+    log = ''.join(p.read_text() for p in exp.glob('train_*.log'))
+    expected = CITY100_DEGRADATION_LINES[name]
+    assert (expected in log) if expected else 'degradation from' not in log and 'degradation {' not in log
+    with open(exp / 'metrics_City100_val.csv') as f:
+        rows = [row for row in csv.DictReader(f) if row['iter'] == '2']
+    assert [row['image'] for row in rows] == ['031L', '032L']  # the real LR of the held-out scenes

@@ -14,10 +14,13 @@ class _SingleKernelNet(nn.Module):
     def basis_kernels(self):
         return self.kernel()[None]
 
-    def forward(self, hr):
+    def predict_weights(self, hr):
+        """(B, 1, H, W) ones: the single kernel is used at every pixel (DMLNet's interface, for DMLDegradation)."""
         b, _, h, w = hr.shape
-        ones = hr.new_ones(b, 1, h, w)
-        return apply_basis_kernels(hr, self.basis_kernels(), ones, self.scale)
+        return hr.new_ones(b, 1, h, w)
+
+    def forward(self, hr):
+        return apply_basis_kernels(hr, self.basis_kernels(), self.predict_weights(hr), self.scale)
 
     def kernels_at(self, hr, points):
         return self.kernel().to(hr).expand(hr.shape[0], len(points), -1, -1)

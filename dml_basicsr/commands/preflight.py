@@ -15,12 +15,12 @@ from dml_basicsr.archs.network_loading import build_network_opt, check_weights_f
 from dml_basicsr.compat import latest_training_state
 from dml_basicsr.data.dataset_checks import BASICSR_DATASET_KEYS
 from dml_basicsr.degradation import DMLDegradation
-from dml_basicsr.degradation.dml_degradation import degradation_source
+from dml_basicsr.degradation.dml_degradation import SOURCE_KEYS, degradation_source
 from dml_basicsr.degradation.pretrained_models import pretrained_manifest, pretrained_path
 from dml_basicsr.utils.options import OptionError, check_known_keys, constructor_options, load_options
 
 # The degradation section: DMLDegradation's options, and where its DMLNet comes from.
-DEGRADATION_KEYS = (constructor_options(DMLDegradation) - {'net'}) | {'checkpoint', 'pretrained', 'param_key'}
+DEGRADATION_KEYS = (constructor_options(DMLDegradation) - {'net'}) | set(SOURCE_KEYS) | {'param_key'}
 
 
 def check_option_file(opt_path, force_yml=None, auto_resume=False):
@@ -36,14 +36,15 @@ def check_option_file(opt_path, force_yml=None, auto_resume=False):
 
 
 def check_degradation(opt, opt_path):
-    """An online-degradation model needs its DML checkpoint to exist."""
+    """An online-degradation model needs exactly one source, and its DML checkpoint to exist."""
     if 'degradation' not in opt:
         return
     try:
-        path, name = degradation_source(opt['degradation'] or {})
+        key, value = degradation_source(opt['degradation'] or {})
     except ValueError as e:
         raise OptionError(f'{opt_path}: {e}') from None
     shipped = pretrained_manifest()
+    path, name = (value if key == 'checkpoint' else None), (value if key == 'pretrained' else None)
     if name and name not in shipped:
         raise OptionError(f'{opt_path}: degradation.pretrained {name!r} is not a shipped model; available: '
                           f'{", ".join(sorted(shipped))}')
@@ -84,18 +85,27 @@ def check_dataset_keys(cls, section, where):
 def check_degradation_model(opt, opt_path):
     """The degradation's DMLNet loads (present, readable, finite) and has the scale of the synthetic LR patches
     that the datasets need (``degradation_scale`` of SynDMLDataset)."""
-    section = opt.get('degradation') or {}
-    if not (section.get('checkpoint') or section.get('pretrained')):
+    if 'degradation' not in opt:
         return
-    path = section.get('checkpoint') or pretrained_path(section['pretrained'])
-    net = DMLDegradation.from_options(section).net
+    section = opt['degradation'] or {}
+    key, value = degradation_source(section)
+    if key == 'fixed_kernel':
+        try:
+            net = DMLDegradation.from_options(section).net
+        except (TypeError, ValueError) as e:
+            raise OptionError(f'{opt_path}: degradation.fixed_kernel: {e}') from None
+        what = f'fixed_kernel {dict(value)} is a x{net.scale} degradation'
+    else:
+        net = DMLDegradation.from_options(section).net
+        path = value if key == 'checkpoint' else pretrained_path(value)
+        what = f'{path} is a x{net.scale} DMLNet'
     for phase, dataset_opt in (opt.get('datasets') or {}).items():
         scale_of = getattr(DATASET_REGISTRY.get(dataset_opt.get('type')), 'degradation_scale', None)
         needed = scale_of(dict(dataset_opt, scale=opt.get('scale', 1))) if scale_of else None
         if needed not in (None, net.scale):
-            raise OptionError(f'{opt_path}: degradation: {path} is a x{net.scale} DMLNet, but datasets.{phase} '
+            raise OptionError(f'{opt_path}: degradation: {what}, but datasets.{phase} '
                               f'({dataset_opt["type"]}, scale {opt.get("scale", 1)}, lr_grid '
-                              f'{dataset_opt.get("lr_grid", "lr")}) needs x{needed} LR patches: use the DML model '
+                              f'{dataset_opt.get("lr_grid", "lr")}) needs x{needed} LR patches: use a degradation '
                               f'of scale {needed}')
 
 

@@ -2,6 +2,7 @@ import glob
 import os
 import random
 
+import numpy as np
 import torch
 from basicsr.data.transforms import augment
 from basicsr.utils import FileClient
@@ -10,16 +11,20 @@ from basicsr.utils.registry import DATASET_REGISTRY
 from .dataset_checks import check_color
 from .embedded import check_embedded, load_embedded
 from .errors import DatasetError, DatasetNotFoundError
-from .image_io import convert_color, decode_image, is_image_file
+from .image_cache import cache_limit, check_cache_size, fill_cache
+from .image_io import convert_color, decode_raw, is_image_file, raw_to_float, read_raw
 from .pair_transforms import image_to_tensor
 from .prepared_lmdb import lmdb_keys
 
 
-def _disk_files(folder, pattern):
-    """Image files matching the glob ``pattern`` (relative to ``folder``, ``**`` recursive), sorted."""
+def _disk_files(folder, patterns):
+    """Image files matching the glob ``patterns`` (one or a list, relative to ``folder``, ``**`` recursive),
+    sorted, each once."""
     if not os.path.isdir(folder):
         raise DatasetNotFoundError(f'HR folder not found: {os.path.abspath(folder)}')
-    matches = glob.glob(os.path.join(glob.escape(folder), pattern), recursive=True)
+    patterns = [patterns] if isinstance(patterns, str) else list(patterns)
+    matches = {path for pattern in patterns for path in glob.glob(os.path.join(glob.escape(folder), pattern),
+                                                                   recursive=True)}
     return sorted(path for path in matches if is_image_file(path) and os.path.isfile(path))
 
 
@@ -34,9 +39,10 @@ class SynDMLDataset(torch.utils.data.Dataset):
 
     Options:
         dataroot_gt (str): HR folder; or an LMDB folder with ``io_backend: {type: lmdb}``.
-        images (list[str]): scikit-image photos instead of dataroot_gt (embedded default).
-        gt_glob (str): which files under dataroot_gt are HR images (default '**/*', all images,
-            recursively; '*/Train/4/*_HR.png' picks RealSR V3's x4 training HR images).
+        images (list[str]): scikit-image photos (embedded; with dataroot_gt too, both are used).
+        gt_glob (str | list[str]): which files under dataroot_gt are HR images (default '**/*', all images,
+            recursively; '*/Train/4/*_HR.png' picks RealSR V3's x4 training HR images; a list takes the
+            files that any pattern matches, e.g. City100's 001-030: ['0[0-2][1-9]H.PNG', '0[1-3]0H.PNG']).
         io_backend (dict): {type: disk} (default) or {type: lmdb}.
         gt_size (int): HR patch side, a multiple of the LR crop scale (random crops when training, the
             centre crop of each image, unaugmented, in a val/test set).
@@ -47,11 +53,13 @@ class SynDMLDataset(torch.utils.data.Dataset):
             comes after, so this is plain data augmentation).
         real (dict): options of a paired dataset (``type`` and its own keys) for real pairs.
         real_ratio (float): probability that an item is a real pair (default 0.5 with ``real``).
+        cache (bool), cache_max_gb (number): keep the decoded HR images in memory (disk only; filled before the
+            DataLoader workers fork, shared by them; see ``image_cache.py``).
     """
 
     # Its option keys beside BasicSR's (dataset_checks.BASICSR_DATASET_KEYS); `basicsr train` refuses others.
     OPTIONS = frozenset({'dataroot_gt', 'images', 'gt_glob', 'io_backend', 'gt_size', 'lr_grid', 'color', 'use_hflip',
-                         'use_rot', 'real', 'real_ratio'})
+                         'use_rot', 'real', 'real_ratio', 'cache', 'cache_max_gb'})
     NESTED_DATASETS = ('real',)  # option sections that are datasets of their own
 
     def __init__(self, opt):
@@ -67,6 +75,7 @@ class SynDMLDataset(torch.utils.data.Dataset):
         self.sources = self._hr_sources(opt)
         self.real, self.real_ratio = self._build_real(opt)
         self.file_client = None
+        self.cache = self._fill_cache(opt)
 
     @staticmethod
     def degradation_scale(opt):
@@ -75,9 +84,13 @@ class SynDMLDataset(torch.utils.data.Dataset):
 
     @classmethod
     def check_options(cls, opt):
-        """The HR sources (paths, LMDB keys or embedded names); checks the real dataset's options too."""
+        """The HR sources, [(kind, source)] as in _hr_sources; checks the cache's size from the PNG headers and
+        the real dataset's options too. Decodes nothing."""
         check_color(opt, 'SynDMLDataset')
         sources = cls._hr_sources(opt)
+        max_bytes = cache_limit(opt, 'SynDMLDataset')
+        if max_bytes is not None:
+            check_cache_size([source for kind, source in sources if kind == 'file'], max_bytes, opt, 'SynDMLDataset')
         real_opt = cls._real_options(opt)
         if real_opt is not None:
             check = getattr(DATASET_REGISTRY.get(real_opt['type']), 'check_options', None)
@@ -85,15 +98,24 @@ class SynDMLDataset(torch.utils.data.Dataset):
                 check(real_opt)
         return sources
 
-    @staticmethod
-    def _hr_sources(opt):
-        backend = (opt.get('io_backend') or {}).get('type', 'disk')
+    @classmethod
+    def _hr_sources(cls, opt):
+        """[(kind, source)]: ('embedded', photo name) for ``images``, ('file', path or LMDB key) for dataroot_gt."""
+        embedded = []
         if opt.get('images'):
             check_embedded(opt['images'], 'SynDMLDataset')
-            return list(opt['images'])
-        root = opt.get('dataroot_gt')
-        if not root:
+            embedded = [('embedded', name) for name in opt['images']]
+        if not opt.get('dataroot_gt'):
+            if embedded:
+                return embedded
             raise DatasetError(f"SynDMLDataset '{opt.get('name')}': set 'dataroot_gt' (HR folder) or 'images'")
+        return [('file', source) for source in cls._stored_sources(opt)] + embedded
+
+    @staticmethod
+    def _stored_sources(opt):
+        """The paths (disk) or keys (lmdb) of the HR images under dataroot_gt."""
+        backend = (opt.get('io_backend') or {}).get('type', 'disk')
+        root = opt['dataroot_gt']
         if backend == 'lmdb':
             sources = lmdb_keys(root)
         elif backend == 'disk':
@@ -130,16 +152,31 @@ class SynDMLDataset(torch.utils.data.Dataset):
         return DATASET_REGISTRY.get(real_opt['type'])(real_opt), ratio
 
     def _read_hr(self, index):
-        source = self.sources[index]
-        if self.opt.get('images'):
-            return load_embedded(source), f'skimage_{source}'
+        """(image, name): the stored pixels (uint8/uint16 (H, W, 1 or 3)) of a file, or an embedded photo
+        (float32 BGR); from the cache when it holds them."""
+        kind, source = self.sources[index]
+        name = f'skimage_{source}' if kind == 'embedded' else source
+        if source in self.cache:
+            return self.cache[source], name
+        if kind == 'embedded':
+            return load_embedded(source), name
         io_opt = dict(self.opt.get('io_backend') or {'type': 'disk'})
         if self.file_client is None:
             backend = io_opt.pop('type')
             if backend == 'lmdb':
                 io_opt.update(db_paths=self.opt['dataroot_gt'], client_keys=['gt'])
             self.file_client = FileClient(backend, **io_opt)
-        return decode_image(self.file_client.get(source, 'gt'), source), source
+        return decode_raw(self.file_client.get(source, 'gt'), source), name
+
+    def _fill_cache(self, opt):
+        """{source: pixels} of every HR image with ``cache: true`` (bounded by cache_max_gb), else {}."""
+        max_bytes = cache_limit(opt, 'SynDMLDataset')
+        if max_bytes is None:
+            return {}
+        files = [source for kind, source in self.sources if kind == 'file']
+        cache = fill_cache(files, read_raw, max_bytes, opt, 'SynDMLDataset')
+        cache.update((source, load_embedded(source)) for kind, source in self.sources if kind == 'embedded')
+        return cache
 
     def _synthetic_item(self, index):
         img, path = self._read_hr(index)
@@ -151,6 +188,7 @@ class SynDMLDataset(torch.utils.data.Dataset):
         top, left = (random.randint(0, h - size), random.randint(0, w - size)) if is_train else \
             ((h - size) // 2, (w - size) // 2)
         gt = img[top:top + size, left:left + size]
+        gt = gt if gt.dtype == np.float32 else raw_to_float(gt)
         if is_train:
             gt = augment(gt, self.opt.get('use_hflip', True), self.opt.get('use_rot', True))
         gt = convert_color(gt, self.opt.get('color'))

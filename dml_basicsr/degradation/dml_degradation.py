@@ -8,6 +8,7 @@ This is where Syn-DML pairs are made, for any training code::
 import torch
 import torch.nn as nn
 
+from dml_basicsr.archs import FixedKernelNet
 from dml_basicsr.archs.network_loading import load_dmlnet
 from dml_basicsr.ops import apply_basis_kernels, rgb_to_y
 from .pretrained_models import pretrained_manifest, pretrained_path
@@ -33,13 +34,19 @@ def sigma_range(noise_sigma):
     return sigma, sigma
 
 
+SOURCE_KEYS = ('checkpoint', 'pretrained', 'fixed_kernel')
+
+
 def degradation_source(options):
-    """``(checkpoint, pretrained)`` of a ``degradation`` option section, exactly one of them set (ValueError else)."""
-    path, name = options.get('checkpoint'), options.get('pretrained')
-    if bool(path) == bool(name):
-        raise ValueError('the degradation section needs either checkpoint (a trained DMLNet .pth) or pretrained '
-                         f'(one of: {", ".join(sorted(pretrained_manifest()))}), not both')
-    return path, name
+    """``(key, value)`` of the one source a ``degradation`` option section names (ValueError if none or several):
+    ``checkpoint`` (a DMLNet .pth), ``pretrained`` (a shipped model's name) or ``fixed_kernel`` (the options of
+    a :class:`FixedKernelNet`, e.g. ``{kernel: gaussian, sigma: 1.5}``: the non-learned baseline)."""
+    named = [key for key in SOURCE_KEYS if options.get(key)]
+    if len(named) != 1:
+        raise ValueError('the degradation section needs exactly one of checkpoint (a trained DMLNet .pth), '
+                         f'pretrained (one of: {", ".join(sorted(pretrained_manifest()))}) or fixed_kernel '
+                         f'({{kernel: gaussian, sigma: 1.5}} etc.); it has {", ".join(named) or "none"}')
+    return named[0], options[named[0]]
 
 
 class DMLDegradation(nn.Module):
@@ -80,15 +87,31 @@ class DMLDegradation(nn.Module):
         return cls.from_checkpoint(pretrained_path(name), noise_sigma, **kwargs)
 
     @classmethod
+    def fixed_kernel(cls, kernel='gaussian', sigma=1.0, scale=1, kernel_size=None, noise_sigma=5.0, **kwargs):
+        """A non-learned degradation (Gaussian, bicubic or no blur, one kernel everywhere; see
+        :class:`FixedKernelNet`) through the same noise, clamping and rounding: the Syn-Gaussian baseline."""
+        net = FixedKernelNet(scale=scale, kernel=kernel, sigma=sigma, kernel_size=kernel_size)
+        return cls(net, noise_sigma, **kwargs)
+
+    @classmethod
     def from_options(cls, options):
-        """From an option file's ``degradation`` section: ``checkpoint`` (and ``param_key``) or ``pretrained``,
-        plus this class's own options."""
-        path, name = degradation_source(options)
-        kwargs = {k: v for k, v in options.items() if k not in ('checkpoint', 'pretrained')}
-        if name:
-            kwargs.pop('param_key', None)
-            return cls.pretrained(name, **kwargs)
-        return cls.from_checkpoint(path, **kwargs)
+        """From an option file's ``degradation`` section: ``checkpoint`` (and ``param_key``), ``pretrained`` or
+        ``fixed_kernel``, plus this class's own options."""
+        key, value = degradation_source(options)
+        kwargs = {k: v for k, v in options.items() if k not in SOURCE_KEYS}
+        if key == 'checkpoint':
+            return cls.from_checkpoint(value, **kwargs)
+        kwargs.pop('param_key', None)
+        if key == 'pretrained':
+            return cls.pretrained(value, **kwargs)
+        if not isinstance(value, dict):
+            raise ValueError(f'degradation.fixed_kernel must be a section of FixedKernelNet options '
+                             f'(kernel, sigma, scale, kernel_size), got {value!r}')
+        unknown = set(value) - {'kernel', 'sigma', 'scale', 'kernel_size'}
+        if unknown:
+            raise ValueError(f'degradation.fixed_kernel: unknown option(s) {", ".join(sorted(unknown))}; '
+                             'it takes kernel, sigma, scale, kernel_size')
+        return cls.fixed_kernel(**value, **kwargs)
 
     @property
     def scale(self):
@@ -112,8 +135,9 @@ class DMLDegradation(nn.Module):
     def degrade_clean(self, hr):
         """The noise-free LR (no clamp, no rounding)."""
         net = self.net
-        if next(net.parameters()).device != hr.device:
-            net.to(hr.device)
+        tensor = next(t for t in net.state_dict().values() if t.is_floating_point())
+        if tensor.device != hr.device or tensor.dtype != hr.dtype:
+            net.to(hr.device, hr.dtype)
         weights = net.predict_weights(weight_net_input(net, hr))
         return apply_basis_kernels(hr, net.basis_kernels(), weights, net.scale)
 

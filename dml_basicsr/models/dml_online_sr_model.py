@@ -5,6 +5,7 @@ from basicsr.utils import get_root_logger, imwrite, tensor2img
 from basicsr.utils.registry import MODEL_REGISTRY
 
 from dml_basicsr.degradation import DMLDegradation
+from dml_basicsr.degradation.dml_degradation import degradation_source
 from .atomic_saving import AtomicSavingMixin
 from .finite_loss import FiniteLossMixin
 from .per_image_metrics import PerImageMetricsMixin, image_metrics
@@ -26,7 +27,9 @@ class DMLOnlineSRModel(FiniteLossMixin, AtomicSavingMixin, PerImageMetricsMixin,
 
     Options (top-level ``degradation`` section; without it the model trains on real pairs only):
         checkpoint (str): a DMLNet ``.pth`` written by ``basicsr train`` (``net_g_*.pth``); or
-        pretrained (str): the name of a DML model shipped with the package, e.g. 'city100-nikon-x2'.
+        pretrained (str): the name of a DML model shipped with the package, e.g. 'city100-nikon-x2'; or
+        fixed_kernel (dict): a non-learned kernel instead of DML (:class:`~dml_basicsr.archs.FixedKernelNet`
+            options, e.g. ``{kernel: gaussian, sigma: 1.5, scale: 1}``): the Syn-Gaussian / Syn-bicubic baseline.
         noise_sigma (float | [low, high]): AWGN sigma on the 0-255 scale (paper: 5).
         clamp (bool): clip to [0, 1] (default true).
         round_8bit (bool): quantise to 8 bits (default false).
@@ -46,8 +49,12 @@ class DMLOnlineSRModel(FiniteLossMixin, AtomicSavingMixin, PerImageMetricsMixin,
         if deg_opt.get('seed') is not None:  # with several processes, each draws its own noise
             deg_opt['seed'] = int(deg_opt['seed']) + opt.get('rank', 0)
         deg = DMLDegradation.from_options(deg_opt).to(self.device)
-        path, name = deg_opt.get('checkpoint'), deg_opt.get('pretrained')
-        get_root_logger().info(f'Online DML degradation from {path or "pretrained " + name}: scale {deg.scale}, '
+        key, value = degradation_source(deg_opt)
+        if key == 'fixed_kernel':
+            source = f'fixed-kernel degradation {dict(value)}'
+        else:
+            source = f'DML degradation from {"pretrained " if key == "pretrained" else ""}{value}'
+        get_root_logger().info(f'Online {source}: scale {deg.scale}, '
                                f'noise_sigma {deg.noise_sigma}')
         return deg
 
