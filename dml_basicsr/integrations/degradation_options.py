@@ -1,0 +1,40 @@
+"""The :class:`DMLDegradation` behind the mmengine components, built from their config options."""
+from dml_basicsr.degradation import DMLDegradation
+from dml_basicsr.degradation.dml_degradation import sigma_range
+
+
+def check_noise_sigma(owner, noise_sigma):
+    """ValueError naming ``owner`` unless ``noise_sigma`` is a sigma >= 0 or a ``[low, high]`` pair (0-255 scale)."""
+    try:
+        low, high = sigma_range(noise_sigma)
+    except (TypeError, ValueError):
+        low, high = -1., -1.
+    if not 0 <= low <= high:
+        raise ValueError(f'{owner}: noise_sigma must be a number >= 0 or a [low, high] pair with 0 <= low <= high '
+                         f'(0-255 scale), got {noise_sigma!r}')
+
+
+def build_degradation(owner, source, param_key='params', noise_sigma=5.0, clamp=True, round_8bit=False, seed=None):
+    """``DMLDegradation.from_options`` of these options (see :class:`DMLDegradation` for their meaning).
+
+    ``source``: ``{'checkpoint': ..., 'pretrained': ...}`` and any other source key ``from_options`` knows (e.g.
+    ``fixed_kernel``); unset ones are None. Raises one ValueError (a CheckpointError for a bad file) starting with
+    ``owner``: no source or several, an unknown pretrained name (the message lists the shipped ones), a missing or
+    damaged checkpoint, a bad ``noise_sigma`` or a ``seed`` that is not an integer.
+    """
+    check_noise_sigma(owner, noise_sigma)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ValueError(f'{owner}: seed must be an integer or None, got {seed!r}')
+    options = {key: value for key, value in source.items() if value is not None}
+    options.update(param_key=param_key, noise_sigma=noise_sigma, clamp=clamp, round_8bit=round_8bit, seed=seed)
+    try:
+        return DMLDegradation.from_options(options)
+    except ValueError as e:  # CheckpointError is one
+        raise type(e)(f'{owner}: {e}') from e
+
+
+def degradation_repr(deg, source):
+    """The set source option (e.g. ``pretrained='...'``) and the noise options of ``deg``, for ``__repr__``."""
+    named = ', '.join(f'{key}={value!r}' for key, value in source.items() if value is not None)
+    return (f'{named}, noise_sigma={deg.noise_sigma!r}, clamp={deg.clamp}, round_8bit={deg.round_8bit}, '
+            f'seed={deg.seed!r}')
