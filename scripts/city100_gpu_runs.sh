@@ -7,6 +7,7 @@
 # DATA may be a folder of central crops (scripts/city100_center_crops.py) where the whole set cannot travel.
 # DEADLINE (seconds, 0 = none) stops every run then; checkpoints are written every ITERS/8 iterations.
 # EXTRA: more --force_yml entries for every run (e.g. to make them tiny for a dry run on a CPU).
+# ONLY: the names of the runs to start (space-separated); default all.
 set -uo pipefail
 DATA=${DATA:-../shared/data/City100_NikonD5500}
 ITERS=${ITERS:-2000}

@@ -5,7 +5,9 @@
 
 writes ``dml_basicsr/degradation/pretrained/<name>.pth`` (the weights only) and its entry in ``models.yml``:
 the file's sha256, the scale, the data and its licence, the command, the validation curve (mean PSNR/SSIM of
-every validation) and the per-image figures of the last one, read from the experiment's metrics CSV.
+every validation) and the per-image figures of the last one, read from the experiment's metrics CSV; or, with
+``--curve ITER=RESULTS_DIR`` (repeated), from the per-image CSVs of ``basicsr test`` runs of its checkpoints
+(e.g. on whole images when the training validated on crops), the last one giving the per-image figures.
 """
 import argparse
 import csv
@@ -36,6 +38,22 @@ def validation_figures(csv_path):
         for row in csv.DictReader(f):
             values = {k: float(v) for k, v in row.items() if k not in ('iter', 'image')}
             by_iter[int(row['iter'])][row['image']] = values
+    return summarise(by_iter)
+
+
+def test_run_figures(curve_entries, dataset):
+    """As :func:`validation_figures`, from ``ITER=RESULTS_DIR`` entries: each a ``basicsr test`` run's CSV."""
+    by_iter = {}
+    for entry in curve_entries:
+        iteration, _, folder = entry.partition('=')
+        with open(Path(folder) / f'metrics_{dataset}.csv', newline='') as f:
+            by_iter[int(iteration)] = {row['image']: {k: float(v) for k, v in row.items() if k not in ('iter', 'image')}
+                                       for row in csv.DictReader(f)}
+    return summarise(by_iter)
+
+
+def summarise(by_iter):
+    """(curve {iter: {metric: mean}}, per-image figures of the last iteration) of {iter: {image: {metric: value}}}."""
     curve = {it: {m: round(sum(r[m] for r in rows.values()) / len(rows), 4) for m in next(iter(rows.values()))}
              for it, rows in sorted(by_iter.items())}
     last = by_iter[max(by_iter)]
@@ -51,6 +69,9 @@ def main():
     parser.add_argument('--data', default=CITY100)
     parser.add_argument('--license', default=CITY100_LICENSE)
     parser.add_argument('--notes', default='')
+    parser.add_argument('--curve', action='append', default=[], metavar='ITER=RESULTS_DIR',
+                        help="a basicsr test run of the checkpoint of iteration ITER (repeat; instead of the "
+                             "experiment's own validation CSV)")
     args = parser.parse_args()
 
     source = latest_weights(str(args.experiment / 'models'))
@@ -59,7 +80,10 @@ def main():
     target = PRETRAINED / file_name
     PRETRAINED.mkdir(parents=True, exist_ok=True)
     torch.save({'params': {k: v.contiguous() for k, v in net.state_dict().items()}}, target)
-    curve, per_image = validation_figures(args.experiment / f'metrics_{args.dataset}.csv')
+    if args.curve:
+        curve, per_image = test_run_figures(args.curve, args.dataset)
+    else:
+        curve, per_image = validation_figures(args.experiment / f'metrics_{args.dataset}.csv')
     manifest_path = PRETRAINED / 'models.yml'
     manifest = yaml.safe_load(manifest_path.read_text()) if manifest_path.exists() else {}
     manifest[args.name] = dict(

@@ -90,6 +90,8 @@ def test_label_adds_input_and_scale_option(runs, capsys):
     assert capsys.readouterr().out.splitlines()[2] == '| plain | 20.00 | 0.1235 |'
     assert main(['--label', 'Ours_x2=' + str(plain)]) == 0
     assert capsys.readouterr().out.splitlines()[0] == '| Method | x2 PSNR | x2 SSIM |'
+    assert main(['--label', 'DML, M=8_x2=' + str(plain)]) == 0  # '=' in the name: the path follows the last one
+    assert capsys.readouterr().out.splitlines()[2] == '| DML, M=8 | 20.00 | 0.1235 |'
     assert main([str(plain)]) == 0  # no scale at all: a group without prefix
     assert capsys.readouterr().out.splitlines()[0] == '| Method | PSNR | SSIM |'
 

@@ -250,7 +250,7 @@ def _labelled_paths(args):
     """(paths, {path: name}) of the positional PATHs and the --label NAME=PATH entries."""
     paths, labels = list(args.paths), {}
     for entry in args.label:
-        name, sep, path = entry.partition('=')
+        name, sep, path = entry.rpartition('=')  # a name may hold '=' ('DML, M=8_x1'), the path not
         if not sep or not name.strip() or not path:
             raise UsageError(f'--label expects NAME=PATH, got {entry!r}')
         if os.path.realpath(path) in labels:
