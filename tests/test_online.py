@@ -205,8 +205,8 @@ def test_syn_dml_dataset_cache_gives_the_same_items(tmp_path):
         cv2.imwrite(str(tmp_path / name), (rng.random((50, 60, 3)) * 255).astype(np.uint8))
     opt = _syn_opt(images=['camera'], dataroot_gt=str(tmp_path), gt_glob='*.png')
     plain, cached = (DATASET_REGISTRY.get('SynDMLDataset')(dict(opt, cache=c)) for c in (False, True))
-    assert sorted(k for k in cached.cache if isinstance(k, str)) == sorted(
-        [str(tmp_path / 'a.png'), str(tmp_path / 'b.png'), 'camera'])
+    assert sorted(cached.cache) == [('embedded', 'camera'), ('file', str(tmp_path / 'a.png')),
+                                    ('file', str(tmp_path / 'b.png'))]
     for index in range(3):
         random.seed(index)
         a = plain[index]

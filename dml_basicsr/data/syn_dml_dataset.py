@@ -156,8 +156,8 @@ class SynDMLDataset(torch.utils.data.Dataset):
         (float32 BGR); from the cache when it holds them."""
         kind, source = self.sources[index]
         name = f'skimage_{source}' if kind == 'embedded' else source
-        if source in self.cache:
-            return self.cache[source], name
+        if (kind, source) in self.cache:
+            return self.cache[kind, source], name
         if kind == 'embedded':
             return load_embedded(source), name
         io_opt = dict(self.opt.get('io_backend') or {'type': 'disk'})
@@ -169,13 +169,15 @@ class SynDMLDataset(torch.utils.data.Dataset):
         return decode_raw(self.file_client.get(source, 'gt'), source), name
 
     def _fill_cache(self, opt):
-        """{source: pixels} of every HR image with ``cache: true`` (bounded by cache_max_gb), else {}."""
+        """{(kind, source): pixels} of every HR image with ``cache: true`` (the files bounded by cache_max_gb; the
+        embedded photos are small), else {}."""
         max_bytes = cache_limit(opt, 'SynDMLDataset')
         if max_bytes is None:
             return {}
         files = [source for kind, source in self.sources if kind == 'file']
-        cache = fill_cache(files, read_raw, max_bytes, opt, 'SynDMLDataset')
-        cache.update((source, load_embedded(source)) for kind, source in self.sources if kind == 'embedded')
+        decoded = fill_cache(files, read_raw, max_bytes, opt, 'SynDMLDataset')
+        cache = {('file', path): img for path, img in decoded.items()}
+        cache.update(((kind, source), load_embedded(source)) for kind, source in self.sources if kind == 'embedded')
         return cache
 
     def _synthetic_item(self, index):
