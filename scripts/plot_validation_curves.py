@@ -5,11 +5,11 @@ their ``metrics_<dataset>.csv``, in one small PNG.
         --title "..." DML_x1=experiments/City100GPU_DML_x1 DirectNet_x1=experiments/City100GPU_DirectNet_x1 ...
 """
 import argparse
-import csv
 import os
-from collections import defaultdict
 
 import matplotlib
+
+from ship_pretrained import validation_figures  # the one reader of a run's per-iteration means
 
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
@@ -17,11 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 def curve(csv_path, metric):
     """[(iter, mean of ``metric``)] sorted by iteration."""
-    values = defaultdict(list)
-    with open(csv_path, newline='') as f:
-        for row in csv.DictReader(f):
-            values[int(row['iter'])].append(float(row[metric]))
-    return sorted((it, sum(v) / len(v)) for it, v in values.items())
+    return [(it, means[metric]) for it, means in validation_figures(csv_path)[0].items()]
 
 
 def main():

@@ -298,7 +298,6 @@ def test_preprocessor_bad_options_give_one_clear_error(options, match):
         MODELS.build(dict(type='DMLDataPreprocessor', **options))
 
 
-@pytest.mark.skipif(not hasattr(DMLDegradation, 'fixed_kernel'), reason='DMLDegradation has no fixed_kernel source')
 def test_fixed_kernel_source_passes_through():
     kernel = dict(kernel='gaussian', sigma=1.2, scale=2)
     gt = photo_crop()

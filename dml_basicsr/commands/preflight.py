@@ -44,12 +44,11 @@ def check_degradation(opt, opt_path):
     except ValueError as e:
         raise OptionError(f'{opt_path}: {e}') from None
     shipped = pretrained_manifest()
-    path, name = (value if key == 'checkpoint' else None), (value if key == 'pretrained' else None)
-    if name and name not in shipped:
-        raise OptionError(f'{opt_path}: degradation.pretrained {name!r} is not a shipped model; available: '
+    if key == 'pretrained' and value not in shipped:
+        raise OptionError(f'{opt_path}: degradation.pretrained {value!r} is not a shipped model; available: '
                           f'{", ".join(sorted(shipped))}')
-    if path and not os.path.isfile(path):
-        raise OptionError(f'{opt_path}: degradation.checkpoint not found: {os.path.abspath(path)} '
+    if key == 'checkpoint' and not os.path.isfile(value):
+        raise OptionError(f'{opt_path}: degradation.checkpoint not found: {os.path.abspath(value)} '
                           '(train one with basicsr train -opt options/train_dml_x<scale>.yml)')
 
 
@@ -92,8 +91,8 @@ def check_degradation_model(opt, opt_path):
     if key == 'fixed_kernel':
         try:
             net = DMLDegradation.from_options(section).net
-        except (TypeError, ValueError) as e:
-            raise OptionError(f'{opt_path}: degradation.fixed_kernel: {e}') from None
+        except ValueError as e:  # its message names degradation.fixed_kernel
+            raise OptionError(f'{opt_path}: {e}') from None
         what = f'fixed_kernel {dict(value)} is a x{net.scale} degradation'
     else:
         net = DMLDegradation.from_options(section).net

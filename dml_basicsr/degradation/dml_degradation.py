@@ -5,12 +5,15 @@ This is where Syn-DML pairs are made, for any training code::
     deg = DMLDegradation.from_checkpoint('experiments/.../models/net_g_latest.pth', noise_sigma=5.0)
     lr = deg(hr)   # (B, C, H, W) in [0, 1] -> (B, C, ceil(H/s), ceil(W/s)), on hr's device
 """
+import itertools
+
 import torch
 import torch.nn as nn
 
 from dml_basicsr.archs import FixedKernelNet
 from dml_basicsr.archs.network_loading import load_dmlnet
 from dml_basicsr.ops import apply_basis_kernels, rgb_to_y
+from dml_basicsr.utils.options import check_known_keys, constructor_options
 from .pretrained_models import pretrained_manifest, pretrained_path
 
 
@@ -35,6 +38,7 @@ def sigma_range(noise_sigma):
 
 
 SOURCE_KEYS = ('checkpoint', 'pretrained', 'fixed_kernel')
+FIXED_KERNEL_KEYS = constructor_options(FixedKernelNet) - {'num_in_ch'}  # what DMLDegradation.fixed_kernel passes on
 
 
 def degradation_source(options):
@@ -107,11 +111,11 @@ class DMLDegradation(nn.Module):
         if not isinstance(value, dict):
             raise ValueError(f'degradation.fixed_kernel must be a section of FixedKernelNet options '
                              f'(kernel, sigma, scale, kernel_size), got {value!r}')
-        unknown = set(value) - {'kernel', 'sigma', 'scale', 'kernel_size'}
-        if unknown:
-            raise ValueError(f'degradation.fixed_kernel: unknown option(s) {", ".join(sorted(unknown))}; '
-                             'it takes kernel, sigma, scale, kernel_size')
-        return cls.fixed_kernel(**value, **kwargs)
+        check_known_keys(value, FIXED_KERNEL_KEYS, 'degradation.fixed_kernel', 'FixedKernelNet')
+        try:
+            return cls.fixed_kernel(**value, **kwargs)
+        except ValueError as e:
+            raise ValueError(f'degradation.fixed_kernel: {e}') from e
 
     @property
     def scale(self):
@@ -135,7 +139,7 @@ class DMLDegradation(nn.Module):
     def degrade_clean(self, hr):
         """The noise-free LR (no clamp, no rounding)."""
         net = self.net
-        tensor = next(t for t in net.state_dict().values() if t.is_floating_point())
+        tensor = next(t for t in itertools.chain(net.parameters(), net.buffers()) if t.is_floating_point())
         if tensor.device != hr.device or tensor.dtype != hr.dtype:
             net.to(hr.device, hr.dtype)
         weights = net.predict_weights(weight_net_input(net, hr))
