@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's "Results on real camera pairs" tables from the runs of scripts/city100_gpu_runs.sh: every model
 # tested on the WHOLE images of City100 scenes 031-040 (Y, 7-pixel crop), the closed-form rows fitted on scenes
-# 001-030 (scripts/city100_kernel_baselines.py), then `basicsr report`. Run from the project root; the
+# 001-030 (scripts/kernel_baselines.py), then `basicsr report`. Run from the project root; the
 # experiments must be under experiments/ (EXP_PREFIX, default City100GPU_). Results: results/Full_*,
 # results/city100_table1.md, results/city100_table2.md. What is already tested is skipped, so it can be rerun.
 set -euo pipefail
@@ -15,7 +15,7 @@ tested() { [ -f "results/$1/metrics_City100_val.csv" ]; }
 LABELS1=()
 for s in 1 2; do
   fit=experiments/City100_KernelFit_x$s
-  [ -f "$fit/fit.yml" ] || "$PY" scripts/city100_kernel_baselines.py --scale "$s" --dataroot "$DATA" --out "$fit"
+  [ -f "$fit/fit.yml" ] || "$PY" scripts/kernel_baselines.py --scale "$s" --dataroot "$DATA" --out "$fit"
   sigma=$("$PY" -c "import yaml; print(yaml.safe_load(open('$fit/fit.yml'))['gaussian']['best_sigma'])")
   down=(); [ "$s" != 1 ] && down=(datasets:test_1:lr_downscale=$s)
   tested Full_Identity_x$s || "$BASICSR" test -opt options/test_gaussian_city100.yml --force_yml name=Full_Identity_x$s scale=$s \

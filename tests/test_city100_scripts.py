@@ -17,30 +17,30 @@ def load_script(name):
     return module
 
 
-@pytest.mark.parametrize('scale', [1, 2])
+@pytest.mark.parametrize('scale', [1, 2, 4])
 def test_least_squares_fit_recovers_the_kernel_that_made_the_lr(monkeypatch, scale):
-    baselines = load_script('city100_kernel_baselines')
+    baselines = load_script('kernel_baselines')
     torch.manual_seed(0)
     true_kernel = gaussian_kernel(15, 1.3, 0.9, theta=0.4, dtype=torch.float64) * 0.97
     pairs = []
     for _ in range(3):
-        hr = torch.rand(1, 1, 64, 72, dtype=torch.float64)
+        hr = torch.rand(1, 1, 96, 104, dtype=torch.float64)
         pairs.append((hr, basis_responses(hr, true_kernel[None], scale)[:, :, 0]))
     monkeypatch.setattr(baselines, 'training_pairs', lambda *args: iter(pairs))
     sigmas = [1.0, 1.1, 1.2]
-    kernel, kernel_mse, gaussian_mse = baselines.fit('unused', 1, 3, scale, 15, sigmas)
+    kernel, kernel_mse, gaussian_mse = baselines.fit('city100', 'unused', 1, 3, scale, 15, sigmas)
     assert torch.allclose(kernel, true_kernel, atol=1e-8)
     assert float(kernel_mse) < 1e-15
     assert gaussian_mse.shape == (3,) and bool((gaussian_mse > 1e-6).all())  # no isotropic one fits exactly
 
 
 def test_least_squares_fit_picks_the_gaussian_that_made_the_lr(monkeypatch):
-    baselines = load_script('city100_kernel_baselines')
+    baselines = load_script('kernel_baselines')
     hr = torch.rand(1, 1, 60, 60, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     lr = basis_responses(hr, gaussian_kernel(15, 1.5, dtype=torch.float64)[None], 1)[:, :, 0]
     monkeypatch.setattr(baselines, 'training_pairs', lambda *args: iter([(hr, lr)]))
     sigmas = [1.3, 1.4, 1.5, 1.6]
-    _, _, gaussian_mse = baselines.fit('unused', 1, 1, 1, 15, sigmas)
+    _, _, gaussian_mse = baselines.fit('city100', 'unused', 1, 1, 1, 15, sigmas)
     assert sigmas[int(gaussian_mse.argmin())] == 1.5 and float(gaussian_mse.min()) < 1e-20
 
 

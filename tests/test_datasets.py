@@ -91,6 +91,19 @@ def test_realsr_default_split_follows_phase(tmp_path):
     assert len(build('RealSRDataset', 'val', dataroot=str(tmp_path))) == 2
 
 
+def test_realsr_id_range_selects_scenes_of_every_camera(tmp_path):
+    make_realsr(tmp_path, ids=(1, 5, 12, 30, 31, 35))
+    train = build('RealSRDataset', 'train', dataroot=str(tmp_path), split='Train', id_range=[1, 30], gt_size=16)
+    val = build('RealSRDataset', 'val', dataroot=str(tmp_path), split='Train', id_range=[31, 35])
+    names = lambda ds: sorted(os.path.basename(p) for p, _ in ds.pairs)  # noqa: E731
+    assert names(train) == [f'{cam}_{i:03d}_HR.png' for cam in ('Canon', 'Nikon') for i in (1, 5, 12, 30)]
+    assert names(val) == [f'{cam}_{i:03d}_HR.png' for cam in ('Canon', 'Nikon') for i in (31, 35)]
+    with pytest.raises(DatasetError, match=r"numbers in \[40, 50\]"):
+        len(build('RealSRDataset', 'val', dataroot=str(tmp_path), split='Train', id_range=[40, 50]))
+    with pytest.raises(DatasetError, match=r"id_range must be \[first, last\]"):
+        build('RealSRDataset', 'val', dataroot=str(tmp_path), split='Train', id_range=[35, 31])
+
+
 def test_realsr_missing_dataroot(tmp_path):
     missing = tmp_path / 'nowhere'
     with pytest.raises(FileNotFoundError) as err:

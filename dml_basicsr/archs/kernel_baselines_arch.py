@@ -1,8 +1,11 @@
+import math
+
 import torch
 import torch.nn as nn
 from basicsr.utils.registry import ARCH_REGISTRY
 
 from dml_basicsr.ops import apply_basis_kernels, bicubic_kernel, gaussian_kernel
+from dml_basicsr.ops.kernels import downsampling_offset
 
 
 class _SingleKernelNet(nn.Module):
@@ -49,12 +52,16 @@ class FixedKernelNet(_SingleKernelNet):
     """Non-learned baseline: bicubic (MATLAB imresize, antialiased) or Gaussian blur + subsampling,
     or no blur at all (``identity``: the HR pixel itself, i.e. plain subsampling).
 
+    Bicubic and Gaussian kernels are centred on the LR pixel's centre, ``(s-1)/2`` HR pixels right/below the
+    pixel the operator samples at (:func:`~dml_basicsr.ops.kernels.downsampling_offset`); at scale 1 that is the
+    pixel itself.
+
     Has no trainable parameters: evaluate it with ``basicsr test`` and ``model_type: DMLModel``.
 
     Args:
         kernel: 'bicubic', 'gaussian' or 'identity'.
         sigma: Gaussian standard deviation (pixels).
-        kernel_size: K (default: bicubic's support, or 2*ceil(3*sigma)+1).
+        kernel_size: K (default: bicubic's support, or 2*ceil(3*sigma + (s-1)/2)+1).
     """
 
     def __init__(self, num_in_ch=1, scale=1, kernel='bicubic', sigma=1.0, kernel_size=None):
@@ -63,8 +70,9 @@ class FixedKernelNet(_SingleKernelNet):
         self.scale = scale
         if kernel == 'bicubic':
             k = bicubic_kernel(scale, kernel_size)
-        elif kernel == 'gaussian':
-            k = gaussian_kernel(kernel_size or 2 * int(-(-3 * sigma // 1)) + 1, sigma)
+        elif kernel == 'gaussian':  # centred on the LR pixel's centre, as bicubic is
+            offset = downsampling_offset(scale)
+            k = gaussian_kernel(kernel_size or 2 * math.ceil(3 * sigma + offset) + 1, sigma, offset=offset)
         elif kernel == 'identity':
             k = torch.ones(1, 1)
         else:

@@ -3,7 +3,7 @@ import re
 
 from basicsr.utils.registry import DATASET_REGISTRY
 
-from .dataset_checks import check_folders, require_scale
+from .dataset_checks import check_folders, check_range, require_scale
 from .errors import DatasetError
 from .image_io import index_images
 from .pair_transforms import scaled_size
@@ -33,6 +33,8 @@ class RealSRDataset(PairedImageFolder):
         split (str): 'Train' or 'Test' (default 'Train' in the train phase, 'Test' otherwise).
         scale (int): 2, 3 or 4 (set by BasicSR from the top-level ``scale``).
         cameras (list[str]): camera folders to use (default [Canon, Nikon]).
+        id_range (list[int]): [first, last] scene numbers to use, inclusive, for every camera (default: all);
+            e.g. [1, 30] to train and [31, 35] to validate from one folder.
         lr_grid (str): 'lr' (V3, default) or 'hr' (V2).
         color (str): 'y' for the Y channel, or null for RGB (default).
         gt_size (int): HR training patch side, a multiple of ``scale`` when ``lr_grid: lr`` (train).
@@ -44,7 +46,7 @@ class RealSRDataset(PairedImageFolder):
             see :class:`~dml_basicsr.data.paired_base.PairedImageFolder`.
     """
 
-    OPTIONS = PairedImageFolder.OPTIONS | {'split', 'cameras', 'lr_grid'}
+    OPTIONS = PairedImageFolder.OPTIONS | {'split', 'cameras', 'lr_grid', 'id_range'}
 
     def __init__(self, opt):
         super().__init__(opt)
@@ -56,7 +58,10 @@ class RealSRDataset(PairedImageFolder):
         split = opt.get('split', 'Train' if self.is_train else 'Test')
         if split not in ('Train', 'Test'):
             raise DatasetError(f"RealSRDataset: split must be 'Train' or 'Test', got {split!r}")
-        self.set_pairs(lambda: self._find_pairs(opt['dataroot'], split, opt.get('cameras', ['Canon', 'Nikon'])))
+        id_range = opt.get('id_range')
+        check_range(id_range, f"RealSRDataset '{opt.get('name')}': id_range")
+        self.set_pairs(lambda: self._find_pairs(opt['dataroot'], split, opt.get('cameras', ['Canon', 'Nikon']),
+                                                id_range))
 
     def _folders(self, root, split, cameras):
         folders = [os.path.join(root, cam, split, str(self.scale)) for cam in cameras]
@@ -65,24 +70,28 @@ class RealSRDataset(PairedImageFolder):
         return check_folders(folders, 'RealSR', expected)
 
     @staticmethod
-    def _images(folder, kind, rank):
-        """{(rank, camera, number): path} of the images of ``kind`` ('HR' or 'LR<s>') in a camera folder."""
+    def _images(folder, kind, rank, id_range):
+        """{(rank, camera, number): path} of the images of ``kind`` ('HR' or 'LR<s>') in a camera folder, with
+        numbers in ``id_range`` (or any)."""
+        first, last = id_range if id_range is not None else (0, float('inf'))
 
         def key_of(match):
-            return (rank, match['cam'], int(match['id'])) if match['kind'] == kind else None
+            number = int(match['id'])
+            return (rank, match['cam'], number) if match['kind'] == kind and first <= number <= last else None
 
         return index_images(folder, REALSR_NAME, key_of, 'RealSR')
 
-    def _find_pairs(self, root, split, cameras):
+    def _find_pairs(self, root, split, cameras, id_range):
         """[(hr_path, lr_path)] of every camera folder, in the order of ``cameras``, then by number."""
         hr, lr = {}, {}
         for rank, folder in enumerate(self._folders(root, split, cameras)):
-            hr.update(self._images(folder, 'HR', rank))
-            lr.update(self._images(folder, f'LR{self.scale}', rank))
+            hr.update(self._images(folder, 'HR', rank, id_range))
+            lr.update(self._images(folder, f'LR{self.scale}', rank, id_range))
         pairs = pair_paths(hr, lr, 'RealSR', f'HR/LR{self.scale}')
         if not pairs:
+            where = f', numbers in {list(id_range)}' if id_range is not None else ''
             raise DatasetError(f'RealSR: no <Cam>_<NNN>_HR / _LR{self.scale} pairs in {root} '
-                               f'(split {split}, cameras {cameras})')
+                               f'(split {split}, cameras {cameras}{where})')
         return pairs
 
     def aligned_size(self, gt_shape, lq_shape, gt_path, lq_path):

@@ -19,13 +19,15 @@ def normalize_kernels(kernels, eps=1e-8):
     return kernels / sums
 
 
-def gaussian_kernel(kernel_size, sigma_x, sigma_y=None, theta=0.0, dtype=torch.float32):
+def gaussian_kernel(kernel_size, sigma_x, sigma_y=None, theta=0.0, dtype=torch.float32, offset=0.0):
     """Anisotropic Gaussian kernel normalised to sum 1.
 
     Args:
         kernel_size: odd int K.
         sigma_x, sigma_y: standard deviations (pixels) along the rotated axes.
         theta: rotation in radians.
+        offset: the centre's shift right and down from the middle of the K x K grid, in pixels (e.g. ``(s-1)/2``
+            for a downsampling kernel at the operator's top-left sampling: see :func:`downsampling_offset`).
 
     Returns:
         (K, K) kernel.
@@ -33,7 +35,7 @@ def gaussian_kernel(kernel_size, sigma_x, sigma_y=None, theta=0.0, dtype=torch.f
     if kernel_size % 2 == 0:
         raise ValueError(f'kernel_size must be odd, got {kernel_size}')
     sigma_y = sigma_x if sigma_y is None else sigma_y
-    r = torch.arange(kernel_size, dtype=torch.float64) - kernel_size // 2
+    r = torch.arange(kernel_size, dtype=torch.float64) - kernel_size // 2 - offset
     yy, xx = torch.meshgrid(r, r, indexing='ij')
     c, s = math.cos(theta), math.sin(theta)
     u = c * xx + s * yy
@@ -49,6 +51,13 @@ def _cubic(x):
             ((ax > 1) & (ax <= 2)))
 
 
+def downsampling_offset(scale):
+    """Where a /``scale`` LR pixel's centre lies right/below the HR pixel the operator samples it at: the operator
+    reads the window at HR ``(s*i, s*j)``, while the LR pixel (i, j) covers HR ``s*i .. s*i+s-1`` (MATLAB's and every
+    area-preserving resize's convention), centred at ``s*i + (s-1)/2``."""
+    return (scale - 1) / 2
+
+
 def bicubic_kernel(scale, kernel_size=None, dtype=torch.float32):
     """MATLAB-style antialiased bicubic downsampling by ``scale`` as one (K, K) kernel.
 
@@ -56,7 +65,7 @@ def bicubic_kernel(scale, kernel_size=None, dtype=torch.float32):
     coordinate ``s*j + (s-1)/2``, so the kernel is centred (s-1)/2 pixels right/below its middle.
     Default K is the smallest odd size holding the 4s-wide support.
     """
-    offset = (scale - 1) / 2
+    offset = downsampling_offset(scale)
     if kernel_size is None:
         kernel_size = 2 * int(math.ceil(2 * scale + offset)) + 1
     r = torch.arange(kernel_size, dtype=torch.float64) - kernel_size // 2

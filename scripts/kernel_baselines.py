@@ -1,9 +1,12 @@
-"""Closed-form rows of Table 1 on City100: the least-squares K x K kernel fitted to the training scenes (one
+"""Closed-form rows of Table 1 on real pairs: the least-squares K x K kernel fitted to the training scenes (one
 kernel for every pixel: the best any spatially invariant linear blur can do on them) and the Gaussian sigma that
-fits them best. Fitted on the Y channel of whole images (as City100Dataset reads them, scale 1 or a real x2 with
-lr_downscale 2), away from an 8-pixel border; written as checkpoints that `basicsr test` evaluates.
+fits them best. Fitted on the Y channel of whole images as the datasets read them (City100: scale 1, or a real x2
+with lr_downscale 2; RealSR V3: x4, both cameras), away from an 8-pixel LR border; written as checkpoints that
+`basicsr test` evaluates.
 
-    python scripts/city100_kernel_baselines.py --scale 1 --out experiments/City100_LeastSquares_x1
+    python scripts/kernel_baselines.py --scale 1 --out experiments/City100_KernelFit_x1
+    python scripts/kernel_baselines.py --dataset realsr --dataroot ../shared/data/RealSR_V3_x4_crops --scale 4 \
+        --out experiments/RealSRx4_KernelFit
 
 writes OUT/net_g_leastsquares.pth (a UniformKernelNet checkpoint: network_g type UniformKernelNet, kernel_size K)
 and OUT/fit.yml (the training-set PSNR of the least-squares kernel and of every Gaussian sigma tried, the best one).
@@ -14,17 +17,24 @@ import os
 import torch
 import yaml
 
-from dml_basicsr.data import City100Dataset
+from dml_basicsr.data import City100Dataset, RealSRDataset
 from dml_basicsr.ops import gaussian_kernel
+from dml_basicsr.ops.kernels import downsampling_offset
 from dml_basicsr.ops.basis_conv import basis_responses
 
 BORDER = 8  # LR pixels left out of the fit (reflect padding at the image edge)
 
 
-def training_pairs(dataroot, first, last, scale):
-    """(HR, LR) of the scenes as City100Dataset gives them to validation: whole aligned images, Y, (1, 1, H, W)."""
-    dataset = City100Dataset(dict(name='fit', type='City100Dataset', dataroot=dataroot, id_range=[first, last],
-                                  color='y', phase='val', scale=scale, lr_downscale=scale))
+DATASETS = {'city100': (City100Dataset, lambda scale: dict(lr_downscale=scale)),
+            'realsr': (RealSRDataset, lambda scale: dict(split='Train', lr_grid='lr'))}
+DEFAULT_ROOTS = {'city100': '../shared/data/City100_NikonD5500', 'realsr': '../shared/data/RealSR_V3_x4_crops'}
+
+
+def training_pairs(dataset_kind, dataroot, first, last, scale):
+    """(HR, LR) of the scenes as the dataset gives them to validation: whole aligned images, Y, (1, 1, H, W)."""
+    cls, own_options = DATASETS[dataset_kind]
+    dataset = cls(dict(name='fit', type=cls.__name__, dataroot=dataroot, id_range=[first, last], color='y',
+                       phase='val', scale=scale, **own_options(scale)))
     for index in range(len(dataset)):
         item = dataset[index]
         yield item['gt'][None].double(), item['lq'][None].double()
@@ -34,13 +44,16 @@ def interior(x):
     return x[..., BORDER:-BORDER, BORDER:-BORDER].reshape(-1)
 
 
-def fit(dataroot, first, last, scale, kernel_size, sigmas):
+def fit(dataset_kind, dataroot, first, last, scale, kernel_size, sigmas):
     k2 = kernel_size * kernel_size
     one_hot = torch.eye(k2, dtype=torch.float64).view(k2, kernel_size, kernel_size)
-    gaussians = torch.stack([gaussian_kernel(kernel_size, s, dtype=torch.float64).reshape(-1) for s in sigmas])
+    # Centred on the LR pixel's centre, as FixedKernelNet (the baseline that `basicsr test` evaluates) centres them.
+    offset = downsampling_offset(scale)
+    gaussians = torch.stack([gaussian_kernel(kernel_size, s, dtype=torch.float64, offset=offset).reshape(-1)
+                             for s in sigmas])
     gram, cross = torch.zeros(k2, k2, dtype=torch.float64), torch.zeros(k2, dtype=torch.float64)
     sq_err, count, target_energy = torch.zeros(len(sigmas), dtype=torch.float64), 0, 0.
-    for hr, lr in training_pairs(dataroot, first, last, scale):
+    for hr, lr in training_pairs(dataset_kind, dataroot, first, last, scale):
         responses = basis_responses(hr, one_hot, scale)[0, 0]  # (K*K, H', W')
         design = responses[:, BORDER:-BORDER, BORDER:-BORDER].reshape(k2, -1)
         target = interior(lr)
@@ -60,18 +73,21 @@ def psnr(mse):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--dataroot', default='../shared/data/City100_NikonD5500')
+    parser.add_argument('--dataset', choices=sorted(DATASETS), default='city100')
+    parser.add_argument('--dataroot', help='default: ../shared/data/<the dataset\'s folder>')
     parser.add_argument('--ids', type=int, nargs=2, default=[1, 30], metavar=('FIRST', 'LAST'))
-    parser.add_argument('--scale', type=int, default=1, help='1 (LR on the HR grid) or 2 (lr_downscale 2)')
+    parser.add_argument('--scale', type=int, default=1,
+                        help='City100: 1 (LR on the HR grid) or 2 (lr_downscale 2); RealSR: its scale (4)')
     parser.add_argument('--kernel-size', type=int, default=15)
     parser.add_argument('--out', required=True)
     args = parser.parse_args()
-    sigmas = [round(0.5 + 0.1 * i, 1) for i in range(21)]  # 0.5 .. 2.5
-    kernel, kernel_mse, gaussian_mse = fit(args.dataroot, *args.ids, args.scale, args.kernel_size, sigmas)
+    sigmas = [round(0.5 + 0.1 * i, 1) for i in range(21 if args.scale < 4 else 36)]  # 0.5 .. 2.5 (x4: .. 4.0)
+    dataroot = args.dataroot or DEFAULT_ROOTS[args.dataset]
+    kernel, kernel_mse, gaussian_mse = fit(args.dataset, dataroot, *args.ids, args.scale, args.kernel_size, sigmas)
     best = min(range(len(sigmas)), key=lambda i: float(gaussian_mse[i]))
     os.makedirs(args.out, exist_ok=True)
     torch.save({'params': {'weight': kernel.float()}}, os.path.join(args.out, 'net_g_leastsquares.pth'))
-    record = dict(scenes=list(args.ids), scale=args.scale, kernel_size=args.kernel_size, border=BORDER,
+    record = dict(dataset=args.dataset, scenes=list(args.ids), scale=args.scale, kernel_size=args.kernel_size, border=BORDER,
                   least_squares=dict(train_psnr=round(psnr(kernel_mse), 3),
                                      kernel_sum=round(float(kernel.sum()), 4)),
                   gaussian=dict(best_sigma=sigmas[best], train_psnr=round(psnr(gaussian_mse[best]), 3),

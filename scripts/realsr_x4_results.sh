@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The README's x4 tables (RealSR V3 crops, scenes 031-035 of both cameras) from the runs of scripts/realsr_x4_runs.sh:
+#   Table 1 (degradation fidelity: synthetic vs real LR, Y, 7-pixel LR crop): the learned models' last validation
+#     (whole 512x512 images), plus the closed-form rows fitted on 001-030 (scripts/kernel_baselines.py) and MATLAB
+#     bicubic, tested with `basicsr test`;
+#   Table 2 (SR quality: Y PSNR/SSIM without border crop, LPIPS on RGB): the SR networks' last validation;
+#   the validation curves (docs/pictures/realsr_x4_curves_*.png).
+# Run from the project root; what is already tested is skipped, so it can be rerun.
+# Results: results/realsr_x4_table1.md, results/realsr_x4_table2.md.
+set -euo pipefail
+PY=${PY:-.venv/bin/python}
+BASICSR=${BASICSR:-.venv/bin/basicsr}
+DATA=${DATA:-../shared/data/RealSR_V3_x4_crops}
+FIT=experiments/RealSRx4_KernelFit
+tested() { [ -f "results/$1/metrics_RealSRcrops_val.csv" ]; }
+
+[ -f "$FIT/fit.yml" ] || "$PY" scripts/kernel_baselines.py --dataset realsr --dataroot "$DATA" --scale 4 --out "$FIT"
+sigma=$("$PY" -c "import yaml; print(yaml.safe_load(open('$FIT/fit.yml'))['gaussian']['best_sigma'])")
+tested Bicubic_RealSRcrops_x4 || "$BASICSR" test -opt options/test_kernels_realsr_crops_x4.yml \
+  --force_yml datasets:test_1:dataroot="$DATA"
+tested Gaussian_RealSRcrops_x4 || "$BASICSR" test -opt options/test_kernels_realsr_crops_x4.yml \
+  --force_yml name=Gaussian_RealSRcrops_x4 network_g:kernel=gaussian network_g:sigma="$sigma" network_g:kernel_size=15 \
+  datasets:test_1:dataroot="$DATA"
+tested LeastSquares_RealSRcrops_x4 || "$BASICSR" test -opt options/test_leastsquares_realsr_crops_x4.yml \
+  --force_yml path:pretrain_network_g="$FIT/net_g_leastsquares.pth" datasets:test_1:dataroot="$DATA"
+
+"$BASICSR" report --dataset RealSRcrops_val --metrics psnr,ssim --output results/realsr_x4_table1.md \
+  --label "MATLAB bicubic /4_x4=results/Bicubic_RealSRcrops_x4" \
+  --label "Best Gaussian (sigma $sigma, fitted on 001-030)_x4=results/Gaussian_RealSRcrops_x4" \
+  --label "Least-squares 15x15 kernel (closed form, 001-030)_x4=results/LeastSquares_RealSRcrops_x4" \
+  --label "Uniform kernel (learned)_x4=experiments/RealSRx4_UniformKernel" \
+  --label "DirectNet_x4=experiments/RealSRx4_DirectNet" \
+  --label "DirectKPN_x4=experiments/RealSRx4_DirectKPN" \
+  --label "DML, M=4_x4=experiments/RealSRx4_DML-M4" \
+  --label "DML, M=8 (shipped: realsr-x4)_x4=experiments/RealSRx4_DML" \
+  --label "DML, M=16_x4=experiments/RealSRx4_DML-M16"
+"$BASICSR" report --dataset RealSRcrops_val --metrics psnr,ssim,lpips --output results/realsr_x4_table2.md \
+  --label "(a) real_x4=experiments/SRx4_a-real" \
+  --label "(b) Syn-DML_x4=experiments/SRx4_b-syndml" \
+  --label "(c) Syn-bicubic_x4=experiments/SRx4_c-synbicubic" \
+  --label "(d) Syn-Real-ESRGAN_x4=experiments/SRx4_d-synrealesrgan" \
+  --label "(e) real + Syn-DML_x4=experiments/SRx4_e-real_syndml"
+
+"$PY" scripts/plot_validation_curves.py --dataset RealSRcrops_val --output docs/pictures/realsr_x4_curves_table1.png \
+  --title "x4 degradation models: validation on RealSR crops 031-035 (Y, 7-px crop)" \
+  "DML M=8=experiments/RealSRx4_DML" "DML M=4=experiments/RealSRx4_DML-M4" "DML M=16=experiments/RealSRx4_DML-M16" \
+  "DirectNet=experiments/RealSRx4_DirectNet" "DirectKPN=experiments/RealSRx4_DirectKPN" \
+  "Uniform kernel=experiments/RealSRx4_UniformKernel"
+for metric in psnr lpips; do
+  "$PY" scripts/plot_validation_curves.py --dataset RealSRcrops_val --metric $metric \
+    --output docs/pictures/realsr_x4_curves_table2_$metric.png \
+    --title "x4 SR network (MSRResNet 32x8) on RealSR crops 031-035" \
+    "(a) real=experiments/SRx4_a-real" "(b) Syn-DML=experiments/SRx4_b-syndml" \
+    "(c) Syn-bicubic=experiments/SRx4_c-synbicubic" "(d) Syn-Real-ESRGAN=experiments/SRx4_d-synrealesrgan" \
+    "(e) real + Syn-DML=experiments/SRx4_e-real_syndml"
+done
+cat results/realsr_x4_table1.md results/realsr_x4_table2.md
