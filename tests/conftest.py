@@ -49,6 +49,26 @@ def write_yaml(path, opt):
     return path
 
 
+def one_error_line(proc, command):
+    """The single stderr line of a failed command (asserted to be one line, without a traceback)."""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f'basicsr {command}: error: '), proc.stderr[-3000:]
+    return lines[0]
+
+
+def expect_option_error(tmp_path, opt, *fragments, command='train'):
+    """``basicsr <command>`` of ``opt`` (written to tmp_path/opt.yml) fails with one error line (exit status 2)
+    holding every fragment, before any experiment, results or tb_logger folder exists; returns the line."""
+    proc = run_cli([command, '-opt', str(write_yaml(tmp_path / 'opt.yml', opt))], cwd=tmp_path)
+    line = one_error_line(proc, command)
+    assert proc.returncode == 2
+    for fragment in fragments:
+        assert fragment in line
+    assert not (tmp_path / 'experiments').exists() and not (tmp_path / 'results').exists()
+    assert not (tmp_path / 'tb_logger').exists()
+    return line
+
+
 # ------------------------------------------------------------------------------------ fake datasets
 
 

@@ -28,6 +28,24 @@ def test_fixed_identity_is_plain_subsampling(scale):
         FixedKernelNet(kernel='box')
 
 
+@pytest.mark.parametrize('scale', [1, 2, 3, 4])
+def test_fixed_gaussian_is_centred_on_the_lr_pixel_centre_as_bicubic(scale):
+    def centroid(kernel):
+        kernel = kernel.double()
+        r = torch.arange(kernel.shape[-1], dtype=torch.float64) - kernel.shape[-1] // 2
+        return float((kernel.sum(1) * r).sum() / kernel.sum()), float((kernel.sum(0) * r).sum() / kernel.sum())
+
+    gaussian = FixedKernelNet(scale=scale, kernel='gaussian', sigma=1.2, kernel_size=15).kernel()
+    bicubic = FixedKernelNet(scale=scale, kernel='bicubic').kernel()  # its default size holds the whole support
+    assert centroid(gaussian) == pytest.approx(((scale - 1) / 2,) * 2, abs=1e-6)
+    assert centroid(bicubic) == pytest.approx(((scale - 1) / 2,) * 2, abs=1e-6)
+    # On a ramp, both give the HR value at the LR pixel's centre, the mean of its s x s block.
+    ramp = torch.arange(72.).repeat(72, 1)[None, None] / 72
+    lr = FixedKernelNet(scale=scale, kernel='gaussian', sigma=1.2, kernel_size=15)(ramp)
+    block_mean = torch.nn.functional.avg_pool2d(ramp, scale)
+    assert torch.allclose(lr[..., 4:-4, 4:-4], block_mean[..., 4:-4, 4:-4], atol=1e-5)
+
+
 def test_directkpn_applies_its_predicted_kernel_per_pixel():
     net = DirectKPN(kernel_size=5, scale=2, num_feat=8)
     hr = torch.rand(1, 1, 16, 18)

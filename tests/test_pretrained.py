@@ -1,5 +1,5 @@
 """The DML models shipped in the package: listed, loadable, runnable on embedded photographs, and their recorded
-validation figures reproduced on the real City100 pairs when ../shared/data is present."""
+validation figures reproduced on the real pairs (City100, RealSR crops) when ../shared/data is present."""
 import os
 
 import pytest
@@ -20,9 +20,20 @@ RECORDED_METRICS = {
 }
 
 
-def test_the_two_city100_models_are_shipped_and_listed_by_the_error():
-    assert NAMES == ['city100-nikon-x1', 'city100-nikon-x2']
-    with pytest.raises(ValueError, match='available: city100-nikon-x1, city100-nikon-x2'):
+def validation_set(name, root, scale):
+    """Two scenes of a shipped model's validation set, read as its training validated them."""
+    if name.startswith('realsr'):
+        return DATASET_REGISTRY.get('RealSRDataset')(dict(
+            name='RealSRcrops_val', phase='val', scale=scale, dataroot=str(root / 'RealSR_V3_x4_crops'),
+            split='Train', id_range=[31, 31], color='y'))
+    return DATASET_REGISTRY.get('City100Dataset')(dict(
+        name='City100_val', phase='val', scale=scale, dataroot=str(root / 'City100_NikonD5500'), id_range=[31, 32],
+        color='y', lr_downscale=scale))
+
+
+def test_the_shipped_models_are_listed_by_the_error():
+    assert NAMES == ['city100-nikon-x1', 'city100-nikon-x2', 'realsr-x4']
+    with pytest.raises(ValueError, match='available: city100-nikon-x1, city100-nikon-x2, realsr-x4'):
         DMLDegradation.pretrained()
     with pytest.raises(ValueError, match="unknown pretrained DML model 'nope'"):
         DMLDegradation.pretrained('nope')
@@ -32,7 +43,9 @@ def test_the_two_city100_models_are_shipped_and_listed_by_the_error():
 def test_shipped_model_is_small_documented_and_degrades_embedded_photos(name):
     entry = MANIFEST[name]
     assert os.path.getsize(pretrained_path(name)) == entry['bytes'] < 2_000_000
-    assert 'MIT' in entry['license'] and 'City100' in entry['data'] and entry['command'].startswith('basicsr train')
+    source = 'RealSR' if name.startswith('realsr') else 'City100'
+    assert source in entry['data'] and entry['license'] and entry['command'].startswith('basicsr train')
+    assert ('MIT' in entry['license']) == (source == 'City100')  # RealSR: research use
     deg = DMLDegradation.pretrained(name, noise_sigma=0)
     assert deg.scale == entry['scale'] and deg.net.num_basis == entry['num_basis']
     hr = torch.from_numpy(load_embedded('astronaut')[:128, 200:328, ::-1].copy()).permute(2, 0, 1)[None]
@@ -50,10 +63,7 @@ def test_shipped_model_is_small_documented_and_degrades_embedded_photos(name):
 def test_recorded_validation_figures_on_the_real_pairs(name, shared_data):
     entry = MANIFEST[name]
     recorded = entry['validation']['last']['per_image']
-    s = entry['scale']
-    opt = dict(name='City100_val', type='City100Dataset', phase='val', scale=s, dataroot=str(shared_data /
-               'City100_NikonD5500'), id_range=[31, 32], color='y', lr_downscale=s)
-    dataset = DATASET_REGISTRY.get('City100Dataset')(opt)
+    dataset = validation_set(name, shared_data, entry['scale'])
     net = DMLDegradation.pretrained(name, noise_sigma=0).net
     for item in dataset:
         image = os.path.splitext(os.path.basename(item['gt_path']))[0]

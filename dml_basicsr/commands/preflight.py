@@ -5,7 +5,9 @@ dataset; a wrong ``dataroot`` would leave a half-made experiment behind. Here th
 is read and every dataset's ``check_options`` (a cheap layout check, no image decoding) runs first;
 so do the checks that would otherwise fail late: unknown keys in the sections this package reads (with
 the closest valid key), ``network_g`` built on the CPU, its ``pretrain_network_g`` and the degradation's
-DML checkpoint loaded (present, readable, finite, of the right arch and scale).
+DML checkpoint loaded (present, readable, finite, of the right arch and scale). An option file with a top-level
+``manifest`` (``basicsr test`` of every row of a manifest of trained networks, :mod:`.manifest_test`) has no
+``network_g``: its datasets are checked here, each row's network and checkpoint in the option file derived for it.
 """
 import os
 
@@ -14,7 +16,7 @@ from basicsr.utils.registry import DATASET_REGISTRY
 from dml_basicsr.archs.network_loading import build_network_opt, check_weights_fit
 from dml_basicsr.compat import latest_training_state
 from dml_basicsr.data.dataset_checks import BASICSR_DATASET_KEYS
-from dml_basicsr.degradation import DMLDegradation
+from dml_basicsr.degradation import DMLDegradation, build_degradation
 from dml_basicsr.degradation.dml_degradation import SOURCE_KEYS, degradation_source
 from dml_basicsr.degradation.pretrained_models import pretrained_manifest, pretrained_path
 from dml_basicsr.utils.options import OptionError, check_known_keys, constructor_options, load_options
@@ -23,9 +25,11 @@ from dml_basicsr.utils.options import OptionError, check_known_keys, constructor
 DEGRADATION_KEYS = (constructor_options(DMLDegradation) - {'net'}) | set(SOURCE_KEYS) | {'param_key'}
 
 
-def check_option_file(opt_path, force_yml=None, auto_resume=False):
-    """Read the option file (with ``--force_yml`` applied) and check its degradation, datasets and network."""
+def check_option_file(opt_path, force_yml=None, auto_resume=False, command=None):
+    """Read the option file (with ``--force_yml`` applied) and check its degradation, datasets and network;
+    ``command`` ('train' or 'test', if known) is the ``basicsr`` subcommand that will run it."""
     opt = load_options(opt_path, force_yml)
+    check_manifest_key(opt, opt_path, command)
     if isinstance(opt.get('degradation'), dict):
         check_known_keys(opt['degradation'], DEGRADATION_KEYS, f'{opt_path}: degradation', 'DMLOnlineSRModel')
     check_degradation(opt, opt_path)
@@ -33,6 +37,29 @@ def check_option_file(opt_path, force_yml=None, auto_resume=False):
     check_degradation_model(opt, opt_path)
     check_network(opt, opt_path, auto_resume)
     return opt
+
+
+def check_manifest_key(opt, opt_path, command):
+    """A ``manifest`` (a models.yml whose rows each give network_g and checkpoint) is for ``basicsr test`` only, and
+    replaces ``network_g`` and ``path.pretrain_network_g``."""
+    if 'manifest' not in opt:
+        return
+    manifest = opt['manifest']
+    if command not in (None, 'test'):
+        raise OptionError(f'{opt_path}: manifest: basicsr {command} trains the one network_g of an option file; a '
+                          'manifest of trained networks is for basicsr test (remove the manifest key)')
+    if not isinstance(manifest, str) or not manifest.strip():
+        raise OptionError(f'{opt_path}: manifest must be the path of a models.yml (relative to the current '
+                          f'directory), got {manifest!r}')
+    if not isinstance(opt.get('name'), str) or not opt['name'].strip():
+        raise OptionError(f'{opt_path}: name is missing: with a manifest, each row is tested as <name>_<label> into '
+                          'results/<name>_<label>/')
+    if 'network_g' in opt:
+        raise OptionError(f'{opt_path}: manifest and network_g together: every row of {manifest} gives its own '
+                          'network_g; remove network_g from the option file')
+    if (opt.get('path') or {}).get('pretrain_network_g'):
+        raise OptionError(f'{opt_path}: manifest and path.pretrain_network_g together: every row of {manifest} gives '
+                          'its own checkpoint; remove path.pretrain_network_g from the option file')
 
 
 def check_degradation(opt, opt_path):
@@ -83,12 +110,19 @@ def check_dataset_keys(cls, section, where):
 
 def check_degradation_model(opt, opt_path):
     """The degradation's DMLNet loads (present, readable, finite) and has the scale of the synthetic LR patches
-    that the datasets need (``degradation_scale`` of SynDMLDataset)."""
+    that the datasets need (``degradation_scale`` of SynDMLDataset); Real-ESRGAN's degradation builds, has that
+    scale and takes their HR patches."""
     if 'degradation' not in opt:
         return
     section = opt['degradation'] or {}
     key, value = degradation_source(section)
-    if key == 'fixed_kernel':
+    if key == 'real_esrgan':
+        try:
+            net = build_degradation(section)
+        except ValueError as e:  # its message names the option
+            raise OptionError(f'{opt_path}: {e}') from None
+        what = f'real_esrgan {dict(value)} is a x{net.scale} degradation'
+    elif key == 'fixed_kernel':
         try:
             net = DMLDegradation.from_options(section).net
         except ValueError as e:  # its message names degradation.fixed_kernel
@@ -106,6 +140,22 @@ def check_degradation_model(opt, opt_path):
                               f'({dataset_opt["type"]}, scale {opt.get("scale", 1)}, lr_grid '
                               f'{dataset_opt.get("lr_grid", "lr")}) needs x{needed} LR patches: use a degradation '
                               f'of scale {needed}')
+        if needed is not None and key == 'real_esrgan':
+            check_real_esrgan_patches(net, dataset_opt, f'{opt_path}: datasets.{phase}')
+
+
+def check_real_esrgan_patches(deg, dataset_opt, where):
+    """The synthetic HR patches of a dataset (``gt_size`` x ``gt_size``, RGB unless ``color: y``) are ones that the
+    :class:`RealESRGANDegradation` ``deg`` takes."""
+    channels = 1 if dataset_opt.get('color') == 'y' else 3
+    gt_size = dataset_opt.get('gt_size')
+    if not isinstance(gt_size, int):
+        return  # the dataset's own check names it
+    try:
+        deg.check_input((1, channels, gt_size, gt_size))
+    except ValueError as e:
+        hint = ' (color: y gives Y patches; use color: ~ for RGB)' if channels == 1 else ''
+        raise OptionError(f'{where} (gt_size {gt_size}, color {dataset_opt.get("color")}): {e}{hint}') from None
 
 
 def check_network(opt, opt_path, auto_resume=False):

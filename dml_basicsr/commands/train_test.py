@@ -4,6 +4,8 @@ The option file and its datasets are checked (:mod:`.preflight`) before BasicSR 
 experiment or results folder; option and layout errors are one line on stderr (exit status 2), also a
 DatasetError raised in a DataLoader worker; a training stopped by a NaN/inf loss is one line too (exit status 1).
 The flags are BasicSR's own (``basicsr.utils.options.parse_options``), which reads them again.
+``basicsr test`` of an option file with a top-level ``manifest`` tests every row of that manifest of trained
+networks and prints one table of them all (:mod:`.manifest_test`).
 """
 import argparse
 import os
@@ -14,8 +16,10 @@ from dml_basicsr.models.finite_loss import TrainingDivergedError
 from dml_basicsr.utils.checkpoint import CheckpointError
 from dml_basicsr.utils.distributed import DistributedError, use_dist_params
 from dml_basicsr.utils.options import OptionError
-from . import fail
+from . import UsageError, fail
+from .manifest_test import manifest_test
 from .preflight import check_option_file
+from .report import ReportError
 
 HELP = {
     'train': 'Train a model with BasicSR (basicsr.train.train_pipeline).',
@@ -39,9 +43,11 @@ def add_leading_local_rank(parser):
     parser.add_argument('--local-rank', '--local_rank', dest='leading_local_rank', type=int, help=argparse.SUPPRESS)
 
 
-def basicsr_argv(args):
-    """The command line that BasicSR's own parser reads (and records in the experiment's option copy)."""
-    argv = [f'basicsr {args.command}', '-opt', args.opt]
+def basicsr_argv(args, opt_path=None, force_yml=None):
+    """The command line that BasicSR's own parser reads (and records in the experiment's option copy); by default
+    ``args.opt`` with ``args.force_yml``, else the option file ``opt_path`` with ``force_yml``."""
+    force_yml = args.force_yml if opt_path is None else force_yml
+    argv = [f'basicsr {args.command}', '-opt', args.opt if opt_path is None else opt_path]
     if args.launcher != 'none':
         argv += ['--launcher', args.launcher]
     if args.auto_resume:
@@ -52,8 +58,8 @@ def basicsr_argv(args):
     local_rank = args.local_rank if local_rank is None else local_rank
     if local_rank:
         argv += ['--local_rank', str(local_rank)]
-    if args.force_yml:
-        argv += ['--force_yml', *args.force_yml]
+    if force_yml:
+        argv += ['--force_yml', *force_yml]
     return argv
 
 
@@ -63,13 +69,33 @@ def run(args):
     else:
         from basicsr.test import test_pipeline as pipeline
     try:
-        use_dist_params(check_option_file(args.opt, args.force_yml, args.auto_resume))
+        opt = check_option_file(args.opt, args.force_yml, args.auto_resume, command=args.command)
+        use_dist_params(opt)
+        if 'manifest' in opt:
+            return run_manifest(args, opt, pipeline)
         sys.argv = basicsr_argv(args)
         pipeline(os.getcwd())
-    except (DatasetError, OptionError, CheckpointError, DistributedError) as e:
+    except (DatasetError, OptionError, CheckpointError, DistributedError, ReportError) as e:
         return fail(args.command, original_message(e))
     except TrainingDivergedError as e:
         return fail(args.command, e, status=1)
+    return 0
+
+
+def run_manifest(args, opt, pipeline):
+    """``basicsr test`` of every row of ``opt['manifest']`` (:mod:`.manifest_test`), one after another in this
+    process; prints the report table."""
+    if args.launcher != 'none':
+        raise UsageError(f'--launcher {args.launcher}: {args.opt} has a manifest, whose rows are tested one after '
+                         'another in this process; run it without --launcher')
+
+    def run_one(run):  # the option file derived for the row has the --force_yml entries applied already
+        sys.argv = basicsr_argv(args, opt_path=run.opt_path)
+        pipeline(os.getcwd())
+
+    text, path = manifest_test(opt, run_one, debug=args.debug)
+    print(text)
+    print(f'Report written to {path}', file=sys.stderr)
     return 0
 
 

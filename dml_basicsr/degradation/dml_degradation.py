@@ -37,19 +37,23 @@ def sigma_range(noise_sigma):
     return sigma, sigma
 
 
-SOURCE_KEYS = ('checkpoint', 'pretrained', 'fixed_kernel')
+SOURCE_KEYS = ('checkpoint', 'pretrained', 'fixed_kernel', 'real_esrgan')
+DML_SOURCE_KEYS = SOURCE_KEYS[:3]  # what DMLDegradation.from_options builds; real_esrgan: RealESRGANDegradation
 FIXED_KERNEL_KEYS = constructor_options(FixedKernelNet) - {'num_in_ch'}  # what DMLDegradation.fixed_kernel passes on
 
 
 def degradation_source(options):
     """``(key, value)`` of the one source a ``degradation`` option section names (ValueError if none or several):
-    ``checkpoint`` (a DMLNet .pth), ``pretrained`` (a shipped model's name) or ``fixed_kernel`` (the options of
-    a :class:`FixedKernelNet`, e.g. ``{kernel: gaussian, sigma: 1.5}``: the non-learned baseline)."""
+    ``checkpoint`` (a DMLNet .pth), ``pretrained`` (a shipped model's name), ``fixed_kernel`` (the options of
+    a :class:`FixedKernelNet`, e.g. ``{kernel: gaussian, sigma: 1.5}``: the non-learned baseline) or
+    ``real_esrgan`` (the settings of a :class:`~.real_esrgan_degradation.RealESRGANDegradation`, e.g.
+    ``{scale: 4}``: Real-ESRGAN's second-order degradation)."""
     named = [key for key in SOURCE_KEYS if options.get(key)]
     if len(named) != 1:
         raise ValueError('the degradation section needs exactly one of checkpoint (a trained DMLNet .pth), '
-                         f'pretrained (one of: {", ".join(sorted(pretrained_manifest()))}) or fixed_kernel '
-                         f'({{kernel: gaussian, sigma: 1.5}} etc.); it has {", ".join(named) or "none"}')
+                         f'pretrained (one of: {", ".join(sorted(pretrained_manifest()))}), fixed_kernel '
+                         '({kernel: gaussian, sigma: 1.5} etc.) or real_esrgan ({scale: 4}: Real-ESRGAN\'s '
+                         f'degradation); it has {", ".join(named) or "none"}')
     return named[0], options[named[0]]
 
 
@@ -100,8 +104,12 @@ class DMLDegradation(nn.Module):
     @classmethod
     def from_options(cls, options):
         """From an option file's ``degradation`` section: ``checkpoint`` (and ``param_key``), ``pretrained`` or
-        ``fixed_kernel``, plus this class's own options."""
+        ``fixed_kernel``, plus this class's own options. (``real_esrgan`` is not a DML model:
+        :func:`~dml_basicsr.degradation.build_degradation` builds every source.)"""
         key, value = degradation_source(options)
+        if key not in DML_SOURCE_KEYS:
+            raise ValueError(f'degradation.{key} is not a DML degradation: build it with '
+                             'dml_basicsr.degradation.build_degradation (RealESRGANDegradation)')
         kwargs = {k: v for k, v in options.items() if k not in SOURCE_KEYS}
         if key == 'checkpoint':
             return cls.from_checkpoint(value, **kwargs)

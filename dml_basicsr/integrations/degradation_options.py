@@ -1,4 +1,10 @@
-"""The :class:`DMLDegradation` behind the mmengine components, built from their config options."""
+"""The :class:`DMLDegradation` behind the mmengine components, built from their config options.
+
+Their sources are ``checkpoint``, ``pretrained`` and ``fixed_kernel``; the option files' fourth, ``real_esrgan``
+(:class:`~dml_basicsr.degradation.RealESRGANDegradation`, which has no ``noise_sigma``, ``clamp`` or ``round_8bit``),
+is not one of their arguments (mmengine reports it as an unexpected keyword argument): apply that module to the
+batches in code of your own.
+"""
 from dml_basicsr.degradation import DMLDegradation
 from dml_basicsr.degradation.dml_degradation import sigma_range
 

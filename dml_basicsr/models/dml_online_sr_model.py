@@ -4,8 +4,8 @@ from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger, imwrite, tensor2img
 from basicsr.utils.registry import MODEL_REGISTRY
 
-from dml_basicsr.degradation import DMLDegradation
-from dml_basicsr.degradation.dml_degradation import degradation_source
+from dml_basicsr.degradation import build_degradation
+from dml_basicsr.degradation.sources import describe_degradation
 from .atomic_saving import AtomicSavingMixin
 from .finite_loss import FiniteLossMixin
 from .per_image_metrics import PerImageMetricsMixin, image_metrics
@@ -13,13 +13,13 @@ from .per_image_metrics import PerImageMetricsMixin, image_metrics
 
 @MODEL_REGISTRY.register()
 class DMLOnlineSRModel(FiniteLossMixin, AtomicSavingMixin, PerImageMetricsMixin, SRModel):
-    """BasicSR's SRModel trained on pairs synthesised online by a learned DML degradation.
+    """BasicSR's SRModel trained on pairs synthesised online by a learned DML degradation (or a baseline one).
 
     WHERE THE DEGRADATION HAPPENS: in :meth:`feed_data`, on the training device, for every
     training batch anew. Items that the dataset marks ``synthetic`` (e.g. from
     :class:`~dml_basicsr.data.SynDMLDataset`) get ``lq = DMLDegradation(gt)``: the learned
-    per-pixel blur (and downsampling), then AWGN. Real pairs in the same batch and all
-    validation data keep their real LR.
+    per-pixel blur (and downsampling), then AWGN; or ``lq = RealESRGANDegradation(gt)`` with
+    ``real_esrgan``. Real pairs in the same batch and all validation data keep their real LR.
 
     Validation and ``basicsr test`` compute ``val.metrics`` (PSNR/SSIM, and LPIPS with
     ``type: calculate_lpips``) per image, log their means as SRModel does, and append the
@@ -29,12 +29,17 @@ class DMLOnlineSRModel(FiniteLossMixin, AtomicSavingMixin, PerImageMetricsMixin,
         checkpoint (str): a DMLNet ``.pth`` written by ``basicsr train`` (``net_g_*.pth``); or
         pretrained (str): the name of a DML model shipped with the package, e.g. 'city100-nikon-x2'; or
         fixed_kernel (dict): a non-learned kernel instead of DML (:class:`~dml_basicsr.archs.FixedKernelNet`
-            options, e.g. ``{kernel: gaussian, sigma: 1.5, scale: 1}``): the Syn-Gaussian / Syn-bicubic baseline.
+            options, e.g. ``{kernel: gaussian, sigma: 1.5, scale: 1}``): the Syn-Gaussian / Syn-bicubic baseline; or
+        real_esrgan (dict): Real-ESRGAN's second-order degradation instead (Syn-Real-ESRGAN; RGB patches):
+            ``scale`` (default 4) and any setting of Real-ESRGAN's ``train_realesrnet_x4plus.yml``, which are the
+            defaults (:class:`~dml_basicsr.degradation.RealESRGANDegradation`), e.g. ``{scale: 4}``; it has its own
+            noise and 8-bit rounding, so the next four keys are errors beside it.
         noise_sigma (float | [low, high]): AWGN sigma on the 0-255 scale (paper: 5).
         clamp (bool): clip to [0, 1] (default true).
         round_8bit (bool): quantise to 8 bits (default false).
-        seed (int): noise seed, plus the process rank (default: torch's global RNG, seeded by ``manual_seed``).
         param_key (str): key of the weights in the checkpoint (default 'params').
+        seed (int): seed of the degradation's random draws, plus the process rank (default: the global RNGs,
+            seeded by ``manual_seed``).
 
     Everything else (``network_g``, ``train``, ``val``) is as for SRModel; in addition a NaN/inf loss stops
     the training (:class:`~.finite_loss.TrainingDivergedError`) and checkpoints are written atomically.
@@ -45,17 +50,9 @@ class DMLOnlineSRModel(FiniteLossMixin, AtomicSavingMixin, PerImageMetricsMixin,
         self.degradation = self._build_degradation(opt) if self.is_train and opt.get('degradation') else None
 
     def _build_degradation(self, opt):
-        deg_opt = dict(opt['degradation'])
-        if deg_opt.get('seed') is not None:  # with several processes, each draws its own noise
-            deg_opt['seed'] = int(deg_opt['seed']) + opt.get('rank', 0)
-        deg = DMLDegradation.from_options(deg_opt).to(self.device)
-        key, value = degradation_source(deg_opt)
-        if key == 'fixed_kernel':
-            source = f'fixed-kernel degradation {dict(value)}'
-        else:
-            source = f'DML degradation from {"pretrained " if key == "pretrained" else ""}{value}'
-        get_root_logger().info(f'Online {source}: scale {deg.scale}, '
-                               f'noise_sigma {deg.noise_sigma}')
+        # with several processes, each draws its own noise: the seed plus the rank
+        deg = build_degradation(opt['degradation'], seed_offset=opt.get('rank', 0)).to(self.device)
+        get_root_logger().info(f'Online {describe_degradation(opt["degradation"], deg)}')
         return deg
 
     def feed_data(self, data):
@@ -65,12 +62,12 @@ class DMLOnlineSRModel(FiniteLossMixin, AtomicSavingMixin, PerImageMetricsMixin,
             return
         if self.degradation is None:
             raise ValueError("DMLOnlineSRModel: the training data has synthetic items (e.g. SynDMLDataset) but the "
-                             "option file has no 'degradation' section with the DMLNet checkpoint that makes their LR")
+                             "option file has no 'degradation' section (a DMLNet checkpoint etc.) that makes their LR")
         mask = synthetic.to(self.device).bool()
         lq = self.degradation(self.gt[mask])
         if lq.shape[1:] != self.lq.shape[1:]:
             raise ValueError(f'DMLOnlineSRModel: the degradation gives LR patches of {tuple(lq.shape[1:])}, the '
-                             f'dataset expects {tuple(self.lq.shape[1:])}: the DML checkpoint has scale '
+                             f'dataset expects {tuple(self.lq.shape[1:])}: the degradation has scale '
                              f'{self.degradation.scale}; match the dataset\'s scale/lr_grid to it')
         self.lq = self.lq.clone()
         self.lq[mask] = lq.to(self.lq.dtype)

@@ -100,21 +100,29 @@ def _is_state_dict(obj):
     return isinstance(obj, dict) and bool(obj) and all(torch.is_tensor(v) for v in obj.values())
 
 
-def state_dict_of(checkpoint, param_key='params', path='checkpoint'):
-    """The network weights inside a loaded checkpoint.
+def state_dict_key(checkpoint, param_key='params', path='checkpoint'):
+    """The entry of a loaded checkpoint that holds the network weights, or None for a checkpoint that is itself a
+    dict of tensors: the ``param_key_g`` that makes BasicSR's ``load_network`` read what :func:`state_dict_of` reads.
 
     Looks, in this order, for ``param_key``, for ``'params'`` (what ``basicsr train`` saves) and for
-    ``'state_dict'``; a checkpoint that is itself a dict of tensors is returned as it is.
+    ``'state_dict'``; CheckpointError naming ``path`` if none holds tensors.
     """
     if isinstance(checkpoint, dict):
         for key in dict.fromkeys((param_key, 'params', 'state_dict')):
             if _is_state_dict(checkpoint.get(key)):
-                return checkpoint[key]
+                return key
     if _is_state_dict(checkpoint):
-        return checkpoint
+        return None
     keys = ', '.join(map(repr, checkpoint)) if isinstance(checkpoint, dict) else type(checkpoint).__name__
     raise CheckpointError(f'{path}: no network weights in it (no {param_key!r}/"params" entry of tensors; '
                           f'found {keys or "nothing"})')
+
+
+def state_dict_of(checkpoint, param_key='params', path='checkpoint'):
+    """The network weights inside a loaded checkpoint: the entry :func:`state_dict_key` names, or the checkpoint
+    itself when it is a dict of tensors."""
+    key = state_dict_key(checkpoint, param_key, path)
+    return checkpoint if key is None else checkpoint[key]
 
 
 def load_state_dict(path, param_key='params'):

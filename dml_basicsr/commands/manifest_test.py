@@ -1,0 +1,184 @@
+"""``basicsr test`` of every row of a manifest of trained networks: an option file with a top-level ``manifest``.
+
+    basicsr test -opt options/test_srx4_realsr_manifest.yml [--force_yml datasets:test_1:dataroot=/other/RealSR]
+
+The option file has BasicSR's test sections (``name``, ``scale``, ``num_gpu``, ``datasets``, ``val``) and
+``manifest: model_zoo/<table>/models.yml`` (relative to the current directory, like every path of an option file;
+the format: :mod:`dml_basicsr.utils.model_manifest`) instead of ``network_g`` and ``path.pretrain_network_g``.
+``--force_yml`` applies to the option file first. Then one option file per row is derived into a temporary folder
+(removed at the end), with
+
+* ``network_g``: the row's;
+* ``path.pretrain_network_g``: its checkpoint (sha256 checked), ``strict_load_g: true`` and ``param_key_g`` the entry
+  that holds its weights (``params`` for what ``basicsr train`` saves; ``~`` for a bare state dict);
+* ``model_type``: the row's, else the option file's, else ``DMLOnlineSRModel``;
+* ``name``: ``<name>_<slug of the label>``, e.g. ``SRx4_manifest_a-real`` for ``(a) real``.
+
+The preflight checks every derived file (network built, checkpoint loaded strictly) before the first row runs;
+then BasicSR's test pipeline runs for each row in turn, into ``results/<name>_<slug>/``. Last, one Markdown table of
+the means of every row (``basicsr report``'s, the labels as method names, the option file's ``val.metrics`` as
+columns) is printed and written to ``results/<name>_report.md``; for each dataset when there are several. A dataset
+without an aligned ground truth (``LRFolderDataset``) gives SR pictures, no metrics: the report says where they are.
+"""
+import collections
+import glob
+import logging
+import os
+import re
+import tempfile
+
+import yaml
+
+from dml_basicsr.data.errors import DatasetError
+from dml_basicsr.utils.atomic_write import write_text_atomic
+from dml_basicsr.utils.checkpoint import CheckpointError, load_checkpoint, state_dict_key
+from dml_basicsr.utils.model_manifest import DEFAULT_MODEL_TYPE, ManifestError, read_manifest, row_model_type
+from dml_basicsr.utils.options import OptionError
+from .preflight import check_option_file
+from .report import ReportError, build_table, find_metrics_csv
+
+ManifestRun = collections.namedtuple('ManifestRun', 'label name opt_path results')
+
+
+def label_slug(label):
+    """The part of a results folder name that a row label gives: ``'(e) real + Syn-DML'`` -> ``'e-real-Syn-DML'``."""
+    return re.sub(r'[^A-Za-z0-9]+', '-', label).strip('-')
+
+
+def results_name(name, debug=False):
+    """The results folder name BasicSR's ``parse_options`` makes of an option ``name`` (``--debug`` prefixes it)."""
+    return name if not debug or name.startswith('debug') else f'debug_{name}'
+
+
+def plain(value):
+    """Option data as plain dicts and lists (``yaml.safe_dump`` refuses the OrderedDicts BasicSR's loader makes)."""
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    return value
+
+
+def weights_key(checkpoint):
+    """The ``param_key_g`` under which BasicSR's ``load_network`` finds the weights of ``checkpoint`` (None: the
+    file is a bare state dict); CheckpointError naming the file if it holds none."""
+    return state_dict_key(load_checkpoint(checkpoint), 'params', checkpoint)
+
+
+def row_options(opt, row, name):
+    """The option dict that tests one manifest row: ``opt`` without ``manifest``, with the row's network,
+    checkpoint, model type and ``name``."""
+    derived = {key: value for key, value in plain(opt).items() if key != 'manifest'}
+    derived['name'] = name
+    derived['model_type'] = row_model_type(row, opt.get('model_type') or DEFAULT_MODEL_TYPE)
+    derived['network_g'] = plain(row['network_g'])
+    derived['path'] = dict(derived.get('path') or {}, pretrain_network_g=row['checkpoint'], strict_load_g=True,
+                           param_key_g=weights_key(row['checkpoint']))
+    return derived
+
+
+def _in_row(manifest, index, row, error, derived_path):
+    """ManifestError naming the manifest row for an error that a derived option file's check raised."""
+    message = str(error).replace(f'{derived_path}: ', '')
+    return ManifestError(f'{manifest}: rows[{index}] ({row["label"]!r}): {message}')
+
+
+def _check_slugs(manifest, rows):
+    seen = {}
+    for index, row in enumerate(rows):
+        slug = label_slug(row['label'])
+        if not slug:
+            raise ManifestError(f'{manifest}: rows[{index}] ({row["label"]!r}): the label has no letter or digit to '
+                                'name its results folder')
+        if slug in seen:
+            raise ManifestError(f'{manifest}: rows[{index}] ({row["label"]!r}) and rows[{seen[slug]}] '
+                                f'({rows[seen[slug]]["label"]!r}) would share the results folder suffix {slug!r}; '
+                                'make the labels differ in a letter or digit')
+        seen[slug] = index
+
+
+def prepare_runs(opt, folder, debug=False):
+    """Derive, write into ``folder`` and check the option file of every row of ``opt['manifest']``, all of them
+    before any runs; return [ManifestRun] in manifest order. Raises ManifestError naming the manifest row."""
+    manifest = opt['manifest']
+    rows = read_manifest(manifest)
+    _check_slugs(manifest, rows)
+    runs = []
+    for index, row in enumerate(rows):
+        name = f'{opt["name"]}_{label_slug(row["label"])}'
+        derived_path = os.path.join(folder, f'{name}.yml')
+        try:
+            derived = row_options(opt, row, name)
+            with open(derived_path, 'w', encoding='utf-8') as f:
+                yaml.safe_dump(derived, f, sort_keys=False)
+            check_option_file(derived_path, command='test')
+        except (OptionError, CheckpointError, DatasetError) as e:
+            raise _in_row(manifest, index, row, e, derived_path) from None
+        runs.append(ManifestRun(row['label'], name, derived_path,
+                                os.path.join(os.getcwd(), 'results', results_name(name, debug))))
+    return runs
+
+
+def forget_basicsr_loggers():
+    """Close and drop the handlers that BasicSR's ``get_root_logger`` added for the previous row (console and its
+    ``test_*.log``): it adds them only once per process, so the next row would log into that row's folder."""
+    from basicsr.utils import logger as basicsr_logger
+
+    for name in list(basicsr_logger.initialized_logger):
+        log = logging.getLogger(name)
+        for handler in list(log.handlers):
+            log.removeHandler(handler)
+            handler.close()
+    basicsr_logger.initialized_logger.clear()
+
+
+def run_rows(runs, run_one):
+    """Call ``run_one(run)`` for every row in turn (it runs BasicSR's test pipeline), each with fresh loggers."""
+    for index, run in enumerate(runs):
+        if index:
+            forget_basicsr_loggers()
+        run_one(run)
+
+
+def _has_metrics(folder, dataset):
+    try:
+        find_metrics_csv(folder, glob.escape(dataset))
+    except ReportError:
+        return False
+    return True
+
+
+def report_text(opt, runs):
+    """The Markdown report of the rows' test runs: one table per test dataset (a heading each when there are
+    several), or for a dataset without metrics (no aligned ground truth) a line saying where the pictures are."""
+    scale = opt.get('scale')
+    labels = {run.results: f'{run.label}_x{scale}' if scale is not None else run.label for run in runs}
+    metrics = [str(name).lower() for name in ((opt.get('val') or {}).get('metrics') or {})] or None
+    datasets = [section.get('name') or phase for phase, section in sorted((opt.get('datasets') or {}).items())]
+    blocks = []
+    for dataset in datasets:
+        if not any(_has_metrics(run.results, dataset) for run in runs):
+            where = ', '.join(os.path.relpath(os.path.join(run.results, 'visualization', dataset)) for run in runs)
+            blocks.append(f'{dataset}: no metrics (no aligned ground truth); the SR images are in {where}')
+            continue
+        table = build_table([run.results for run in runs], labels, dataset=glob.escape(dataset), metrics=metrics)
+        blocks.append(table if len(datasets) == 1 else f'**{dataset}**\n\n{table}')
+    return '\n\n'.join(blocks)
+
+
+def write_report(opt, runs, debug=False):
+    """:func:`report_text`, also written atomically to ``results/<name>_report.md``; returns (text, path)."""
+    text = report_text(opt, runs)
+    path = os.path.join('results', f'{results_name(opt["name"], debug)}_report.md')
+    write_text_atomic(path, text + '\n')
+    return text, path
+
+
+def manifest_test(opt, run_one, debug=False):
+    """Test every row of the manifest of ``opt`` (an option file with ``--force_yml`` applied, checked by the
+    preflight): derive and check every row's option file in a temporary folder, call ``run_one(run)`` for
+    each (BasicSR's test pipeline on ``run.opt_path``), then write the report. Returns (report text, its path)."""
+    with tempfile.TemporaryDirectory(prefix='basicsr-manifest-') as folder:
+        runs = prepare_runs(opt, folder, debug)
+        run_rows(runs, run_one)
+    return write_report(opt, runs, debug)

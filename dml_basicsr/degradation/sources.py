@@ -1,0 +1,67 @@
+"""The ``degradation`` option section -> the degradation module of its source, for every source in one place.
+
+``checkpoint``, ``pretrained`` and ``fixed_kernel`` give a :class:`DMLDegradation` (blur and downsampling, then
+AWGN); ``real_esrgan`` gives a :class:`RealESRGANDegradation` (Real-ESRGAN's second-order degradation, with its own
+noise). Both take ``(B, C, H, W)`` in [0, 1] and have a ``scale``.
+"""
+from dml_basicsr.utils.options import constructor_options
+from .dml_degradation import DMLDegradation, degradation_source
+from .real_esrgan_degradation import RealESRGANDegradation
+
+# The section's keys that only a DML source reads (its noise, clamping and rounding, the checkpoint's key).
+DML_ONLY_KEYS = tuple(sorted(constructor_options(DMLDegradation) - {'net', 'seed'})) + ('param_key',)
+
+
+def offset_seed(seed, offset):
+    """``seed + offset`` (each process of a distributed run draws its own), or ``seed`` itself when it is not an
+    integer (None, or a bad value that the degradation refuses)."""
+    if isinstance(seed, int) and not isinstance(seed, bool):
+        return seed + offset
+    return seed
+
+
+def real_esrgan_section(options, seed_offset=0):
+    """The ``real_esrgan`` section of the degradation ``options``, with the section-level ``seed`` moved into it
+    (plus ``seed_offset``); ValueError for a DML-only key beside it or a seed given twice."""
+    misplaced = [key for key in DML_ONLY_KEYS if key in options]
+    if misplaced:
+        raise ValueError(f'degradation: {misplaced[0]} is an option of the DML sources (checkpoint, pretrained, '
+                         'fixed_kernel); real_esrgan adds its own noise and rounds to 8 bits (its settings, e.g. '
+                         'noise_range, go in degradation.real_esrgan)')
+    section = options['real_esrgan']
+    if not isinstance(section, dict):
+        return section  # RealESRGANDegradation.from_options says what it should be
+    section = dict(section)
+    if options.get('seed') is not None:
+        if section.get('seed') is not None:
+            raise ValueError('degradation: seed is given twice, as degradation.seed and degradation.real_esrgan.seed; '
+                             'give one')
+        section['seed'] = options['seed']
+    if section.get('seed') is not None:
+        section['seed'] = offset_seed(section['seed'], seed_offset)
+    return section
+
+
+def build_degradation(options, seed_offset=0):
+    """The degradation module of an option file's ``degradation`` section (exactly one source; ValueError naming the
+    bad option otherwise): a :class:`DMLDegradation` or a :class:`RealESRGANDegradation`. ``seed_offset`` (the
+    process rank) is added to a given ``seed``."""
+    key, _ = degradation_source(options)
+    if key == 'real_esrgan':
+        return RealESRGANDegradation.from_options(real_esrgan_section(options, seed_offset))
+    options = dict(options)
+    if options.get('seed') is not None:
+        options['seed'] = int(options['seed']) + seed_offset
+    return DMLDegradation.from_options(options)
+
+
+def describe_degradation(options, deg):
+    """One line on the degradation ``deg`` built from ``options``, for the training log."""
+    key, value = degradation_source(options)
+    if key == 'real_esrgan':
+        return f'Real-ESRGAN second-order degradation {dict(value)}: scale {deg.scale}, seed {deg.seed}'
+    if key == 'fixed_kernel':
+        source = f'fixed-kernel degradation {dict(value)}'
+    else:
+        source = f'DML degradation from {"pretrained " if key == "pretrained" else ""}{value}'
+    return f'{source}: scale {deg.scale}, noise_sigma {deg.noise_sigma}'
