@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Commit-ready copies of the x4 RealSR runs of scripts/realsr_x4_runs.sh: each finished run's last checkpoint
+# (net_g_latest.pth, weights only) copied into model_zoo/realsr_x4_sr/ (Table 2) or model_zoo/realsr_x4_degradation/
+# (Table 1) and listed in that folder's models.yml with its network_g, sha256 and the command that trained it.
+# Runs that have not finished are left out (and named). Rerunning replaces the rows (by label).
+#   bash scripts/realsr_x4_collect.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+SR_NET='{type: MSRResNet, num_in_ch: 3, num_out_ch: 3, num_feat: 32, num_block: 8, upscale: 4}'
+
+collect() {  # collect FOLDER LABEL RUN OPTION_FILE NETWORK_G [MODEL_TYPE [MORE_FORCE_YML]]
+  local folder=model_zoo/$1 label=$2 run=$3 opt=$4 net=$5 model_type=${6:-} more=${7:-}
+  local source=experiments/$run/models/net_g_latest.pth target=model_zoo/$1/${3,,}.pth
+  if [ ! -f "$source" ]; then echo "$run: not finished (no $source), left out"; return; fi
+  cp "$source" "$target"
+  "$PY" -m dml_basicsr.utils.model_manifest add --manifest "$folder/models.yml" --label "$label" \
+    --checkpoint "$target" --network-g "$net" ${model_type:+--model-type "$model_type"} \
+    --command "basicsr train -opt $opt --auto_resume --force_yml name=$run${more:+ $more}"
+}
+
+collect realsr_x4_sr '(a) real' SRx4_a-real options/train_srx4_realsr_real.yml "$SR_NET"
+collect realsr_x4_sr '(b) Syn-DML' SRx4_b-syndml options/train_srx4_realsr_syndml.yml "$SR_NET"
+collect realsr_x4_sr '(c) Syn-bicubic' SRx4_c-synbicubic options/train_srx4_realsr_synbicubic.yml "$SR_NET"
+collect realsr_x4_sr '(d) Syn-Real-ESRGAN' SRx4_d-synrealesrgan options/train_srx4_realsr_synrealesrgan.yml "$SR_NET"
+collect realsr_x4_sr '(e) real + Syn-DML' SRx4_e-real_syndml options/train_srx4_realsr_real_syndml.yml "$SR_NET"
+
+DML='type: DMLNet, num_in_ch: 1, kernel_size: 15, scale: 4, num_feat: 32, basis_init: random'
+for m in 4 8 16; do
+  run=RealSRx4_DML more=; [ "$m" != 8 ] && run=RealSRx4_DML-M$m more=network_g:num_basis=$m
+  collect realsr_x4_degradation "DML, M=$m" $run options/train_dml_realsr_crops_x4.yml "{$DML, num_basis: $m}" DMLModel \
+    "$more"
+done
+collect realsr_x4_degradation DirectNet RealSRx4_DirectNet options/train_directnet_realsr_crops_x4.yml \
+  '{type: DirectNet, num_in_ch: 1, scale: 4, num_feat: 32}' DMLModel
+collect realsr_x4_degradation DirectKPN RealSRx4_DirectKPN options/train_directkpn_realsr_crops_x4.yml \
+  '{type: DirectKPN, num_in_ch: 1, kernel_size: 15, scale: 4, num_feat: 32}' DMLModel
+collect realsr_x4_degradation 'Uniform kernel (learned)' RealSRx4_UniformKernel \
+  options/train_uniformkernel_realsr_crops_x4.yml '{type: UniformKernelNet, num_in_ch: 1, kernel_size: 15, scale: 4}' DMLModel
+"$PY" -m dml_basicsr.utils.model_manifest check model_zoo/realsr_x4_sr/models.yml
+"$PY" -m dml_basicsr.utils.model_manifest check model_zoo/realsr_x4_degradation/models.yml
