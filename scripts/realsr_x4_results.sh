@@ -3,7 +3,8 @@
 #   Table 1 (degradation fidelity: synthetic vs real LR, Y, 7-pixel LR crop): the learned models' last validation
 #     (whole 512x512 images), plus the closed-form rows fitted on 001-030 (scripts/kernel_baselines.py) and MATLAB
 #     bicubic, tested with `basicsr test`;
-#   Table 2 (SR quality: Y PSNR/SSIM without border crop, LPIPS on RGB): the SR networks' last validation;
+#   Table 2 (SR quality: Y PSNR/SSIM without border crop, LPIPS on RGB): the SR networks' last validation, and
+#     bicubic upsampling of the real LR (scripts/bicubic_upsampling_reference.py);
 #   the validation curves (docs/pictures/realsr_x4_curves_*.png).
 # Run from the project root; what is already tested is skipped, so it can be rerun.
 # Results: results/realsr_x4_table1.md, results/realsr_x4_table2.md.
@@ -23,6 +24,8 @@ tested Gaussian_RealSRcrops_x4 || "$BASICSR" test -opt options/test_kernels_real
   datasets:test_1:dataroot="$DATA"
 tested LeastSquares_RealSRcrops_x4 || "$BASICSR" test -opt options/test_leastsquares_realsr_crops_x4.yml \
   --force_yml path:pretrain_network_g="$FIT/net_g_leastsquares.pth" datasets:test_1:dataroot="$DATA"
+tested BicubicUp_RealSRcrops_x4 || "$PY" scripts/bicubic_upsampling_reference.py \
+  --opt options/test_srx4_realsr_manifest.yml --name BicubicUp_RealSRcrops_x4
 
 "$BASICSR" report --dataset RealSRcrops_val --metrics psnr,ssim --output results/realsr_x4_table1.md \
   --label "MATLAB bicubic /4_x4=results/Bicubic_RealSRcrops_x4" \
@@ -39,7 +42,8 @@ tested LeastSquares_RealSRcrops_x4 || "$BASICSR" test -opt options/test_leastsqu
   --label "(b) Syn-DML_x4=experiments/SRx4_b-syndml" \
   --label "(c) Syn-bicubic_x4=experiments/SRx4_c-synbicubic" \
   --label "(d) Syn-Real-ESRGAN_x4=experiments/SRx4_d-synrealesrgan" \
-  --label "(e) real + Syn-DML_x4=experiments/SRx4_e-real_syndml"
+  --label "(e) real + Syn-DML_x4=experiments/SRx4_e-real_syndml" \
+  --label "no learning: MATLAB bicubic x4 upsampling of the real LR_x4=results/BicubicUp_RealSRcrops_x4"
 
 "$PY" scripts/plot_validation_curves.py --dataset RealSRcrops_val --output docs/pictures/realsr_x4_curves_table1.png \
   --title "x4 degradation models: validation on RealSR crops 031-035 (Y, 7-px crop)" \

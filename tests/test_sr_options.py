@@ -15,7 +15,7 @@ from conftest import PROJECT_ROOT, make_realsr, run_cli, shrink, write_yaml
 from dml_basicsr import DMLNet
 
 SR_OPTION_FILES = sorted(p.name for p in (PROJECT_ROOT / 'options').glob('train_*_x[234].yml')
-                         if not p.name.startswith('train_dml_'))
+                         if p.name.startswith(('train_vdsr_', 'train_rcan_')))
 
 
 @pytest.fixture(scope='module')
