@@ -27,13 +27,13 @@ import zlib
 import cv2
 import numpy as np
 import torch
-import yaml
 from tqdm import tqdm
 
 from dml_basicsr.data.errors import DatasetError
 from dml_basicsr.data.image_io import convert_color, is_image_file, list_images, read_image
 from dml_basicsr.utils.atomic_write import TMP_PREFIX, remove_stale_tmp, write_bytes_atomic, write_text_atomic
 from dml_basicsr.utils.checkpoint import file_sha256
+from dml_basicsr.utils.safe_yaml import dump_yaml, read_yaml
 from .dml_degradation import DMLDegradation, sigma_range
 from .tiled import check_tile_overlap, degrade_tiled
 
@@ -171,14 +171,10 @@ def _read_record(path):
     """The dict in ``path``, None if there is no such file; OutputFolderError if it is not a record."""
     if not os.path.isfile(path):
         return None
-    try:
-        with open(path) as f:
-            record = yaml.safe_load(f)
-    except (OSError, yaml.YAMLError) as e:
-        record = e
+    record = read_yaml(path, OutputFolderError)
     if not isinstance(record, dict):
-        raise OutputFolderError(f'{path}: not a synthesis record ({record}); overwrite (--overwrite) remakes the '
-                                'folder')
+        raise OutputFolderError(f'{path}: not a synthesis record (not a mapping); overwrite (--overwrite) remakes '
+                                'the folder')
     return record
 
 
@@ -218,7 +214,7 @@ def prepare_output(output_dir, record, overwrite=False):
         os.makedirs(folder, exist_ok=True)
         remove_stale_tmp(folder)
     if existing is None:
-        write_text_atomic(record_path, yaml.safe_dump(record, sort_keys=False))
+        write_text_atomic(record_path, dump_yaml(record))
 
 
 def _load_degradation(checkpoint, noise_sigma, color, tile, tile_overlap):
