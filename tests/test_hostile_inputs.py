@@ -4,6 +4,9 @@ Each class is tried with several inputs of the class; every code-execution path 
 marker must not exist afterwards).
 """
 import glob
+import os
+import shutil
+import subprocess
 import sys
 
 import pytest
@@ -274,3 +277,163 @@ def test_shipped_models_manifest_is_read_safely(tmp_path, monkeypatch):
     with pytest.raises(CheckpointError, match='models.yml: .*Python object'):
         pretrained_models.pretrained_manifest()
     assert not marker.exists()
+
+
+# ------------------------------------------------------------- 2. an output that destroys its input; 5. reuse
+
+from test_robustness import save_dmlnet, write_pngs  # noqa: E402
+
+
+def tree(root):
+    """Everything under ``root`` without following links: {relative path: bytes, or '-> target' for a link}."""
+    found = {}
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = os.path.join(folder, name)
+            rel = os.path.relpath(path, root)
+            if os.path.islink(path):
+                found[rel] = '-> ' + os.readlink(path)
+            elif os.path.isfile(path):
+                with open(path, 'rb') as f:
+                    found[rel] = f.read()
+            else:
+                found[rel] = 'dir'
+    return found
+
+
+@pytest.fixture
+def synth(tmp_path):
+    save_dmlnet(tmp_path / 'dml_x2.pth')
+    write_pngs(tmp_path / 'D' / 'HR')
+    write_pngs(tmp_path / 'victim', names=('a.png', 'b.png', 'keep.png'), size=(30, 30))
+    return tmp_path
+
+
+def synthesize(cwd, *args, input='D/HR', output='out', checkpoint='dml_x2.pth'):
+    return run_cli(['synthesize', '--input', input, '--output', output, '--checkpoint', checkpoint,
+                    '--no-progress', *args], cwd=cwd)
+
+
+def _link(link, target):
+    link.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(target, link)
+
+
+LINK_LAYOUTS = {  # name: (make the hostile output layout in root, what the error line says)
+    'out/HR -> victim': (lambda r: _link(r / 'out' / 'HR', r / 'victim'), 'out/HR is a symbolic link'),
+    'out/LR -> victim': (lambda r: _link(r / 'out' / 'LR', r / 'victim'), 'out/LR is a symbolic link'),
+    'out/HR -> relative victim': (lambda r: _link(r / 'out' / 'HR', '../victim'), 'out/HR is a symbolic link'),
+    'record -> victim file': (lambda r: _link(r / 'out' / 'synthesis.yml', r / 'victim' / 'a.png'),
+                              'synthesis.yml is a symbolic link'),
+    'meta_info -> victim file': (lambda r: _link(r / 'out' / 'meta_info.txt', r / 'victim' / 'keep.png'),
+                                 'meta_info.txt is a symbolic link'),
+    'out -> the input': (lambda r: _link(r / 'out', r / 'D' / 'HR'), 'the same folder'),
+    'out -> inside the input': (lambda r: (r / 'D' / 'HR' / 'sub').mkdir() or _link(r / 'out', r / 'D' / 'HR' / 'sub'),
+                                'the output is inside the input'),
+    'out -> above the input': (lambda r: _link(r / 'out', r / 'D'), "the input is the output's HR/ or LR/"),
+}
+
+
+@pytest.mark.parametrize('overwrite', [False, True])
+@pytest.mark.parametrize('layout', sorted(LINK_LAYOUTS))
+def test_synthesize_never_writes_or_deletes_through_a_link(synth, layout, overwrite):
+    make, fragment = LINK_LAYOUTS[layout]
+    make(synth)
+    before = tree(synth)
+    proc = synthesize(synth, *(['--overwrite'] if overwrite else []))
+    assert_refused(proc, 'synthesize', fragment)
+    assert tree(synth) == before  # the victim and the input byte-identical, nothing written anywhere
+
+
+def test_synthesize_refuses_an_input_inside_the_outputs_written_folders(synth):
+    write_pngs(synth / 'out' / 'LR' / 'src')
+    _link(synth / 'src_link', synth / 'out' / 'LR' / 'src')
+    before = tree(synth)
+    for input_dir in ('out/LR/src', 'src_link', 'out/LR'):
+        for flags in ([], ['--overwrite']):
+            proc = synthesize(synth, *flags, input=input_dir)
+            assert_refused(proc, 'synthesize', "the input is the output's HR/ or LR/")
+    assert tree(synth) == before
+
+
+def test_overwrite_removes_only_the_recorded_pairs_and_never_follows_a_link(synth):
+    assert synthesize(synth).returncode == 0
+    (synth / 'out' / 'HR' / 'notes.txt').write_text('mine')
+    write_pngs(synth / 'out' / 'extra', names=('keep.png',))
+    os.remove(synth / 'out' / 'HR' / 'a.png')
+    os.symlink(synth / 'victim' / 'a.png', synth / 'out' / 'HR' / 'a.png')  # a pair file that is a link out
+    victim = tree(synth / 'victim')
+    proc = synthesize(synth, '--seed', '3', '--overwrite')
+    assert proc.returncode == 0 and '2 written' in proc.stdout, proc.stderr
+    assert tree(synth / 'victim') == victim
+    assert not os.path.islink(synth / 'out' / 'HR' / 'a.png')  # the link was removed, a new pair written
+    assert (synth / 'out' / 'HR' / 'notes.txt').read_text() == 'mine' and (synth / 'out' / 'extra' / 'keep.png').exists()
+    write_pngs(synth / 'out' / 'LR', names=('z.png',))  # an image that no record lists
+    before = tree(synth)
+    proc = synthesize(synth, '--seed', '4', '--overwrite')
+    assert_refused(proc, 'synthesize', 'LR/z.png', 'deletes only the pairs a record lists')
+    assert tree(synth) == before
+
+
+@pytest.mark.parametrize('tag', CODE_TAGS)
+def test_synthesis_record_with_a_python_tag_runs_nothing(synth, tag):
+    marker = synth / 'MARKER'
+    (synth / 'out').mkdir()
+    (synth / 'out' / 'synthesis.yml').write_text(f'seed: {hostile(tag, marker)}\n')
+    before = tree(synth)
+    for flags in ([], ['--overwrite']):
+        assert_refused(synthesize(synth, *flags), 'synthesize', 'synthesis.yml', 'Python object')
+    assert not marker.exists() and tree(synth) == before
+
+
+@pytest.mark.parametrize('change, fragment', [
+    (lambda d: write_pngs(d, names=('a.png', 'b.png'), size=(40, 48)), 'a.png size'),  # same names, other images
+    (lambda d: write_pngs(d, names=('c.png',)), 'c.png is new'),
+    (lambda d: os.remove(d / 'b.png'), 'b.png is gone'),
+    (lambda d: os.utime(d / 'a.png', ns=(10**18, 10**18)), 'a.png mtime_ns'),
+])
+def test_synthesize_rerun_from_another_input_is_refused(synth, change, fragment):
+    assert synthesize(synth).returncode == 0
+    again = synthesize(synth)
+    assert again.returncode == 0 and '0 written, 2 already there' in again.stdout  # the same input resumes
+    made = tree(synth / 'out')
+    shutil.copytree(synth / 'D' / 'HR', synth / 'other')
+    change(synth / 'other')
+    for input_dir in ('other',) if fragment != 'a.png mtime_ns' else ('other', 'D/HR'):
+        if input_dir == 'D/HR':
+            change(synth / 'D' / 'HR')
+        proc = synthesize(synth, input=input_dir)
+        assert_refused(proc, 'synthesize', 'made from another input', fragment)
+        assert tree(synth / 'out') == made
+
+
+# ---------------------------------------------------------------------------------- 3. one writer per output
+
+
+def test_second_writer_of_an_output_is_refused(synth):
+    from dml_basicsr.utils.output_folder import output_lock
+
+    with output_lock(str(synth / 'out'), 'basicsr synthesize'):
+        before = tree(synth)
+        proc = synthesize(synth)
+        assert_refused(proc, 'synthesize', 'out is being written by another basicsr synthesize')
+        assert tree(synth) == before
+    assert synthesize(synth).returncode == 0  # released at the end of the block
+
+
+def test_a_killed_writer_leaves_no_stuck_lock(synth):
+    (synth / 'out').mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, '-c', 'import sys, time\nsys.path.insert(0, sys.argv[1])\n'
+         'import importlib.util as u\nspec = u.spec_from_file_location("of", sys.argv[1] + "/dml_basicsr/utils/'
+         'output_folder.py")\nof = u.module_from_spec(spec); spec.loader.exec_module(of)\n'
+         'with of.output_lock(sys.argv[2], "basicsr synthesize"):\n    print("locked", flush=True)\n'
+         '    time.sleep(120)\n', str(PROJECT_ROOT), str(synth / 'out')], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == 'locked'
+        assert_refused(synthesize(synth), 'synthesize', 'being written by another')
+    finally:
+        holder.kill()  # SIGKILL: no clean-up runs in the holder
+        holder.wait()
+    proc = synthesize(synth)
+    assert proc.returncode == 0 and '2 written' in proc.stdout, proc.stderr
