@@ -10,6 +10,11 @@ Nothing here edits site-packages; each fix only replaces what is broken:
   machine without CUDA), looks for states in a path relative to the current directory
   instead of the experiment's ``training_states`` folder, unpickles them with code execution
   allowed and takes the newest even when a kill truncated it. We replace that one function.
+* ``basicsr.utils.options.parse_options`` reads the option file with PyYAML's full (code-running) loader and
+  applies ``--force_yml`` with ``exec``, ``_postprocess_yml_value`` ``eval``s a value starting with ``[``: we
+  replace the three (and ``ordered_yaml``'s loader, and the names ``basicsr.train``/``basicsr.test`` imported) by
+  :func:`parse_options`, which reads plain YAML data only (:mod:`dml_basicsr.utils.safe_yaml`) and sets the
+  ``--force_yml`` values as YAML data (:func:`dml_basicsr.utils.options.apply_overrides`).
 * ``--launcher pytorch|slurm`` assumes GPUs (and deadlocks in validation with networks that have
   buffers): :func:`dml_basicsr.utils.distributed.patch_basicsr` replaces ``init_dist``,
   ``BaseModel.model_to_device`` and ``SRModel.dist_validation``.
@@ -125,6 +130,152 @@ def load_resume_state(opt):
     return resume_state
 
 
+def parse_options(root_path, is_train=True):
+    """Drop-in replacement for ``basicsr.utils.options.parse_options`` (the same flags and the same option dict)
+    that runs no code from the option file or from ``--force_yml``: the file is read by
+    :func:`dml_basicsr.utils.options.load_options` (plain YAML data; OptionError naming the file otherwise), the
+    ``--force_yml`` values are YAML data set into the dict, never ``exec``/``eval``."""
+    import argparse
+    import random
+
+    import torch
+    from basicsr.utils import set_random_seed
+    from basicsr.utils import options as basicsr_options
+    from basicsr.utils.dist_util import get_dist_info
+
+    from dml_basicsr.utils.options import OptionError, apply_overrides, load_options
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument('-opt', type=str, required=True, help='Path to option YAML file.')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none', help='job launcher')
+    parser.add_argument('--auto_resume', action='store_true')
+    parser.add_argument('--debug', action='store_true')
+    parser.add_argument('--local_rank', type=int, default=0)
+    parser.add_argument(
+        '--force_yml', nargs='+', default=None, help='Force to update yml files. Examples: train:ema_decay=0.999')
+    args = parser.parse_args()
+
+    opt = load_options(args.opt)  # the --force_yml entries are set after the seed, as BasicSR sets them
+    if args.launcher == 'none':
+        opt['dist'] = False
+        print('Disable distributed.', flush=True)
+    else:
+        opt['dist'] = True
+        if args.launcher == 'slurm' and 'dist_params' in opt:
+            basicsr_options.init_dist(args.launcher, **opt['dist_params'])
+        else:
+            basicsr_options.init_dist(args.launcher)
+    opt['rank'], opt['world_size'] = get_dist_info()
+
+    seed = opt.get('manual_seed')
+    if seed is None:
+        seed = random.randint(1, 10000)
+        opt['manual_seed'] = seed
+    set_random_seed(seed + opt['rank'])
+
+    apply_overrides(opt, args.force_yml, args.opt)
+    if not isinstance(opt.get('name'), str) or not opt['name']:
+        raise OptionError(f'{args.opt}: name must be a string (the experiment or results folder), got '
+                          f'{opt.get("name")!r}')
+    opt['auto_resume'] = args.auto_resume
+    opt['is_train'] = is_train
+    if args.debug and not opt['name'].startswith('debug'):
+        opt['name'] = 'debug_' + opt['name']
+    if opt['num_gpu'] == 'auto':
+        opt['num_gpu'] = torch.cuda.device_count()
+    _derive_paths(opt, root_path, is_train)
+    return opt, args
+
+
+def _derive_paths(opt, root_path, is_train):
+    """What BasicSR's ``parse_options`` adds after reading the file: each dataset's phase and scale, expanded
+    user paths, and the experiment (train) or results (test) folders."""
+    osp = os.path
+    for phase, dataset in opt['datasets'].items():
+        phase = phase.split('_')[0]
+        dataset['phase'] = phase
+        if 'scale' in opt:
+            dataset['scale'] = opt['scale']
+        if dataset.get('dataroot_gt') is not None:
+            dataset['dataroot_gt'] = osp.expanduser(dataset['dataroot_gt'])
+        if dataset.get('dataroot_lq') is not None:
+            dataset['dataroot_lq'] = osp.expanduser(dataset['dataroot_lq'])
+    for key, val in opt['path'].items():
+        if (val is not None) and ('resume_state' in key or 'pretrain_network' in key):
+            opt['path'][key] = osp.expanduser(val)
+    if is_train:
+        experiments_root = osp.join(root_path, 'experiments', opt['name'])
+        opt['path']['experiments_root'] = experiments_root
+        opt['path']['models'] = osp.join(experiments_root, 'models')
+        opt['path']['training_states'] = osp.join(experiments_root, 'training_states')
+        opt['path']['log'] = experiments_root
+        opt['path']['visualization'] = osp.join(experiments_root, 'visualization')
+        if 'debug' in opt['name']:
+            if 'val' in opt:
+                opt['val']['val_freq'] = 8
+            opt['logger']['print_freq'] = 1
+            opt['logger']['save_checkpoint_freq'] = 8
+    else:
+        results_root = osp.join(root_path, 'results', opt['name'])
+        opt['path']['results_root'] = results_root
+        opt['path']['log'] = results_root
+        opt['path']['visualization'] = osp.join(results_root, 'visualization')
+
+
+def safe_ordered_yaml():
+    """Drop-in replacement for ``basicsr.utils.options.ordered_yaml``: (a loader of plain YAML data, in order;
+    a dumper of OrderedDicts as mappings)."""
+    from collections import OrderedDict
+
+    import yaml
+
+    from dml_basicsr.utils.safe_yaml import SafeOptionDumper, SafeOptionLoader
+
+    SafeOptionDumper.add_representer(OrderedDict, lambda dumper, data: dumper.represent_dict(data.items()))
+    return SafeOptionLoader, SafeOptionDumper
+
+
+def safe_yml_value(value):
+    """Drop-in replacement for ``basicsr.utils.options._postprocess_yml_value``: YAML data, never evaluated."""
+    from dml_basicsr.utils.options import override_value
+
+    return override_value(value, f'--force_yml value {value!r}')
+
+
+def copy_opt_file(opt_file, experiments_root):
+    """Drop-in replacement for ``basicsr.utils.options.copy_opt_file`` (rank 0 only): the option file copied into
+    the experiment with the command atop, its arguments shell-quoted (``shlex.join``, BasicSR joins them with
+    spaces) so that :func:`dml_basicsr.utils.options.recorded_overrides` reads each ``--force_yml`` entry back
+    whole."""
+    import shlex
+    import time
+
+    from basicsr.utils.dist_util import get_dist_info
+
+    if get_dist_info()[0] != 0:
+        return
+    program, *arguments = sys.argv
+    cmd = ' '.join([program, shlex.join(arguments)]) if arguments else program
+    with open(opt_file, encoding='utf-8') as f:
+        text = f.read()
+    with open(os.path.join(experiments_root, os.path.basename(opt_file)), 'w', encoding='utf-8') as f:
+        f.write(f'# GENERATE TIME: {time.asctime()}\n# CMD:\n# {cmd}\n\n{text}')
+
+
+def _patch_basicsr_options():
+    import basicsr.test
+    import basicsr.train
+    import basicsr.utils.options
+
+    basicsr.utils.options.parse_options = parse_options
+    basicsr.utils.options.ordered_yaml = safe_ordered_yaml
+    basicsr.utils.options._postprocess_yml_value = safe_yml_value
+    basicsr.train.parse_options = parse_options
+    basicsr.utils.options.copy_opt_file = copy_opt_file
+    basicsr.train.copy_opt_file = copy_opt_file
+    basicsr.test.parse_options = parse_options
+
+
 def _patch_basicsr_resume():
     import basicsr.train
 
@@ -144,5 +295,6 @@ def apply():
         return
     _install_functional_tensor_alias()
     _patch_basicsr_resume()
+    _patch_basicsr_options()
     _patch_basicsr_distributed()
     _APPLIED = True

@@ -108,8 +108,10 @@ def test_synthesize_refuses_pairs_without_a_record(synth_dir):
     write_pngs(synth_dir / 'old' / 'HR', names=('x.png',))
     proc = synthesize(synth_dir, output='old')
     assert proc.returncode == 2 and 'no synthesis.yml' in one_error_line(proc, 'synthesize')
-    assert synthesize(synth_dir, '--overwrite', output='old').returncode == 0
-    assert sorted(p.name for p in (synth_dir / 'old' / 'HR').iterdir()) == ['a.png', 'b.png']
+    # --overwrite deletes only the pairs a record lists: x.png is not this command's to delete (issue 17)
+    proc = synthesize(synth_dir, '--overwrite', output='old')
+    assert proc.returncode == 2 and 'HR/x.png' in one_error_line(proc, 'synthesize')
+    assert sorted(p.name for p in (synth_dir / 'old').rglob('*')) == ['HR', 'x.png']
 
 
 def test_non_finite_dml_checkpoint_is_refused(synth_dir):

@@ -63,7 +63,7 @@ def _network_from_weights(pth):
 def _network_from_options(yml, pth=None, force_yml=None):
     from basicsr.archs import build_network
 
-    opt = load_options(yml, force_yml)
+    opt = load_options(yml, force_yml, what='the recorded --force_yml')
     if not isinstance(opt.get('network_g'), dict):
         raise CheckpointError(f'{yml}: no network_g section')
     pth = pth or (opt.get('path') or {}).get('pretrain_network_g')

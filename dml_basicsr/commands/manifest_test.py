@@ -27,13 +27,12 @@ import os
 import re
 import tempfile
 
-import yaml
-
 from dml_basicsr.data.errors import DatasetError
 from dml_basicsr.utils.atomic_write import write_text_atomic
 from dml_basicsr.utils.checkpoint import CheckpointError, load_checkpoint, state_dict_key
 from dml_basicsr.utils.model_manifest import DEFAULT_MODEL_TYPE, ManifestError, read_manifest, row_model_type
 from dml_basicsr.utils.options import OptionError
+from dml_basicsr.utils.safe_yaml import dump_yaml
 from .preflight import check_option_file
 from .report import ReportError, build_table, find_metrics_csv
 
@@ -110,7 +109,7 @@ def prepare_runs(opt, folder, debug=False):
         try:
             derived = row_options(opt, row, name)
             with open(derived_path, 'w', encoding='utf-8') as f:
-                yaml.safe_dump(derived, f, sort_keys=False)
+                dump_yaml(derived, f)
             check_option_file(derived_path, command='test')
         except (OptionError, CheckpointError, DatasetError) as e:
             raise _in_row(manifest, index, row, e, derived_path) from None

@@ -18,10 +18,14 @@ Rerunning resumes: pairs already written are skipped; files are written atomical
 an image depends only on --seed and its file name, so the output does not depend on the order of
 processing or on interruptions. Large images are processed in tiles with the same result.
 
-OUTPUT/synthesis.yml records the checkpoint (and its sha256), its scale, --noise-sigma, --seed and
---color. A rerun with other values is refused rather than mixing pairs; --overwrite deletes the
-pairs of OUTPUT and makes them anew. An OUTPUT that overlaps INPUT (the same folder, INPUT inside
-OUTPUT/HR or OUTPUT/LR, OUTPUT inside INPUT) is refused, as is a checkpoint with NaN/inf weights.'''
+OUTPUT/synthesis.yml records the checkpoint (and its sha256), its scale, --noise-sigma, --seed,
+--color and the input files (names, sizes, mtimes). A rerun with other values or from another
+input is refused rather than mixing pairs; --overwrite deletes the pairs that record lists (never
+other files, never through a link) and makes them anew. An OUTPUT that overlaps INPUT on the
+resolved paths (the same folder, INPUT inside OUTPUT/HR or OUTPUT/LR, OUTPUT inside INPUT), whose
+HR/, LR/, synthesis.yml or meta_info.txt is a symbolic link, or that holds images no record lists,
+is refused before anything is written, as is a checkpoint with NaN/inf weights. One run writes an
+OUTPUT at a time (a lock on the folder, released when the run ends or is killed); a second is refused.'''
 
 
 def add_arguments(p):
@@ -43,7 +47,8 @@ def add_arguments(p):
     p.add_argument('--color', choices=('rgb', 'y'), default='rgb',
                    help="'rgb' keeps the colour images; 'y' writes Y-channel images (Y models only)")
     p.add_argument('--overwrite', action='store_true',
-                   help='delete the pairs of an earlier run with other parameters and make them anew')
+                   help='delete the pairs that OUTPUT/synthesis.yml lists (an earlier run with other parameters or '
+                        'input) and make them anew')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
 
 

@@ -15,11 +15,11 @@ import shutil
 
 import cv2
 import numpy as np
-import yaml
 from basicsr.utils import FileClient
 from basicsr.utils.lmdb_util import LmdbMaker
 
 from dml_basicsr.utils.atomic_write import TMP_PREFIX, TMP_SUFFIX, tmp_path
+from dml_basicsr.utils.safe_yaml import dump_yaml, read_yaml
 from .errors import DatasetError, DatasetNotFoundError
 from .image_io import decode_raw
 
@@ -57,8 +57,10 @@ def prepared_pairs(root, alignment, name):
         raise DatasetNotFoundError(f'{name}: io_backend lmdb reads a folder made by basicsr prepare (holding '
                                    f'{HR_LMDB}, {LR_LMDB} and {INFO_FILE}), but {os.path.abspath(root)} has no '
                                    f'{", ".join(missing)}')
-    with open(os.path.join(root, INFO_FILE)) as f:
-        made_for = {k: v for k, v in (yaml.safe_load(f) or {}).items() if k in alignment}
+    info = read_yaml(os.path.join(root, INFO_FILE), DatasetError)
+    if not isinstance(info, dict):
+        raise DatasetError(f'{name}: {os.path.join(root, INFO_FILE)} is not a record of basicsr prepare (not a mapping)')
+    made_for = {k: v for k, v in info.items() if k in alignment}
     if made_for != alignment:
         raise DatasetError(f'{name}: {root} was prepared for {described(made_for)}, but these options read it as '
                            f'{described(alignment)}; prepare it again from these options')
@@ -182,7 +184,7 @@ def write_prepared(dataset, output, crop_size=480, step=240, thresh_size=0, comp
         source = json.loads(json.dumps(dataset.opt, default=str))  # plain lists and scalars for YAML
         info = dict(dataset.alignment(), **cut, pairs=len(dataset.pairs), subimages=count, source=source)
         with open(os.path.join(tmp, INFO_FILE), 'w') as f:
-            yaml.safe_dump(info, f, sort_keys=False)
+            dump_yaml(info, f)
         os.rename(tmp, output)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

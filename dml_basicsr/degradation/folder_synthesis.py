@@ -9,13 +9,19 @@ writes ``<output>/HR/<stem>.png`` (the HR, cropped top-left to a multiple of the
 ``meta_info_file: <output>/meta_info.txt`` and ``filename_tmpl: '{}'``.
 
 * Safe: an output folder that overlaps the input (the same folder, the input inside the output's
-  ``HR/`` or ``LR/``, the output inside the input) is refused before anything is written.
+  ``HR/`` or ``LR/``, the output inside the input), checked on the resolved paths, or whose ``HR/``, ``LR/``,
+  record or ``meta_info.txt`` is a symbolic link, is refused before anything is written
+  (:mod:`dml_basicsr.utils.output_folder`); ``overwrite=True`` deletes only the pairs the record lists (never
+  through a link), and a folder holding images that no record lists is refused, with or without it.
+* One writer: the output folder is locked (``fcntl.flock`` on the folder, released when the process ends, also by
+  a kill) while it is written; a second run into it is refused.
 * Resumable: a pair whose two files exist is skipped; files are written atomically
   (:mod:`dml_basicsr.utils.atomic_write`), so an interrupt never leaves a partial file under a final
   name; ``meta_info.txt`` is (atomically) rewritten when every image is done.
 * Never mixed: ``<output>/synthesis.yml`` records what determines the pairs (the checkpoint's sha256,
-  its scale, the noise sigma, the seed, the colour). A run on a folder made with other values (or
-  holding pairs without that record) is refused; ``overwrite=True`` deletes those pairs and starts anew.
+  its scale, the noise sigma, the seed, the colour) and the input (each file's name, size and mtime). A run on a
+  folder made with other values or from another input (or holding pairs without that record) is refused, naming
+  the difference; ``overwrite=True`` deletes those pairs and starts anew.
 * Deterministic: the noise of an image comes from a generator seeded by ``(seed, crc32(file name))``,
   not by the processing order, so resumed and fresh runs write identical files.
 * Large images are degraded tile by tile (:func:`~dml_basicsr.degradation.tiled.degrade_tiled`); the
@@ -27,13 +33,14 @@ import zlib
 import cv2
 import numpy as np
 import torch
-import yaml
 from tqdm import tqdm
 
 from dml_basicsr.data.errors import DatasetError
-from dml_basicsr.data.image_io import convert_color, is_image_file, list_images, read_image
-from dml_basicsr.utils.atomic_write import TMP_PREFIX, remove_stale_tmp, write_bytes_atomic, write_text_atomic
+from dml_basicsr.data.image_io import convert_color, list_images, read_image
+from dml_basicsr.utils.atomic_write import remove_stale_tmp, write_bytes_atomic, write_text_atomic
 from dml_basicsr.utils.checkpoint import file_sha256
+from dml_basicsr.utils.output_folder import OutputFolderError, check_targets, output_lock  # noqa: F401 (re-exported)
+from dml_basicsr.utils.safe_yaml import dump_yaml, read_yaml
 from .dml_degradation import DMLDegradation, sigma_range
 from .tiled import check_tile_overlap, degrade_tiled
 
@@ -41,10 +48,8 @@ META_INFO = 'meta_info.txt'
 RECORD = 'synthesis.yml'
 # The recorded values that determine the pairs; the paths are recorded for information only.
 RECORD_KEYS = ('checkpoint_sha256', 'scale', 'noise_sigma', 'seed', 'color')
-
-
-class OutputFolderError(ValueError):
-    """The output folder overlaps the input, or holds pairs made with other parameters; the message says which."""
+# What the record says of the input: {file name: {size, mtime_ns}}.
+INPUT_FILES = 'input_files'
 
 
 def write_png_atomic(path, img):
@@ -137,88 +142,146 @@ def _check_arguments(color, seed, tile, tile_overlap, device):
         raise ValueError(f'device {device!r} requested, but CUDA is not available')
 
 
-def _inside(path, folder):
-    """Whether the real path ``path`` is the real path ``folder`` or inside it."""
-    return os.path.commonpath([path, folder]) == folder
-
-
 def check_no_overlap(input_dir, output_dir):
-    """OutputFolderError if writing ``output_dir`` could touch the input images: the same folder, the input
-    inside the output's HR/ or LR/ (or one of them), or the output inside the input."""
-    src, out = os.path.realpath(input_dir), os.path.realpath(output_dir)
-    if src == out:
-        reason = 'the same folder'
-    elif _inside(src, os.path.join(out, 'HR')) or _inside(src, os.path.join(out, 'LR')):
-        reason = "the input is the output's HR/ or LR/, or inside it"
-    elif _inside(out, src):
-        reason = 'the output is inside the input'
-    else:
-        return
-    raise OutputFolderError(f'output {output_dir} overlaps input {input_dir} ({reason}): the pairs would overwrite '
-                            'or mix with the source images; choose an output folder outside the input')
+    """OutputFolderError if writing ``output_dir`` could touch the input images or go outside it: the same folder,
+    the input inside the output's HR/ or LR/ (or one of them), the output inside the input, or HR/, LR/, the record,
+    or meta_info.txt a symbolic link (:func:`dml_basicsr.utils.output_folder.check_targets`)."""
+    check_targets(output_dir, (RECORD, META_INFO), [input_dir], target_folders=('HR', 'LR'))
 
 
-def synthesis_record(input_dir, checkpoint, scale, noise_sigma, seed, color):
-    """The content of ``synthesis.yml``: the paths, and the values of :data:`RECORD_KEYS`."""
+def input_files(input_dir, names):
+    """{name: {size, mtime_ns}} of the input files ``names``: what identifies the input in the record."""
+    files = {}
+    for name in names:
+        st = os.stat(os.path.join(input_dir, name))
+        files[name] = {'size': st.st_size, 'mtime_ns': st.st_mtime_ns}
+    return files
+
+
+def synthesis_record(input_dir, checkpoint, scale, noise_sigma, seed, color, names=None):
+    """The content of ``synthesis.yml``: the paths, the values of :data:`RECORD_KEYS` and (given the input file
+    ``names``) the input's files (:func:`input_files`)."""
     low, high = sigma_range(noise_sigma)
-    return {'input': os.path.abspath(input_dir), 'checkpoint': os.path.abspath(checkpoint),
-            'checkpoint_sha256': file_sha256(checkpoint), 'scale': int(scale),
-            'noise_sigma': [low, high] if isinstance(noise_sigma, (tuple, list)) else low, 'seed': int(seed),
-            'color': color or 'rgb'}
+    record = {'input': os.path.abspath(input_dir), 'checkpoint': os.path.abspath(checkpoint),
+              'checkpoint_sha256': file_sha256(checkpoint), 'scale': int(scale),
+              'noise_sigma': [low, high] if isinstance(noise_sigma, (tuple, list)) else low, 'seed': int(seed),
+              'color': color or 'rgb'}
+    if names is not None:
+        record[INPUT_FILES] = input_files(input_dir, names)
+    return record
 
 
 def _read_record(path):
     """The dict in ``path``, None if there is no such file; OutputFolderError if it is not a record."""
-    if not os.path.isfile(path):
+    if not os.path.lexists(path):
         return None
-    try:
-        with open(path) as f:
-            record = yaml.safe_load(f)
-    except (OSError, yaml.YAMLError) as e:
-        record = e
-    if not isinstance(record, dict):
-        raise OutputFolderError(f'{path}: not a synthesis record ({record}); overwrite (--overwrite) remakes the '
-                                'folder')
+    record = read_yaml(path, OutputFolderError)
+    if not isinstance(record, dict) or not isinstance(record.get(INPUT_FILES, {}), dict):
+        raise OutputFolderError(f'{path}: not a synthesis record (not a mapping with input_files); move it away or '
+                                'choose another output folder')
     return record
 
 
-def _clear_output(output_dir):
-    """Delete the record, the pairs (and temporary files) in HR/ and LR/ and ``meta_info.txt`` of ``output_dir``."""
-    paths = [os.path.join(output_dir, RECORD), os.path.join(output_dir, META_INFO)]
-    for folder in (os.path.join(output_dir, 'HR'), os.path.join(output_dir, 'LR')):
+def input_difference(old, new, shown=3):
+    """How the input files ``new`` differ from the recorded ``old`` ({name: {size, mtime_ns}}), '' if not."""
+    changes = [f'{name} is new' for name in sorted(set(new) - set(old))]
+    changes += [f'{name} is gone' for name in sorted(set(old) - set(new))]
+    for name in sorted(set(old) & set(new)):
+        for key in ('size', 'mtime_ns'):
+            if (old[name] or {}).get(key) != new[name][key]:
+                changes.append(f'{name} {key} {(old[name] or {}).get(key)} -> {new[name][key]}')
+                break
+    more = f' and {len(changes) - shown} more' if len(changes) > shown else ''
+    return '; '.join(changes[:shown]) + more
+
+
+def _meta_info_names(output_dir):
+    path = os.path.join(output_dir, META_INFO)
+    if not os.path.isfile(path):
+        return []
+    with open(path, encoding='utf-8', errors='replace') as f:
+        return [line.strip() for line in f if line.strip()]
+
+
+def recorded_pairs(output_dir, record):
+    """The pair file names that the run of ``record`` wrote (or was writing): the outputs of its input files, or
+    for a record of an earlier version (without input files) those meta_info.txt lists."""
+    if record is None:
+        return set()
+    if INPUT_FILES in record:
+        return {os.path.splitext(name)[0] + '.png' for name in record[INPUT_FILES]}
+    return set(_meta_info_names(output_dir))
+
+
+def foreign_images(output_dir, ours):
+    """'HR/x.png', ... : the images in HR/ and LR/ of ``output_dir`` that are not among the names ``ours``."""
+    found = []
+    for sub in ('HR', 'LR'):
+        folder = os.path.join(output_dir, sub)
         if os.path.isdir(folder):
-            paths += [os.path.join(folder, name) for name in os.listdir(folder)
-                      if is_image_file(name) or name.startswith(TMP_PREFIX)]
+            found += [f'{sub}/{name}' for name in list_images(folder) if name not in ours]
+    return found
+
+
+def _remove_pairs(output_dir, names):
+    """Delete HR/<name> and LR/<name> of ``names`` (a link itself, never what it points to), the temporary files
+    of interrupted runs, meta_info.txt and the record."""
+    paths = [os.path.join(output_dir, RECORD), os.path.join(output_dir, META_INFO)]
+    for sub in ('HR', 'LR'):
+        folder = os.path.join(output_dir, sub)
+        if os.path.isdir(folder):
+            paths += [os.path.join(folder, name) for name in names]
+            remove_stale_tmp(folder)
     for path in paths:
-        if os.path.isfile(path):
+        if os.path.islink(path) or os.path.isfile(path):
             os.remove(path)
+
+
+def _record_problem(existing, record):
+    """What makes the folder of the record ``existing`` not the one for ``record`` ('' if it is)."""
+    changed = [f'{key} {existing.get(key)!r} -> {record[key]!r}' for key in RECORD_KEYS
+               if existing.get(key) != record[key]]
+    if changed:
+        return f'holds pairs made with other parameters ({"; ".join(changed)})'
+    if INPUT_FILES not in existing:
+        return f'holds pairs whose {RECORD} does not say which input files made them (an earlier version wrote it)'
+    difference = input_difference(existing[INPUT_FILES], record[INPUT_FILES])
+    if difference:
+        return f'holds pairs made from another input ({difference})'
+    return ''
 
 
 def prepare_output(output_dir, record, overwrite=False):
     """Make ``output_dir`` ready for the pairs of ``record`` (see :func:`synthesis_record`) and record it.
 
-    A folder with the same record is resumed. One recorded with other values, or holding pairs but no
-    record, is an OutputFolderError; unless ``overwrite``: then its pairs are deleted first.
+    A folder with the same record (the same values, the same input files) is resumed. One recorded with other
+    values or from another input is an OutputFolderError; unless ``overwrite``: then the pairs its record lists
+    are deleted first. Images in HR/ or LR/ that no record lists are an OutputFolderError either way (they are
+    not this command's to delete).
     """
     hr_dir, lr_dir = os.path.join(output_dir, 'HR'), os.path.join(output_dir, 'LR')
     record_path = os.path.join(output_dir, RECORD)
-    if overwrite:
-        _clear_output(output_dir)
     existing = _read_record(record_path)
-    if existing is not None:
-        changed = [f'{key} {existing.get(key)!r} -> {record[key]!r}' for key in RECORD_KEYS
-                   if existing.get(key) != record[key]]
-        if changed:
-            raise OutputFolderError(f'{output_dir} holds pairs made with other parameters ({"; ".join(changed)}); '
-                                    'choose another output folder, or overwrite (--overwrite) to delete them')
-    elif any(list_images(d) for d in (hr_dir, lr_dir) if os.path.isdir(d)):
-        raise OutputFolderError(f'{output_dir} holds pairs in HR/ or LR/ but no {RECORD} saying how they were made; '
-                                'choose another output folder, or overwrite (--overwrite) to delete them')
+    ours = recorded_pairs(output_dir, existing)
+    foreign = foreign_images(output_dir, ours)
+    if foreign:
+        listed = ', '.join(foreign[:3]) + (f' and {len(foreign) - 3} more' if len(foreign) > 3 else '')
+        what = f'no {RECORD}' if existing is None else f'a {RECORD} that does not list them'
+        raise OutputFolderError(f'{output_dir} holds pairs in HR/ or LR/ ({listed}) but {what} saying how they were '
+                                'made; --overwrite deletes only the pairs a record lists: move them away or choose '
+                                'another output folder')
+    problem = _record_problem(existing, record) if existing is not None else ''
+    if problem and not overwrite:
+        raise OutputFolderError(f'{output_dir} {problem}; choose another output folder, or overwrite (--overwrite) '
+                                'to delete them')
+    if overwrite and existing is not None:
+        _remove_pairs(output_dir, ours)
+        existing = None
     for folder in (hr_dir, lr_dir):
         os.makedirs(folder, exist_ok=True)
         remove_stale_tmp(folder)
     if existing is None:
-        write_text_atomic(record_path, yaml.safe_dump(record, sort_keys=False))
+        write_text_atomic(record_path, dump_yaml(record))
 
 
 def _load_degradation(checkpoint, noise_sigma, color, tile, tile_overlap):
@@ -245,12 +308,13 @@ def synthesize_folder(input_dir, output_dir, checkpoint, noise_sigma=5.0, seed=0
         device: 'cpu' or 'cuda' (the noise is drawn on the CPU, so it does not depend on it).
         color: None/'rgb' keeps the colour image; 'y' writes BasicSR's Y channel (1-channel PNGs).
         progress: show a tqdm progress bar.
-        overwrite: delete the pairs of an earlier run with other parameters (or without a record) first.
+        overwrite: delete the pairs of an earlier run with other parameters or from another input first (only
+            those its record lists; images that no record lists are refused either way).
 
     Returns:
         dict with ``scale``, ``names`` (output file names, sorted), ``written`` and ``skipped`` counts.
     """
-    check_no_overlap(input_dir, output_dir)
+    check_no_overlap(input_dir, output_dir)  # before anything is read, and again once the output is locked
     names = list_images(input_dir)
     if not names:
         raise DatasetError(f'{input_dir}: no image files found')
@@ -258,8 +322,17 @@ def synthesize_folder(input_dir, output_dir, checkpoint, noise_sigma=5.0, seed=0
     _check_arguments(color, seed, tile, tile_overlap, device)
     deg = _load_degradation(checkpoint, noise_sigma, color, tile, tile_overlap)
     deg.net.to(device)
-    prepare_output(output_dir, synthesis_record(input_dir, checkpoint, deg.scale, noise_sigma, seed, color), overwrite)
+    record = synthesis_record(input_dir, checkpoint, deg.scale, noise_sigma, seed, color, names)
+    with output_lock(output_dir, 'basicsr synthesize'):
+        check_no_overlap(input_dir, output_dir)
+        prepare_output(output_dir, record, overwrite)
+        return _write_pairs(deg, input_dir, output_dir, names, outputs, noise_sigma, seed, tile, tile_overlap, device,
+                            color, progress)
 
+
+def _write_pairs(deg, input_dir, output_dir, names, outputs, noise_sigma, seed, tile, tile_overlap, device, color,
+                 progress):
+    """The loop of :func:`synthesize_folder` over the input images, then ``meta_info.txt``; its result."""
     hr_dir, lr_dir = os.path.join(output_dir, 'HR'), os.path.join(output_dir, 'LR')
 
     written = skipped = 0

@@ -7,9 +7,8 @@ trained on with its licence, the command that trained it and its validation figu
 """
 from importlib import resources
 
-import yaml
-
 from dml_basicsr.utils.checkpoint import CheckpointError, file_sha256
+from dml_basicsr.utils.safe_yaml import read_yaml
 
 MANIFEST = 'models.yml'
 
@@ -20,8 +19,7 @@ def _folder():
 
 def pretrained_manifest():
     """{name: entry} of the shipped models (entries: file, sha256, scale, data, license, command, validation)."""
-    with (_folder() / MANIFEST).open() as f:
-        return yaml.safe_load(f) or {}
+    return read_yaml(_folder() / MANIFEST, CheckpointError, opener=lambda path, **kw: path.open(**kw)) or {}
 
 
 def pretrained_path(name):

@@ -38,6 +38,7 @@ import yaml
 
 from .atomic_write import write_text_atomic
 from .checkpoint import file_sha256
+from .safe_yaml import dump_yaml, load_yaml_text, read_yaml, yaml_problem
 from .options import OptionError
 
 REQUIRED_KEYS = ('label', 'network_g', 'checkpoint', 'sha256', 'command')
@@ -50,24 +51,12 @@ class ManifestError(OptionError):
     manifest and the row and key."""
 
 
-def _yaml_problem(error):
-    """One line for a YAML error: its problem and where (PyYAML's own message spans several lines)."""
-    problem = getattr(error, 'problem', None) or str(error).strip().splitlines()[0]
-    mark = getattr(error, 'problem_mark', None)
-    return f'{problem} at line {mark.line + 1}, column {mark.column + 1}' if mark is not None else problem
-
-
 def load_manifest_yaml(path):
-    """The manifest file as plain YAML data (``yaml.safe_load``: no tags that construct Python objects)."""
+    """The manifest file as plain YAML data (:func:`~dml_basicsr.utils.safe_yaml.read_yaml`: no tag constructs a
+    Python object)."""
     if not os.path.isfile(path):
         raise ManifestError(f'manifest not found: {os.path.abspath(path)}')
-    try:
-        with open(path, encoding='utf-8') as f:
-            return yaml.safe_load(f)
-    except yaml.YAMLError as e:
-        raise ManifestError(f'{path}: not valid YAML: {_yaml_problem(e)}') from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ManifestError(f'{path}: cannot read ({e})') from None
+    return read_yaml(path, ManifestError)
 
 
 def _row_name(index, row):
@@ -192,12 +181,11 @@ def manifest_text(path, rows, header=None):
     if any(line.strip() and not line.lstrip().startswith('#') for line in header.splitlines()):
         raise ManifestError(f'{path}: the header may only hold # comment lines')
     try:
-        body = yaml.safe_dump({'rows': written}, sort_keys=False, default_flow_style=None, width=120,
-                              allow_unicode=True)
+        body = dump_yaml({'rows': written}, default_flow_style=None, width=120, allow_unicode=True)
     except yaml.YAMLError as e:
-        raise ManifestError(f'{path}: the rows hold a value that is not plain YAML data ({_yaml_problem(e)})') from None
+        raise ManifestError(f'{path}: the rows hold a value that is not plain YAML data ({yaml_problem(e)})') from None
     text = (header.rstrip('\n') + '\n' if header.strip() else '') + body
-    if yaml.safe_load(text) != {'rows': written}:  # what read_manifest will read back
+    if load_yaml_text(text, path, ManifestError) != {'rows': written}:  # what read_manifest will read back
         raise ManifestError(f'{path}: the rows do not survive a YAML round trip (values must be plain YAML data)')
     return text
 
@@ -244,10 +232,7 @@ def main(argv=None):
             rows = read_manifest(args.manifest)
             print(f'{args.manifest}: {len(rows)} row(s), every checkpoint present with its sha256')
             return 0
-        try:
-            network = yaml.safe_load(args.network_g)
-        except yaml.YAMLError as e:
-            raise ManifestError(f'--network-g: not valid YAML: {_yaml_problem(e)}') from None
+        network = load_yaml_text(args.network_g, '--network-g', ManifestError)
         row = dict(label=args.label, network_g=network, checkpoint=args.checkpoint, command=args.command)
         if args.model_type:
             row['model_type'] = args.model_type

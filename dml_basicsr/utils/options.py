@@ -4,43 +4,65 @@ import inspect
 import os
 import shlex
 
-import yaml
-from basicsr.utils.options import _postprocess_yml_value, ordered_yaml
+from .safe_yaml import load_yaml_text, read_yaml
 
 
 class OptionError(ValueError):
     """The option file is missing or malformed; the message names it."""
 
 
-def load_options(opt_path, force_yml=None):
-    """The option file as a dict, with ``--force_yml key:sub=value`` entries applied."""
+def load_options(opt_path, force_yml=None, what='--force_yml'):
+    """The option file as a dict (plain YAML data, :func:`~dml_basicsr.utils.safe_yaml.read_yaml`), with
+    ``--force_yml key:sub=value`` entries applied (:func:`apply_overrides`; ``what`` names them in errors)."""
     if not os.path.isfile(opt_path):
         raise OptionError(f'option file not found: {opt_path}')
-    try:
-        with open(opt_path) as f:
-            opt = yaml.load(f, Loader=ordered_yaml()[0])
-    except yaml.YAMLError as e:
-        raise OptionError(f'{opt_path}: not valid YAML: {e}') from e
+    opt = read_yaml(opt_path, OptionError)
     if not isinstance(opt, dict):
         raise OptionError(f'{opt_path}: expected a mapping of options at the top level')
-    for entry in force_yml or []:
-        keys, _, value = entry.partition('=')
-        *parents, last = keys.strip().split(':')
+    apply_overrides(opt, force_yml, opt_path, what)
+    return opt
+
+
+def override_value(text, where):
+    """The value of a ``--force_yml key=value`` entry: YAML data, never evaluated (``[1, 2]`` a list, ``1e-3`` a
+    float, ``~`` None; ``none`` None too, as BasicSR's parser reads it)."""
+    if text.strip().lower() == 'none':
+        return None
+    return load_yaml_text(text, where, OptionError)
+
+
+def apply_overrides(opt, entries, where, what='--force_yml'):
+    """Set each ``key:sub=value`` of ``entries`` in the dict ``opt`` (the value by :func:`override_value`), as
+    BasicSR's ``--force_yml`` does (the sections must exist; the last key may be new); OptionError naming
+    ``where`` (the option file) and the entry otherwise."""
+    for entry in entries or []:
+        keys, sep, value = entry.partition('=')
+        path = [key.strip() for key in keys.split(':')]
+        if not sep or not all(path):
+            raise OptionError(f'{where}: {what} {entry!r}: expected key=value or section:key=value')
         node = opt
-        for key in parents:
+        for depth, key in enumerate(path[:-1]):
             node = node.get(key) if isinstance(node, dict) else None
-        if isinstance(node, dict):
-            node[last] = _postprocess_yml_value(value.strip())
+            if not isinstance(node, dict):
+                raise OptionError(f'{where}: {what} {entry!r}: there is no section {":".join(path[:depth + 1])} '
+                                  'to set it in')
+        node[path[-1]] = override_value(value.strip(), f'{where}: {what} {entry!r}')
     return opt
 
 
 def recorded_overrides(yml):
     """The ``--force_yml`` entries of the command that BasicSR recorded atop an experiment's option copy."""
-    with open(yml) as f:
-        head = [f.readline() for _ in range(3)]
+    try:
+        with open(yml, encoding='utf-8') as f:
+            head = [f.readline() for _ in range(3)]
+    except (OSError, UnicodeDecodeError) as e:
+        raise OptionError(f'{yml}: cannot read ({e})') from None
     if not head[1].startswith('# CMD:'):
         return []
-    args = shlex.split(head[2].lstrip('# '))
+    try:
+        args = shlex.split(head[2].lstrip('# '))
+    except ValueError as e:
+        raise OptionError(f'{yml}: the recorded command (# CMD:) does not parse: {e}') from None
     if '--force_yml' not in args:
         return []
     entries = []

@@ -1,0 +1,66 @@
+"""The one way this project reads YAML: data only (no tag constructs a Python object), mappings in file order.
+
+Every YAML file the project reads goes through :func:`read_yaml` (option files and their experiment copies,
+manifests of trained networks, ``synthesis.yml``, ``prepared.yml``, the shipped ``models.yml``), and every
+``--force_yml`` value through :func:`load_yaml_text`. :class:`SafeOptionLoader` is ``yaml.SafeLoader`` with one
+addition: a number in exponent form without a dot or an exponent sign (``1e-3``, ``2e4``), which YAML 1.1 reads
+as a string, is the float BasicSR users mean. BasicSR's option files (``!!float 1e-4``, ``!!str`` and the other
+standard tags) read as with BasicSR's own loader; ``!!python/...`` and other unknown tags are one error line
+naming the file.
+"""
+import re
+
+import yaml
+
+
+class SafeOptionLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` (plain data, dicts in file order) that also reads ``1e-3`` as a float."""
+
+
+class SafeOptionDumper(yaml.SafeDumper):
+    """``yaml.SafeDumper`` that quotes the strings :class:`SafeOptionLoader` would read as floats (``'1e-3'``)."""
+
+
+EXPONENT_FLOAT = re.compile(r'^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$')
+for _cls in (SafeOptionLoader, SafeOptionDumper):
+    _cls.add_implicit_resolver('tag:yaml.org,2002:float', EXPONENT_FLOAT, list('-+0123456789'))
+
+
+def dump_yaml(data, stream=None, **kwargs):
+    """``yaml.safe_dump`` (keys in order unless told) whose text :func:`read_yaml` reads back as ``data``."""
+    kwargs.setdefault('sort_keys', False)
+    return yaml.dump(data, stream, Dumper=SafeOptionDumper, **kwargs)
+
+
+def yaml_problem(error):
+    """One line for a YAML error: its problem and where (PyYAML's own message spans several lines)."""
+    problem = getattr(error, 'problem', None) or str(error).strip().splitlines()[0]
+    if isinstance(error, yaml.constructor.ConstructorError) and 'could not determine a constructor' in problem:
+        tag = problem.split("'")[1] if "'" in problem else problem
+        short = tag.replace('tag:yaml.org,2002:', '!!')
+        kind = 'constructs a Python object' if short.startswith('!!python/') else 'is not a plain-data tag'
+        problem = f'the tag {short} {kind}; only plain data is read (no code runs from files)'
+    mark = getattr(error, 'problem_mark', None)
+    return f'{problem} at line {mark.line + 1}, column {mark.column + 1}' if mark is not None else problem
+
+
+def load_yaml_text(text, where, error=ValueError):
+    """The YAML data of the string ``text``; ``error('<where>: ...')`` if it is not plain YAML data."""
+    try:
+        return yaml.load(text, Loader=SafeOptionLoader)
+    except yaml.YAMLError as e:
+        raise error(f'{where}: not valid YAML: {yaml_problem(e)}') from None
+
+
+def read_yaml(path, error=ValueError, opener=open):
+    """The YAML data of the file ``path`` (UTF-8); ``error('<path>: ...')`` if it cannot be read or is not plain
+    YAML data (e.g. a ``!!python/object/apply`` tag). ``opener(path, encoding=...)`` opens it (e.g. a package
+    resource's ``open``)."""
+    try:
+        with opener(path, encoding='utf-8') as f:
+            text = f.read()
+    except UnicodeDecodeError as e:
+        raise error(f'{path}: not UTF-8 text ({e.reason} at byte {e.start})') from None
+    except OSError as e:
+        raise error(f'{path}: cannot read ({e.strerror or e})') from None
+    return load_yaml_text(text, path, error)

@@ -1,0 +1,440 @@
+"""Issue 17, the hostile-input classes: no file runs code, no output destroys an input, one writer per output.
+
+Each class is tried with several inputs of the class; every code-execution path has a marker-file test (the
+marker must not exist afterwards).
+"""
+import glob
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+import yaml
+
+from conftest import PROJECT_ROOT, make_realsr, one_error_line, run_cli, tiny_dml_options, write_yaml
+from dml_basicsr.archs import DMLNet
+
+# Tags that would run `touch MARKER` under PyYAML's full/unsafe loaders (and a custom tag), as YAML text.
+CODE_TAGS = [
+    '!!python/object/apply:os.system ["touch {marker}"]',
+    '!!python/object/apply:subprocess.call [["touch", "{marker}"]]',
+    '!!python/object/new:subprocess.Popen [["touch", "{marker}"]]',
+    '!!python/name:os.system',
+]
+
+
+def hostile(tag, marker):
+    return tag.format(marker=marker)
+
+
+def write_hostile_options(path, opt, key, tag, marker):
+    """``opt`` written to ``path`` with the value of the top-level ``key`` replaced by the YAML ``tag``."""
+    opt = {k: v for k, v in opt.items() if k != key}
+    path.write_text(f'{key}: {hostile(tag, marker)}\n' + yaml.safe_dump(opt, sort_keys=False))
+    return path
+
+
+def assert_refused(proc, command, *fragments):
+    line = one_error_line(proc, command)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    for fragment in fragments:
+        assert fragment in line, line
+    return line
+
+
+# ------------------------------------------------------------------------- 1. files that run code
+
+
+def test_every_shipped_yaml_reads_as_with_basicsrs_loader():
+    """The safe loader reads every option file, manifest and record in the repository as BasicSR's (unsafe,
+    OrderedDict) loader did: the same data, the same key order."""
+    from dml_basicsr.utils.safe_yaml import read_yaml
+
+    files = [p for pattern in ('options/**/*.yml', 'model_zoo/**/*.yml', 'dml_basicsr/**/*.yml')
+             for p in glob.glob(str(PROJECT_ROOT / pattern), recursive=True)]
+    assert len(files) > 20
+    for path in files:
+        with open(path) as f:
+            reference = yaml.load(f, Loader=yaml.FullLoader)  # what BasicSR's CLoader builds, minus code
+        data = read_yaml(path)
+        assert data == reference, path
+        if isinstance(data, dict):
+            assert list(data) == list(reference), path
+
+
+def test_safe_loader_keeps_basicsr_tags_and_reads_exponent_floats():
+    from dml_basicsr.utils.safe_yaml import dump_yaml, load_yaml_text
+
+    data = load_yaml_text('lr: !!float 1e-4\nname: !!str 123\nb: 1e-3\nc: [2E5, -1.5e+2]\nd: ~\nz: 1\na: 2\n', 'x')
+    assert data == dict(lr=1e-4, name='123', b=1e-3, c=[2e5, -150.0], d=None, z=1, a=2)
+    assert list(data) == ['lr', 'name', 'b', 'c', 'd', 'z', 'a']
+    assert load_yaml_text(dump_yaml({'s': '1e-3'}), 'x') == {'s': '1e-3'}  # the string round-trips quoted
+
+
+@pytest.mark.parametrize('tag', CODE_TAGS)
+@pytest.mark.parametrize('command', ['train', 'test'])
+def test_option_file_with_a_python_tag_runs_nothing(tmp_path, command, tag):
+    marker = tmp_path / 'MARKER'
+    opt_file = write_hostile_options(tmp_path / 'opt.yml', tiny_dml_options('hostile'), 'name', tag, marker)
+    proc = run_cli([command, '-opt', str(opt_file)], cwd=tmp_path)
+    assert_refused(proc, command, str(opt_file), 'Python object', 'line 1')
+    assert not marker.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['opt.yml']  # no experiments/, results/, tb_logger/
+
+
+@pytest.mark.parametrize('tag', CODE_TAGS[:2])
+def test_nested_python_tag_and_custom_tags_are_refused(tmp_path, tag):
+    marker = tmp_path / 'MARKER'
+    text = yaml.safe_dump(tiny_dml_options('hostile'), sort_keys=False)
+    text = text.replace('  total_iter: 4', f'  total_iter: {hostile(tag, marker)}')
+    assert hostile(tag, marker) in text
+    (tmp_path / 'opt.yml').write_text(text)
+    proc = run_cli(['train', '-opt', 'opt.yml'], cwd=tmp_path)
+    assert_refused(proc, 'train', 'opt.yml', 'Python object')
+    (tmp_path / 'custom.yml').write_text('name: !shell touch MARKER\n')
+    assert_refused(run_cli(['train', '-opt', 'custom.yml'], cwd=tmp_path), 'train', 'custom.yml', '!shell',
+                   'not a plain-data tag')
+    assert not marker.exists() and not (tmp_path / 'experiments').exists()
+
+
+def test_basicsrs_own_option_parser_runs_nothing(tmp_path, monkeypatch):
+    """basicsr.train/test call BasicSR's parse_options again: it is replaced by the safe one, for the file, for
+    --force_yml values (BasicSR eval'd a value starting with '[') and for --force_yml keys (BasicSR exec'd
+    'opt["<key>"]=value')."""
+    import basicsr.test
+    import basicsr.train
+    import basicsr.utils.options
+
+    from dml_basicsr.utils.options import OptionError
+
+    marker = tmp_path / 'MARKER'
+    for parse in (basicsr.utils.options.parse_options, basicsr.train.parse_options, basicsr.test.parse_options):
+        for tag in CODE_TAGS:
+            opt_file = write_hostile_options(tmp_path / 'opt.yml', tiny_dml_options('x'), 'name', tag, marker)
+            monkeypatch.setattr(sys, 'argv', ['basicsr train', '-opt', str(opt_file)])
+            with pytest.raises(OptionError, match='Python object'):
+                parse(str(tmp_path), is_train=True)
+    write_yaml(tmp_path / 'ok.yml', tiny_dml_options('x'))
+    value = f"[__import__('os').system('touch {marker}')]"
+    key = f'name"];__import__("os").system("touch {marker}");opt["x'
+    monkeypatch.setattr(sys, 'argv', ['basicsr train', '-opt', str(tmp_path / 'ok.yml'), '--force_yml',
+                                      f'datasets:val:images={value}', f'{key}=1', 'train:total_iter=1e1',
+                                      'manual_seed=~'])
+    opt, _ = basicsr.train.parse_options(str(tmp_path), is_train=True)
+    assert opt['datasets']['val']['images'] == [value[1:-1]]  # a list of one harmless string
+    assert opt[key] == 1 and opt['train']['total_iter'] == 10.0 and opt['manual_seed'] is None
+    assert basicsr.utils.options._postprocess_yml_value(value) == [value[1:-1]]
+    loader = basicsr.utils.options.ordered_yaml()[0]
+    with pytest.raises(yaml.YAMLError):
+        yaml.load(hostile(CODE_TAGS[0], marker), Loader=loader)
+    monkeypatch.setattr(sys, 'argv', ['basicsr train', '-opt', str(tmp_path / 'ok.yml'), '--force_yml',
+                                      f'name={value}'])
+    with pytest.raises(OptionError, match='ok.yml: name must be a string'):
+        basicsr.train.parse_options(str(tmp_path), is_train=True)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize('entry, fragment', [
+    ('train=1=2', None),  # the value is '1=2', a string: accepted
+    ('datasets:nosuch:gt_size=4', 'no section datasets:nosuch'),
+    ('name', 'expected key=value'),
+    (':x=1', 'expected key=value'),
+    ('name=[unclosed', 'not valid YAML'),
+    ('name=!!python/object/apply:os.system ["touch MARKER"]', 'Python object'),
+])
+def test_typed_force_yml_values_are_yaml_data(tmp_path, entry, fragment):
+    from dml_basicsr.utils.options import OptionError, load_options
+
+    opt_file = write_yaml(tmp_path / 'opt.yml', tiny_dml_options('x'))
+    if fragment is None:
+        assert load_options(str(opt_file), [entry])['train'] == '1=2'
+        return
+    with pytest.raises(OptionError, match=fragment):
+        load_options(str(opt_file), [entry])
+    proc = run_cli(['train', '-opt', 'opt.yml', '--force_yml', entry], cwd=tmp_path)
+    assert_refused(proc, 'train', 'opt.yml', '--force_yml', fragment)
+    assert not (tmp_path / 'MARKER').exists() and not (tmp_path / 'experiments').exists()
+
+
+def test_typed_force_yml_code_is_a_harmless_list(tmp_path):
+    """A typed --force_yml value that BasicSR would eval is a list of one string; here it names an image the
+    dataset check does not find, so the run stops with one line naming it, and nothing ran."""
+    marker = tmp_path / 'MARKER'
+    write_yaml(tmp_path / 'opt.yml', tiny_dml_options('x'))
+    code = f"__import__('os').system('touch {marker}')"
+    proc = run_cli(['train', '-opt', 'opt.yml', '--force_yml', f'datasets:val:images=[{code}]'], cwd=tmp_path)
+    assert_refused(proc, 'train', code)
+    assert not marker.exists() and not (tmp_path / 'experiments').exists()
+
+
+def test_prepare_option_file_with_a_python_tag_runs_nothing(tmp_path):
+    marker = tmp_path / 'MARKER'
+    make_realsr(tmp_path / 'RealSR')
+    opt = {'scale': 4, 'datasets': {'train': {'type': 'RealSRDataset', 'dataroot': str(tmp_path / 'RealSR')}}}
+    for tag in CODE_TAGS:
+        write_hostile_options(tmp_path / 'prep.yml', opt, 'name', tag, marker)
+        proc = run_cli(['prepare', '-opt', 'prep.yml', '--output', 'prepared'], cwd=tmp_path)
+        assert_refused(proc, 'prepare', 'prep.yml', 'Python object')
+    proc = run_cli(['prepare', '-opt', 'prep.yml', '--output', 'prepared', '--force_yml',
+                    'name=!!python/object/apply:os.system ["touch MARKER"]'], cwd=tmp_path)
+    assert_refused(proc, 'prepare', 'prep.yml')
+    assert not marker.exists() and not (tmp_path / 'MARKER').exists() and not (tmp_path / 'prepared').exists()
+
+
+DML_NETWORK = dict(type='DMLNet', num_in_ch=1, num_basis=3, kernel_size=7, scale=1, num_feat=8)
+
+
+def dml_experiment(root, command_line, body=None):
+    """An experiment folder as ``basicsr train`` leaves it: the option copy (``command_line`` recorded atop) and
+    ``models/net_g_latest.pth`` of a tiny DMLNet."""
+    exp = root / 'experiments' / 'tiny'
+    (exp / 'models').mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    torch.save({'params': DMLNet(**{k: v for k, v in DML_NETWORK.items() if k != 'type'}).state_dict()},
+               exp / 'models' / 'net_g_latest.pth')
+    body = yaml.safe_dump({'name': 'tiny', 'network_g': DML_NETWORK}, sort_keys=False) if body is None else body
+    (exp / 'train_tiny.yml').write_text(f'# GENERATE TIME: now\n# CMD:\n# {command_line}\n\n{body}')
+    return exp
+
+
+def visualize(root, exp):
+    return run_cli(['visualize', '--image', 'embedded:camera', '--output', str(root / 'fig'), '--dml', str(exp),
+                    '--grid', '2'], cwd=root)
+
+
+@pytest.mark.parametrize('tag', CODE_TAGS)
+def test_visualize_experiment_copy_with_a_python_tag_runs_nothing(tmp_path, tag):
+    marker = tmp_path / 'MARKER'
+    body = f'name: {hostile(tag, marker)}\n' + yaml.safe_dump({'network_g': DML_NETWORK})
+    exp = dml_experiment(tmp_path, 'basicsr train -opt options/x.yml', body)
+    assert_refused(visualize(tmp_path, exp), 'visualize', 'train_tiny.yml', 'Python object')
+    assert not marker.exists() and not (tmp_path / 'fig').exists()
+
+
+def test_visualize_recorded_force_yml_code_runs_nothing(tmp_path):
+    """The recorded --force_yml values are YAML data: quoted as this package records them (shlex), BasicSR's eval
+    bait is a harmless list of one string and the pictures are made; joined with spaces as BasicSR recorded them,
+    it is not valid YAML, one line. A recorded key or tag runs nothing either."""
+    marker = tmp_path / 'MARKER'
+    code = f"__import__('os').system('touch {marker}')"
+    exp = dml_experiment(tmp_path, f'basicsr train -opt options/x.yml --force_yml "name=[{code}]" --auto_resume')
+    proc = visualize(tmp_path, exp)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (tmp_path / 'fig' / 'basis.png').is_file()
+    for recorded, fragment in [
+        (f'--force_yml name=[a, {code}]', 'the recorded --force_yml'),  # BasicSR's unquoted record: 'name=[a,'
+        ("--force_yml 'name=!!python/object/apply:os.system [\"touch MARKER\"]'", 'Python object'),
+        (f"--force_yml 'network_g:num_basis=[{code}]'", 'num_basis'),
+        ("--force_yml 'name=\"unterminated", 'recorded command'),
+    ]:
+        exp = dml_experiment(tmp_path, f'basicsr train -opt options/x.yml {recorded}')
+        assert_refused(visualize(tmp_path / 'fig', exp), 'visualize', fragment)
+    assert not marker.exists() and not (tmp_path / 'fig' / 'MARKER').exists()
+
+
+def test_training_records_its_command_so_that_the_overrides_read_back_whole(tmp_path):
+    from dml_basicsr.compat import copy_opt_file
+    from dml_basicsr.utils.options import recorded_overrides
+
+    write_yaml(tmp_path / 'opt.yml', {'name': 'x'})
+    (tmp_path / 'exp').mkdir()
+    argv = sys.argv
+    sys.argv = ['basicsr train', '-opt', 'opt.yml', '--force_yml', 'name=a b', "network_g:note=it's", '--debug']
+    try:
+        copy_opt_file(str(tmp_path / 'opt.yml'), str(tmp_path / 'exp'))
+    finally:
+        sys.argv = argv
+    copy = tmp_path / 'exp' / 'opt.yml'
+    assert copy.read_text().splitlines()[1:3] == ['# CMD:', "# basicsr train -opt opt.yml --force_yml 'name=a b' "
+                                                  "'network_g:note=it'\"'\"'s' --debug"]
+    assert recorded_overrides(str(copy)) == ['name=a b', "network_g:note=it's"]
+
+
+@pytest.mark.parametrize('tag', CODE_TAGS)
+def test_manifest_with_a_python_tag_runs_nothing(tmp_path, tag):
+    from dml_basicsr.utils.model_manifest import main
+
+    marker = tmp_path / 'MARKER'
+    (tmp_path / 'models.yml').write_text(f'rows:\n  - label: {hostile(tag, marker)}\n')
+    assert main(['check', str(tmp_path / 'models.yml')]) == 2
+    opt = {'name': 'zoo', 'manifest': str(tmp_path / 'models.yml'), 'model_type': 'DMLOnlineSRModel',
+           'num_gpu': 0, 'datasets': {}, 'path': {}}
+    proc = run_cli(['test', '-opt', str(write_yaml(tmp_path / 'test.yml', opt))], cwd=tmp_path)
+    assert_refused(proc, 'test', 'models.yml', 'Python object')
+    assert not marker.exists() and not (tmp_path / 'results').exists()
+
+
+def test_shipped_models_manifest_is_read_safely(tmp_path, monkeypatch):
+    from dml_basicsr.degradation import pretrained_models
+    from dml_basicsr.utils.checkpoint import CheckpointError
+
+    marker = tmp_path / 'MARKER'
+    (tmp_path / 'pretrained').mkdir()
+    (tmp_path / 'pretrained' / 'models.yml').write_text(f'x: {hostile(CODE_TAGS[0], marker)}\n')
+    monkeypatch.setattr(pretrained_models, '_folder', lambda: tmp_path / 'pretrained')
+    with pytest.raises(CheckpointError, match='models.yml: .*Python object'):
+        pretrained_models.pretrained_manifest()
+    assert not marker.exists()
+
+
+# ------------------------------------------------------------- 2. an output that destroys its input; 5. reuse
+
+from test_robustness import save_dmlnet, write_pngs  # noqa: E402
+
+
+def tree(root):
+    """Everything under ``root`` without following links: {relative path: bytes, or '-> target' for a link}."""
+    found = {}
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = os.path.join(folder, name)
+            rel = os.path.relpath(path, root)
+            if os.path.islink(path):
+                found[rel] = '-> ' + os.readlink(path)
+            elif os.path.isfile(path):
+                with open(path, 'rb') as f:
+                    found[rel] = f.read()
+            else:
+                found[rel] = 'dir'
+    return found
+
+
+@pytest.fixture
+def synth(tmp_path):
+    save_dmlnet(tmp_path / 'dml_x2.pth')
+    write_pngs(tmp_path / 'D' / 'HR')
+    write_pngs(tmp_path / 'victim', names=('a.png', 'b.png', 'keep.png'), size=(30, 30))
+    return tmp_path
+
+
+def synthesize(cwd, *args, input='D/HR', output='out', checkpoint='dml_x2.pth'):
+    return run_cli(['synthesize', '--input', input, '--output', output, '--checkpoint', checkpoint,
+                    '--no-progress', *args], cwd=cwd)
+
+
+def _link(link, target):
+    link.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(target, link)
+
+
+LINK_LAYOUTS = {  # name: (make the hostile output layout in root, what the error line says)
+    'out/HR -> victim': (lambda r: _link(r / 'out' / 'HR', r / 'victim'), 'out/HR is a symbolic link'),
+    'out/LR -> victim': (lambda r: _link(r / 'out' / 'LR', r / 'victim'), 'out/LR is a symbolic link'),
+    'out/HR -> relative victim': (lambda r: _link(r / 'out' / 'HR', '../victim'), 'out/HR is a symbolic link'),
+    'record -> victim file': (lambda r: _link(r / 'out' / 'synthesis.yml', r / 'victim' / 'a.png'),
+                              'synthesis.yml is a symbolic link'),
+    'meta_info -> victim file': (lambda r: _link(r / 'out' / 'meta_info.txt', r / 'victim' / 'keep.png'),
+                                 'meta_info.txt is a symbolic link'),
+    'out -> the input': (lambda r: _link(r / 'out', r / 'D' / 'HR'), 'the same folder'),
+    'out -> inside the input': (lambda r: (r / 'D' / 'HR' / 'sub').mkdir() or _link(r / 'out', r / 'D' / 'HR' / 'sub'),
+                                'the output is inside the input'),
+    'out -> above the input': (lambda r: _link(r / 'out', r / 'D'), "the input is the output's HR/ or LR/"),
+}
+
+
+@pytest.mark.parametrize('overwrite', [False, True])
+@pytest.mark.parametrize('layout', sorted(LINK_LAYOUTS))
+def test_synthesize_never_writes_or_deletes_through_a_link(synth, layout, overwrite):
+    make, fragment = LINK_LAYOUTS[layout]
+    make(synth)
+    before = tree(synth)
+    proc = synthesize(synth, *(['--overwrite'] if overwrite else []))
+    assert_refused(proc, 'synthesize', fragment)
+    assert tree(synth) == before  # the victim and the input byte-identical, nothing written anywhere
+
+
+def test_synthesize_refuses_an_input_inside_the_outputs_written_folders(synth):
+    write_pngs(synth / 'out' / 'LR' / 'src')
+    _link(synth / 'src_link', synth / 'out' / 'LR' / 'src')
+    before = tree(synth)
+    for input_dir in ('out/LR/src', 'src_link', 'out/LR'):
+        for flags in ([], ['--overwrite']):
+            proc = synthesize(synth, *flags, input=input_dir)
+            assert_refused(proc, 'synthesize', "the input is the output's HR/ or LR/")
+    assert tree(synth) == before
+
+
+def test_overwrite_removes_only_the_recorded_pairs_and_never_follows_a_link(synth):
+    assert synthesize(synth).returncode == 0
+    (synth / 'out' / 'HR' / 'notes.txt').write_text('mine')
+    write_pngs(synth / 'out' / 'extra', names=('keep.png',))
+    os.remove(synth / 'out' / 'HR' / 'a.png')
+    os.symlink(synth / 'victim' / 'a.png', synth / 'out' / 'HR' / 'a.png')  # a pair file that is a link out
+    victim = tree(synth / 'victim')
+    proc = synthesize(synth, '--seed', '3', '--overwrite')
+    assert proc.returncode == 0 and '2 written' in proc.stdout, proc.stderr
+    assert tree(synth / 'victim') == victim
+    assert not os.path.islink(synth / 'out' / 'HR' / 'a.png')  # the link was removed, a new pair written
+    assert (synth / 'out' / 'HR' / 'notes.txt').read_text() == 'mine'
+    assert (synth / 'out' / 'extra' / 'keep.png').exists()
+    write_pngs(synth / 'out' / 'LR', names=('z.png',))  # an image that no record lists
+    before = tree(synth)
+    proc = synthesize(synth, '--seed', '4', '--overwrite')
+    assert_refused(proc, 'synthesize', 'LR/z.png', 'deletes only the pairs a record lists')
+    assert tree(synth) == before
+
+
+@pytest.mark.parametrize('tag', CODE_TAGS)
+def test_synthesis_record_with_a_python_tag_runs_nothing(synth, tag):
+    marker = synth / 'MARKER'
+    (synth / 'out').mkdir()
+    (synth / 'out' / 'synthesis.yml').write_text(f'seed: {hostile(tag, marker)}\n')
+    before = tree(synth)
+    for flags in ([], ['--overwrite']):
+        assert_refused(synthesize(synth, *flags), 'synthesize', 'synthesis.yml', 'Python object')
+    assert not marker.exists() and tree(synth) == before
+
+
+@pytest.mark.parametrize('change, fragment', [
+    (lambda d: write_pngs(d, names=('a.png', 'b.png'), size=(40, 48)), 'a.png size'),  # same names, other images
+    (lambda d: write_pngs(d, names=('c.png',)), 'c.png is new'),
+    (lambda d: os.remove(d / 'b.png'), 'b.png is gone'),
+    (lambda d: os.utime(d / 'a.png', ns=(10**18, 10**18)), 'a.png mtime_ns'),
+])
+def test_synthesize_rerun_from_another_input_is_refused(synth, change, fragment):
+    assert synthesize(synth).returncode == 0
+    again = synthesize(synth)
+    assert again.returncode == 0 and '0 written, 2 already there' in again.stdout  # the same input resumes
+    made = tree(synth / 'out')
+    shutil.copytree(synth / 'D' / 'HR', synth / 'other')
+    change(synth / 'other')
+    for input_dir in ('other',) if fragment != 'a.png mtime_ns' else ('other', 'D/HR'):
+        if input_dir == 'D/HR':
+            change(synth / 'D' / 'HR')
+        proc = synthesize(synth, input=input_dir)
+        assert_refused(proc, 'synthesize', 'made from another input', fragment)
+        assert tree(synth / 'out') == made
+
+
+# ---------------------------------------------------------------------------------- 3. one writer per output
+
+
+def test_second_writer_of_an_output_is_refused(synth):
+    from dml_basicsr.utils.output_folder import output_lock
+
+    with output_lock(str(synth / 'out'), 'basicsr synthesize'):
+        before = tree(synth)
+        proc = synthesize(synth)
+        assert_refused(proc, 'synthesize', 'out is being written by another basicsr synthesize')
+        assert tree(synth) == before
+    assert synthesize(synth).returncode == 0  # released at the end of the block
+
+
+def test_a_killed_writer_leaves_no_stuck_lock(synth):
+    (synth / 'out').mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, '-c', 'import sys, time\nsys.path.insert(0, sys.argv[1])\n'
+         'import importlib.util as u\nspec = u.spec_from_file_location("of", sys.argv[1] + "/dml_basicsr/utils/'
+         'output_folder.py")\nof = u.module_from_spec(spec); spec.loader.exec_module(of)\n'
+         'with of.output_lock(sys.argv[2], "basicsr synthesize"):\n    print("locked", flush=True)\n'
+         '    time.sleep(120)\n', str(PROJECT_ROOT), str(synth / 'out')], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == 'locked'
+        assert_refused(synthesize(synth), 'synthesize', 'being written by another')
+    finally:
+        holder.kill()  # SIGKILL: no clean-up runs in the holder
+        holder.wait()
+    proc = synthesize(synth)
+    assert proc.returncode == 0 and '2 written' in proc.stdout, proc.stderr
