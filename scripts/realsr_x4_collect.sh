@@ -2,23 +2,40 @@
 # Commit-ready copies of the x4 RealSR runs of scripts/realsr_x4_runs.sh: each finished run's last checkpoint
 # (net_g_latest.pth, weights only) copied into model_zoo/realsr_x4_sr/ (Table 2) or model_zoo/realsr_x4_degradation/
 # (Table 1) and listed in that folder's models.yml with its network_g, sha256 and the command that trained it.
-# Runs that have not finished are left out (and named). Rerunning replaces the rows (by label).
+# Runs that have not finished are left out (and named). Each run writes both manifests anew, rows in table order.
 #   bash scripts/realsr_x4_collect.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 SR_NET='{type: MSRResNet, num_in_ch: 3, num_out_ch: 3, num_feat: 32, num_block: 8, upscale: 4}'
+declare -A HEADER=(
+  [realsr_x4_sr]="# Table 2 at x4 on RealSR (README, \"Results at x4 on RealSR\"): one RGB MSRResNet x4 (32 features, 8 blocks) per kind
+# of training pair, the same loss (L1), budget (3000 iterations of batch 16 at 96x96 HR) and HR patches for every row;
+# trained on the RealSR V3 x4 crops 001-030 (Canon 5D3, Nikon D810; research use), tested on 031-035.
+# Re-test every row with one command: basicsr test -opt options/test_srx4_realsr_manifest.yml
+# (on LR photographs without ground truth: options/test_srx4_manifest_lr_photos.yml). Made by scripts/realsr_x4_collect.sh."
+  [realsr_x4_degradation]="# Table 1 at x4 on RealSR (README, \"Results at x4 on RealSR\"): the learned degradation models (HR -> LR, Y), one
+# budget (4000 iterations of batch 8 at 96x96 HR), trained on the RealSR V3 x4 crops 001-030 of both cameras
+# (research use), validated on 031-035 (synthetic vs real LR, Y, 7-pixel LR crop). DML, M=8 is the shipped realsr-x4.
+# Re-test every row with one command: basicsr test -opt options/test_degradation_realsr_x4_manifest.yml
+# Made by scripts/realsr_x4_collect.sh."
+)
 
 collect() {  # collect FOLDER LABEL RUN OPTION_FILE NETWORK_G [MODEL_TYPE [MORE_FORCE_YML]]
   local folder=model_zoo/$1 label=$2 run=$3 opt=$4 net=$5 model_type=${6:-} more=${7:-}
   local source=experiments/$run/models/net_g_latest.pth target=model_zoo/$1/${3,,}.pth
   if [ ! -f "$source" ]; then echo "$run: not finished (no $source), left out"; return; fi
   cp "$source" "$target"
+  local new=; [ -f "$folder/models.yml" ] || new=1
   "$PY" -m dml_basicsr.utils.model_manifest add --manifest "$folder/models.yml" --label "$label" \
     --checkpoint "$target" --network-g "$net" ${model_type:+--model-type "$model_type"} \
     --command "basicsr train -opt $opt --auto_resume --force_yml name=$run${more:+ $more}"
+  if [ -n "$new" ]; then  # its comment lines on top (the manifest tool keeps them on every later write)
+    { echo "${HEADER[$1]}"; cat "$folder/models.yml"; } > "$folder/models.yml.new" && mv "$folder/models.yml.new" "$folder/models.yml"
+  fi
 }
 
+rm -f model_zoo/realsr_x4_sr/models.yml model_zoo/realsr_x4_degradation/models.yml
 collect realsr_x4_sr '(a) real' SRx4_a-real options/train_srx4_realsr_real.yml "$SR_NET"
 collect realsr_x4_sr '(b) Syn-DML' SRx4_b-syndml options/train_srx4_realsr_syndml.yml "$SR_NET"
 collect realsr_x4_sr '(c) Syn-bicubic' SRx4_c-synbicubic options/train_srx4_realsr_synbicubic.yml "$SR_NET"

@@ -287,7 +287,7 @@ def test_preprocessor_bad_training_batches_name_the_key(data, match):
 
 
 @pytest.mark.parametrize('options, match', [
-    (dict(), r'.*checkpoint .*pretrained \(one of: city100-nikon-x1, city100-nikon-x2\)'),
+    (dict(), r'.*checkpoint .*pretrained \(one of: city100-nikon-x1, city100-nikon-x2, realsr-x4\)'),
     (dict(pretrained='city100-nikon-x3'), r"unknown pretrained DML model 'city100-nikon-x3'"),
     (dict(pretrained='city100-nikon-x2', bgr_to_rgb=True, rgb_to_bgr=True), r'set at most one of bgr_to_rgb and '),
     (dict(pretrained='city100-nikon-x2', mean=[0., 0., 0.]), r'give both mean and std .*, or neither'),
