@@ -24,8 +24,19 @@ declare -A HEADER=(
 collect() {  # collect FOLDER LABEL RUN OPTION_FILE NETWORK_G [MODEL_TYPE [MORE_FORCE_YML]]
   local folder=model_zoo/$1 label=$2 run=$3 opt=$4 net=$5 model_type=${6:-} more=${7:-}
   local source=experiments/$run/models/net_g_latest.pth target=model_zoo/$1/${3,,}.pth
-  if [ ! -f "$source" ]; then echo "$run: not finished (no $source), left out"; return; fi
-  cp "$source" "$target"
+  if [ ! -f "$source" ]; then  # stopped before its end: its last checkpoint, the label says which
+    source=$(ls experiments/$run/models 2>/dev/null | grep -E '^net_g_[0-9]+\.pth$' | sort -t_ -k3 -n | tail -n 1 || true)
+    if [ -z "$source" ]; then echo "$run: no checkpoint, left out"; return; fi
+    source=experiments/$run/models/$source
+    local iters=${source##*net_g_}; iters=${iters%.pth}
+    label="$label (stopped at $iters iterations)"
+    echo "$run: not finished, its checkpoint of iteration $iters listed as '$label'"
+  fi
+  if [ "$run" = RealSRx4_DML ]; then
+    target=dml_basicsr/degradation/pretrained/realsr_x4.pth  # shipped in the wheel: listed, not copied
+  else
+    cp "$source" "$target"
+  fi
   local new=; [ -f "$folder/models.yml" ] || new=1
   "$PY" -m dml_basicsr.utils.model_manifest add --manifest "$folder/models.yml" --label "$label" \
     --checkpoint "$target" --network-g "$net" ${model_type:+--model-type "$model_type"} \
