@@ -31,15 +31,6 @@ def trained_options(experiment):
     return load_options(copies[0], recorded_overrides(copies[0]))
 
 
-def plain(value):
-    """OrderedDicts (BasicSR's YAML loader) -> dicts, for yaml.safe_dump."""
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return value
-
-
 def checkpoint_path(experiment, checkpoint):
     models = os.path.join(experiment, 'models')
     if checkpoint != 'last':
@@ -61,7 +52,7 @@ def test_options(experiment, checkpoint, dataroot, ids, name):
         dataset['lr_downscale'] = scale
     metrics = dict(METRICS, lpips=LPIPS) if is_sr else dict(METRICS)
     return dict(name=name, model_type=opt['model_type'], scale=scale, num_gpu='auto', manual_seed=0,
-                datasets=dict(test_1=dataset), network_g=plain(opt['network_g']),
+                datasets=dict(test_1=dataset), network_g=dict(opt['network_g']),
                 path=dict(pretrain_network_g=checkpoint_path(experiment, checkpoint), strict_load_g=True),
                 val=dict(save_img=False, metrics=metrics))
 

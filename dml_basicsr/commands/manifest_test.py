@@ -49,15 +49,6 @@ def results_name(name, debug=False):
     return name if not debug or name.startswith('debug') else f'debug_{name}'
 
 
-def plain(value):
-    """Option data as plain dicts and lists (``yaml.safe_dump`` refuses the OrderedDicts BasicSR's loader makes)."""
-    if isinstance(value, dict):
-        return {key: plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(item) for item in value]
-    return value
-
-
 def weights_key(checkpoint):
     """The ``param_key_g`` under which BasicSR's ``load_network`` finds the weights of ``checkpoint`` (None: the
     file is a bare state dict); CheckpointError naming the file if it holds none."""
@@ -67,10 +58,10 @@ def weights_key(checkpoint):
 def row_options(opt, row, name):
     """The option dict that tests one manifest row: ``opt`` without ``manifest``, with the row's network,
     checkpoint, model type and ``name``."""
-    derived = {key: value for key, value in plain(opt).items() if key != 'manifest'}
+    derived = {key: value for key, value in opt.items() if key != 'manifest'}  # plain data (safe_yaml)
     derived['name'] = name
     derived['model_type'] = row_model_type(row, opt.get('model_type') or DEFAULT_MODEL_TYPE)
-    derived['network_g'] = plain(row['network_g'])
+    derived['network_g'] = dict(row['network_g'])
     derived['path'] = dict(derived.get('path') or {}, pretrain_network_g=row['checkpoint'], strict_load_g=True,
                            param_key_g=weights_key(row['checkpoint']))
     return derived
