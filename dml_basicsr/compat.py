@@ -15,6 +15,9 @@ Nothing here edits site-packages; each fix only replaces what is broken:
   replace the three (and ``ordered_yaml``'s loader, and the names ``basicsr.train``/``basicsr.test`` imported) by
   :func:`parse_options`, which reads plain YAML data only (:mod:`dml_basicsr.utils.safe_yaml`) and sets the
   ``--force_yml`` values as YAML data (:func:`dml_basicsr.utils.options.apply_overrides`).
+* ``BaseModel.save_network``/``save_training_state`` write straight to the final name and, when a save fails
+  (e.g. a full disk), log "Just ignore it." and train on to exit status 0 without checkpoints: replaced by
+  :mod:`dml_basicsr.utils.training_saves` (atomic files; a failed save stops the run, naming the file).
 * ``--launcher pytorch|slurm`` assumes GPUs (and deadlocks in validation with networks that have
   buffers): :func:`dml_basicsr.utils.distributed.patch_basicsr` replaces ``init_dist``,
   ``BaseModel.model_to_device`` and ``SRModel.dist_validation``.
@@ -282,6 +285,12 @@ def _patch_basicsr_resume():
     basicsr.train.load_resume_state = load_resume_state
 
 
+def _patch_basicsr_saves():
+    from dml_basicsr.utils.training_saves import patch_basicsr
+
+    patch_basicsr()
+
+
 def _patch_basicsr_distributed():
     from dml_basicsr.utils.distributed import patch_basicsr
 
@@ -296,5 +305,6 @@ def apply():
     _install_functional_tensor_alias()
     _patch_basicsr_resume()
     _patch_basicsr_options()
+    _patch_basicsr_saves()
     _patch_basicsr_distributed()
     _APPLIED = True

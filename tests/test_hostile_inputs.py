@@ -3,18 +3,22 @@
 Each class is tried with several inputs of the class; every code-execution path has a marker-file test (the
 marker must not exist afterwards).
 """
+import errno
 import glob
 import os
 import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 import yaml
 
-from conftest import PROJECT_ROOT, make_realsr, one_error_line, run_cli, tiny_dml_options, write_yaml
+from conftest import (PROJECT_ROOT, expect_option_error, make_realsr, one_error_line, run_cli, tiny_dml_options,
+                      write_yaml)
 from dml_basicsr.archs import DMLNet
+from dml_basicsr.utils.checkpoint import load_state_dict
 
 # Tags that would run `touch MARKER` under PyYAML's full/unsafe loaders (and a custom tag), as YAML text.
 CODE_TAGS = [
@@ -438,3 +442,210 @@ def test_a_killed_writer_leaves_no_stuck_lock(synth):
         holder.wait()
     proc = synthesize(synth)
     assert proc.returncode == 0 and '2 written' in proc.stdout, proc.stderr
+
+
+# ------------------------------------------------------------------------------ 4. a failure that exits 0
+
+from test_robustness import last_error_line, tiny_run  # noqa: E402
+
+SAVE_FAILURES = {  # the file whose save fails: (errno, the newest intact one the line names, files left after)
+    'net_g_4.pth': (errno.ENOSPC, 'net_g_2.pth', (['net_g_2.pth'], ['2.state'])),
+    '4.state': (errno.ENOSPC, '2.state', (['net_g_2.pth', 'net_g_4.pth'], ['2.state'])),
+    'net_g_latest.pth': (errno.EROFS, 'net_g_4.pth', (['net_g_2.pth', 'net_g_4.pth'], ['2.state', '4.state'])),
+    'net_g_2.pth': (errno.EDQUOT, None, ([], [])),
+}
+
+
+@pytest.mark.parametrize('failing', SAVE_FAILURES)
+def test_a_failed_save_stops_the_training_naming_the_file(tmp_path, monkeypatch, failing):
+    from dml_basicsr.utils import training_saves
+
+    code, intact, (models_left, states_left) = SAVE_FAILURES[failing]
+    real_save = torch.save
+
+    def save(obj, f, *args, **kwargs):  # the atomic writer's temporary file is '.partial-<name>.<pid>.tmp'
+        if os.path.basename(f.name).startswith(f'.partial-{failing}.'):
+            f.write(b'half a file')
+            raise OSError(code, os.strerror(code))
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, 'save', save)
+    monkeypatch.setattr(training_saves, 'SAVE_RETRY_DELAY_S', 0)
+    proc = run_cli(['train', '-opt', str(tiny_run(tmp_path, name='full'))], cwd=tmp_path)
+    line = last_error_line(proc, 'train')
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert 'cannot save the' in line and failing in line and os.strerror(code) in line
+    assert (f'the newest intact one, {os.path.join(tmp_path, "experiments", "full")}' in line and intact in line
+            if intact else 'no earlier model was saved' in line), line
+    assert 'Just ignore it' not in proc.stderr
+    exp = tmp_path / 'experiments' / 'full'
+    assert sorted(os.listdir(exp / 'models')) == models_left
+    assert sorted(os.listdir(exp / 'training_states')) == states_left
+    for name in models_left:
+        load_state_dict(str(exp / 'models' / name))  # whole, not a partial file
+
+
+def test_training_stopped_by_a_failed_state_save_resumes(tmp_path, monkeypatch):
+    from dml_basicsr.utils import training_saves
+
+    real_save = torch.save
+    failures = iter([True])  # only the first save of 4.state fails: the disk is freed afterwards
+
+    def save(obj, f, *args, **kwargs):
+        if os.path.basename(f.name).startswith('.partial-4.state.') and next(failures, False):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(training_saves, 'SAVE_TRIES', 1)
+    monkeypatch.setattr(torch, 'save', save)
+    opt_file = tiny_run(tmp_path, name='freed')
+    assert run_cli(['train', '-opt', str(opt_file)], cwd=tmp_path).returncode == 1
+    proc = run_cli(['train', '-opt', str(opt_file), '--auto_resume'], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    states = tmp_path / 'experiments' / 'freed' / 'training_states'
+    assert sorted(os.listdir(states)) == ['2.state', '4.state']
+    load_state_dict(str(tmp_path / 'experiments' / 'freed' / 'models' / 'net_g_latest.pth'))
+
+
+# ------------------------------------------------------------------- 5. a batch larger than the dataset
+
+def realsr_train_options(root, **train):
+    """The tiny DML options trained on a RealSR layout of 3 scenes x 2 cameras (6 pairs) at x2."""
+    make_realsr(root / 'RealSR', scale=2, size=(48, 48))
+    opt = tiny_dml_options('bigbatch')
+    opt['datasets']['train'] = dict(dict(name='r', type='RealSRDataset', dataroot=str(root / 'RealSR'), gt_size=16,
+                                         num_worker_per_gpu=0, batch_size_per_gpu=2, color='y'), **train)
+    return opt
+
+
+@pytest.mark.parametrize('dataset, batch, ratio, world, per_epoch', [
+    ('lens', 9, 4, None, 8),  # 2 embedded photos x 4
+    ('lens', 3, 1, None, 2),
+    ('lens', 5, 4, '2', 4),  # 8 items over 2 processes
+    ('realsr', 7, 1, None, 6),
+    ('syndml', 4, 1, None, 2),
+])
+def test_a_batch_larger_than_an_epoch_is_refused_up_front(tmp_path, monkeypatch, dataset, batch, ratio, world,
+                                                        per_epoch):
+    if world:
+        monkeypatch.setenv('WORLD_SIZE', world)
+    if dataset == 'realsr':
+        opt = realsr_train_options(tmp_path, batch_size_per_gpu=batch, dataset_enlarge_ratio=ratio)
+    else:
+        opt = tiny_dml_options('bigbatch')
+        if dataset == 'syndml':
+            opt['model_type'] = 'DMLOnlineSRModel'
+        opt['datasets']['train'].update(batch_size_per_gpu=batch, dataset_enlarge_ratio=ratio)
+        if dataset == 'syndml':
+            opt['datasets']['train'] = dict(name='s', type='SynDMLDataset', images=['camera', 'brick'], gt_size=32,
+                                            batch_size_per_gpu=batch, dataset_enlarge_ratio=ratio,
+                                            num_worker_per_gpu=0)
+            opt['degradation'] = {'fixed_kernel': {'kernel': 'gaussian', 'sigma': 1.0, 'scale': 2}}
+            opt['network_g'] = {'type': 'VDSR', 'num_in_ch': 1, 'num_feat': 8, 'num_conv': 3}
+    expect_option_error(tmp_path, opt, 'datasets.train: batch_size_per_gpu', f'larger than the {per_epoch} items',
+                        '0 iterations')
+
+
+def test_a_batch_of_exactly_one_epoch_trains(tmp_path):
+    opt = realsr_train_options(tmp_path, batch_size_per_gpu=6)
+    opt['train']['total_iter'] = 2
+    proc = run_cli(['train', '-opt', str(write_yaml(tmp_path / 'opt.yml', opt))], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    load_state_dict(str(tmp_path / 'experiments' / 'bigbatch' / 'models' / 'net_g_2.pth'))
+
+
+# ------------------------------------------------------------------------------ 7. numbers that make garbage
+
+BAD_SIGMAS = [float('nan'), float('inf'), -1.0, [5.0, 1.0], [float('nan'), 2.0], [1.0, float('inf')], [1.0, 2.0, 3.0],
+              'five', True]
+
+
+@pytest.mark.parametrize('sigma', BAD_SIGMAS, ids=repr)
+def test_a_bad_noise_sigma_is_refused_when_built_in_every_interface(sigma):
+    from dml_basicsr.degradation import DMLDegradation
+    from dml_basicsr.integrations.mmengine import DMLDegrade
+
+    net = DMLNet(num_basis=2, kernel_size=5, scale=2, num_feat=8)
+    for build in (lambda: DMLDegradation(net, noise_sigma=sigma),
+                  lambda: DMLDegradation.fixed_kernel(sigma=1.0, noise_sigma=sigma),
+                  lambda: DMLDegradation.from_options({'pretrained': 'city100-nikon-x2', 'noise_sigma': sigma}),
+                  lambda: DMLDegrade(pretrained='city100-nikon-x2', noise_sigma=sigma)):
+        with pytest.raises(ValueError, match='noise_sigma must be a finite number >= 0'):
+            build()
+
+
+@pytest.mark.parametrize('sigma', ['nan', 'inf', '-inf', '-1'])
+def test_synthesize_refuses_a_bad_noise_sigma_before_writing(synth, sigma):
+    before = tree(synth)
+    assert_refused(synthesize(synth, f'--noise-sigma={sigma}'), 'synthesize', 'noise_sigma must be a finite number')
+    assert tree(synth) == before
+
+
+@pytest.mark.parametrize('section, fragment', [
+    ({'pretrained': 'city100-nikon-x2', 'noise_sigma': float('nan')}, 'degradation.noise_sigma must be a finite'),
+    ({'pretrained': 'city100-nikon-x2', 'noise_sigma': [3.0, float('inf')]}, 'degradation.noise_sigma must be'),
+    ({'pretrained': 'city100-nikon-x2', 'clamp': 'yes'}, 'degradation.clamp must be true or false'),
+    ({'fixed_kernel': {'kernel': 'gaussian', 'sigma': 0, 'scale': 2}}, 'sigma must be a finite number > 0'),
+    ({'fixed_kernel': {'kernel': 'gaussian', 'sigma': -1.0, 'scale': 2}}, 'sigma must be a finite number > 0'),
+    ({'fixed_kernel': {'kernel': 'gaussian', 'sigma': float('nan'), 'scale': 2}}, 'sigma must be a finite number'),
+    ({'fixed_kernel': {'kernel': 'gaussian', 'sigma': 1.0, 'scale': 2, 'kernel_size': 4}}, 'kernel_size must be an odd integer'),
+    ({'fixed_kernel': {'kernel': 'bicubic', 'scale': 5}}, 'scale must be 1, 2, 3 or 4'),
+    ({'fixed_kernel': {'kernel': 'bicubic', 'scale': 2, 'noise_sigma': 1}}, 'noise_sigma'),
+])
+def test_option_file_numbers_that_make_garbage_are_refused_up_front(tmp_path, section, fragment):
+    opt = tiny_dml_options('garbage')
+    opt['model_type'] = 'DMLOnlineSRModel'
+    opt['datasets']['train'] = dict(name='s', type='SynDMLDataset', images=['camera', 'brick'], gt_size=32,
+                                    color='y', batch_size_per_gpu=2, num_worker_per_gpu=0)
+    opt['degradation'] = section
+    opt['network_g'] = {'type': 'VDSR', 'num_in_ch': 1, 'num_feat': 8, 'num_conv': 3}
+    expect_option_error(tmp_path, opt, fragment)
+
+
+@pytest.mark.parametrize('kwargs, fragment', [
+    (dict(kernel='gaussian', sigma=0), 'sigma must be a finite number > 0'),
+    (dict(kernel='gaussian', sigma=float('inf')), 'sigma must be a finite number > 0'),
+    (dict(kernel='gaussian', sigma='1'), 'sigma must be a finite number > 0'),
+    (dict(kernel='bicubic', scale=2.0), 'scale must be 1, 2, 3 or 4'),
+    (dict(kernel='bicubic', kernel_size=0), 'kernel_size must be an odd integer'),
+])
+def test_fixed_kernel_net_refuses_what_makes_no_kernel(kwargs, fragment):
+    from dml_basicsr.archs import FixedKernelNet
+
+    with pytest.raises(ValueError, match=fragment):
+        FixedKernelNet(**kwargs)
+
+
+# ------------------------------------------------------- 10. DMLDegradation: shared weights and its inputs
+
+def test_a_low_precision_call_never_changes_the_shared_network():
+    from dml_basicsr.degradation import DMLDegradation
+
+    torch.manual_seed(0)
+    net = DMLNet(num_basis=3, kernel_size=5, scale=2, num_feat=8)
+    deg = DMLDegradation(net, noise_sigma=0)
+    hr = torch.rand(1, 1, 24, 20)
+    before = deg(hr)
+    for dtype in (torch.bfloat16, torch.float16, torch.float64):
+        out = deg(hr.to(dtype))
+        assert out.dtype == dtype
+        assert all(p.dtype == torch.float32 for p in net.parameters())
+        torch.testing.assert_close(out.float(), before, atol=1e-2, rtol=0)
+    assert torch.equal(deg(hr), before)
+
+
+@pytest.mark.parametrize('hr, fragment', [
+    (torch.randint(0, 255, (1, 1, 16, 16), dtype=torch.uint8), 'must be floating point'),
+    (torch.rand(1, 16, 16), r'must be a \(B, C, H, W\) tensor, got \(1, 16, 16\)'),
+    (torch.rand(1, 1, 16, 16) * 255, r'in \[0, 1\], got .*0-255 images'),
+    (torch.full((1, 1, 16, 16), float('nan')), r'finite and in \[0, 1\]'),
+    (torch.rand(1, 1, 16, 16) - 2, r'finite and in \[0, 1\]'),
+    (torch.rand(0, 1, 16, 16), 'input is empty'),
+    (np.zeros((1, 1, 16, 16), np.float32), r'must be a \(B, C, H, W\) tensor, got ndarray'),
+])
+def test_degradation_refuses_inputs_it_would_make_garbage_of(hr, fragment):
+    from dml_basicsr.degradation import DMLDegradation
+
+    deg = DMLDegradation(DMLNet(num_basis=2, kernel_size=5, scale=2, num_feat=8))
+    with pytest.raises(ValueError, match=fragment):
+        deg(hr)

@@ -1,4 +1,5 @@
 import math
+import numbers
 
 import torch
 import torch.nn as nn
@@ -47,6 +48,22 @@ class UniformKernelNet(_SingleKernelNet):
         return self.weight
 
 
+def check_fixed_kernel_options(num_in_ch, scale, kernel, sigma, kernel_size):
+    """ValueError naming the first FixedKernelNet option that cannot make a kernel."""
+    def is_int(value):
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    if num_in_ch not in (1, 3) or not is_int(num_in_ch):
+        raise ValueError(f'FixedKernelNet: num_in_ch must be 1 or 3, got {num_in_ch!r}')
+    if scale not in (1, 2, 3, 4) or not is_int(scale):
+        raise ValueError(f'FixedKernelNet: scale must be 1, 2, 3 or 4, got {scale!r}')
+    if kernel == 'gaussian' and not (isinstance(sigma, numbers.Real) and not isinstance(sigma, bool)
+                                     and math.isfinite(sigma) and sigma > 0):
+        raise ValueError(f'FixedKernelNet: sigma must be a finite number > 0 (pixels), got {sigma!r}')
+    if kernel_size is not None and not (is_int(kernel_size) and kernel_size >= 1 and kernel_size % 2):
+        raise ValueError(f'FixedKernelNet: kernel_size must be an odd integer >= 1 or null, got {kernel_size!r}')
+
+
 @ARCH_REGISTRY.register()
 class FixedKernelNet(_SingleKernelNet):
     """Non-learned baseline: bicubic (MATLAB imresize, antialiased) or Gaussian blur + subsampling,
@@ -66,6 +83,7 @@ class FixedKernelNet(_SingleKernelNet):
 
     def __init__(self, num_in_ch=1, scale=1, kernel='bicubic', sigma=1.0, kernel_size=None):
         super().__init__()
+        check_fixed_kernel_options(num_in_ch, scale, kernel, sigma, kernel_size)
         self.num_in_ch = num_in_ch
         self.scale = scale
         if kernel == 'bicubic':

@@ -9,6 +9,7 @@ DML checkpoint loaded (present, readable, finite, of the right arch and scale). 
 ``manifest`` (``basicsr test`` of every row of a manifest of trained networks, :mod:`.manifest_test`) has no
 ``network_g``: its datasets are checked here, each row's network and checkpoint in the option file derived for it.
 """
+import math
 import os
 
 from basicsr.utils.registry import DATASET_REGISTRY
@@ -19,6 +20,7 @@ from dml_basicsr.data.dataset_checks import BASICSR_DATASET_KEYS
 from dml_basicsr.degradation import DMLDegradation, build_degradation
 from dml_basicsr.degradation.dml_degradation import SOURCE_KEYS, degradation_source
 from dml_basicsr.degradation.pretrained_models import pretrained_manifest, pretrained_path
+from dml_basicsr.utils.checkpoint import CheckpointError
 from dml_basicsr.utils.options import OptionError, check_known_keys, constructor_options, load_options
 
 # The degradation section: DMLDegradation's options, and where its DMLNet comes from.
@@ -92,8 +94,35 @@ def check_datasets(opt, opt_path):
             raise OptionError(f'{opt_path}: datasets.{phase}.type {type_name!r} is not a registered dataset') from None
         check_dataset_keys(cls, dataset_opt, f'{opt_path}: datasets.{phase}')
         check = getattr(cls, 'check_options', None)
-        if check is not None:
-            check(dataset_opt)
+        count = check(dataset_opt) if check is not None else None
+        if dataset_opt['phase'] == 'train' and isinstance(count, int):
+            check_batch_fits(count, dataset_opt, f'{opt_path}: datasets.{phase}')
+
+
+def world_size():
+    """The number of training processes: WORLD_SIZE as torchrun sets it (SLURM_NTASKS under slurm), else 1."""
+    for name in ('WORLD_SIZE', 'SLURM_NTASKS'):
+        if os.environ.get(name, '').isdigit():
+            return max(int(os.environ[name]), 1)
+    return 1
+
+
+def check_batch_fits(count, dataset_opt, where):
+    """A training epoch holds at least one whole batch per process: BasicSR's sampler gives each process
+    ceil(count * dataset_enlarge_ratio / world size) items and its DataLoader drops an incomplete last batch, so a
+    larger batch would train 0 iterations and save the untrained network."""
+    ratio = dataset_opt.get('dataset_enlarge_ratio', 1)
+    batch = dataset_opt.get('batch_size_per_gpu')
+    if not isinstance(ratio, int) or not isinstance(batch, int):
+        return  # their types are checked with the other option values
+    world = world_size()
+    per_process = math.ceil(count * ratio / world)
+    if batch > per_process:
+        spread = f' over {world} processes' if world > 1 else ''
+        raise OptionError(f'{where}: batch_size_per_gpu {batch} is larger than the {per_process} items per epoch '
+                          f'({count} items x dataset_enlarge_ratio {ratio}{spread}): BasicSR drops the incomplete '
+                          f'batch, so the training would run 0 iterations; use batch_size_per_gpu <= {per_process} or '
+                          f'dataset_enlarge_ratio >= {math.ceil(batch * world / count)}')
 
 
 def check_dataset_keys(cls, section, where):
@@ -129,7 +158,12 @@ def check_degradation_model(opt, opt_path):
             raise OptionError(f'{opt_path}: {e}') from None
         what = f'fixed_kernel {dict(value)} is a x{net.scale} degradation'
     else:
-        net = DMLDegradation.from_options(section).net
+        try:
+            net = DMLDegradation.from_options(section).net
+        except CheckpointError:
+            raise
+        except ValueError as e:  # its message names the option (degradation.noise_sigma etc.)
+            raise OptionError(f'{opt_path}: {e}') from None
         path = value if key == 'checkpoint' else pretrained_path(value)
         what = f'{path} is a x{net.scale} DMLNet'
     for phase, dataset_opt in (opt.get('datasets') or {}).items():

@@ -2,7 +2,8 @@
 
 The option file and its datasets are checked (:mod:`.preflight`) before BasicSR creates the
 experiment or results folder; option and layout errors are one line on stderr (exit status 2), also a
-DatasetError raised in a DataLoader worker; a training stopped by a NaN/inf loss is one line too (exit status 1).
+DatasetError raised in a DataLoader worker; a training stopped by a NaN/inf loss or by a checkpoint it cannot save is
+one line too (exit status 1).
 The flags are BasicSR's own (``basicsr.utils.options.parse_options``), which reads them again.
 ``basicsr test`` of an option file with a top-level ``manifest`` tests every row of that manifest of trained
 networks and prints one table of them all (:mod:`.manifest_test`).
@@ -16,6 +17,7 @@ from dml_basicsr.models.finite_loss import TrainingDivergedError
 from dml_basicsr.utils.checkpoint import CheckpointError
 from dml_basicsr.utils.distributed import DistributedError, use_dist_params
 from dml_basicsr.utils.options import OptionError
+from dml_basicsr.utils.training_saves import CheckpointSaveError
 from . import UsageError, fail
 from .manifest_test import manifest_test
 from .preflight import check_option_file
@@ -77,7 +79,7 @@ def run(args):
         pipeline(os.getcwd())
     except (DatasetError, OptionError, CheckpointError, DistributedError, ReportError) as e:
         return fail(args.command, original_message(e))
-    except TrainingDivergedError as e:
+    except (TrainingDivergedError, CheckpointSaveError) as e:
         return fail(args.command, e, status=1)
     return 0
 

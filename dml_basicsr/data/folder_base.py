@@ -31,5 +31,6 @@ class ImageFolderDataset(torch.utils.data.Dataset):
 
     @classmethod
     def check_options(cls, opt):
-        """Raise DatasetError if the options or the folder layout are wrong (lists files only)."""
-        cls(opt)
+        """Raise DatasetError if the options or the folder layout are wrong (lists files only); the number of
+        items the dataset will have."""
+        return len(cls(opt))

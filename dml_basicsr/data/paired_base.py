@@ -61,11 +61,13 @@ class PairedImageFolder(ImageFolderDataset):
 
     @classmethod
     def check_options(cls, opt):
-        """Options and layout (lists files); with ``cache: true`` its size from the PNG headers. Decodes nothing."""
+        """Options and layout (lists files); with ``cache: true`` its size from the PNG headers. Decodes nothing.
+        Returns the number of pairs."""
         dataset = cls(dict(opt, cache=False))
         max_bytes = cache_limit(opt, dataset.dataset_name)
         if max_bytes is not None:
             check_cache_size(dataset.files(), max_bytes, opt, dataset.dataset_name)
+        return len(dataset)
 
     def set_pairs(self, find_pairs):
         """``self.pairs`` from the prepared folder (io_backend lmdb) or ``find_pairs()``; fill the cache if it is on."""

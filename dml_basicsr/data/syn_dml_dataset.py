@@ -84,7 +84,7 @@ class SynDMLDataset(torch.utils.data.Dataset):
 
     @classmethod
     def check_options(cls, opt):
-        """The HR sources, [(kind, source)] as in _hr_sources; checks the cache's size from the PNG headers and
+        """The number of items (HR sources, see _hr_sources); checks the cache's size from the PNG headers and
         the real dataset's options too. Decodes nothing."""
         check_color(opt, 'SynDMLDataset')
         sources = cls._hr_sources(opt)
@@ -96,7 +96,7 @@ class SynDMLDataset(torch.utils.data.Dataset):
             check = getattr(DATASET_REGISTRY.get(real_opt['type']), 'check_options', None)
             if check is not None:
                 check(real_opt)
-        return sources
+        return len(sources)
 
     @classmethod
     def _hr_sources(cls, opt):

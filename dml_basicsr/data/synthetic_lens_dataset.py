@@ -50,7 +50,7 @@ class SyntheticLensDataset(torch.utils.data.Dataset):
         self.is_train = opt['phase'] == 'train'
         self.lens = SyntheticLens(kernel_size=opt.get('kernel_size', 15))
         generator = torch.Generator().manual_seed(opt.get('seed', 0))
-        self.items = [self._make_pair(name, load(), generator) for name, load in self.check_options(opt)]
+        self.items = [self._make_pair(name, load(), generator) for name, load in self.checked_sources(opt)]
 
     @staticmethod
     def _sources(opt):
@@ -63,13 +63,18 @@ class SyntheticLensDataset(torch.utils.data.Dataset):
         return [(f'skimage_{name}', partial(load_embedded, name)) for name in names]
 
     @classmethod
-    def check_options(cls, opt):
+    def checked_sources(cls, opt):
         """The checked image sources; DatasetError if options, names or folder are wrong (reads no image)."""
         check_color(opt, 'SyntheticLensDataset')
         sources = cls._sources(opt)
         if not sources:
             raise DatasetError(f"SyntheticLensDataset '{opt.get('name')}': no images (set 'images' or 'dataroot_gt')")
         return sources
+
+    @classmethod
+    def check_options(cls, opt):
+        """:meth:`checked_sources` (reads no image); the number of items."""
+        return len(cls.checked_sources(opt))
 
     def _crop_hr(self, img):
         """The centre of ``img``, at most ``max_size`` a side and a multiple of ``scale``."""

@@ -6,6 +6,8 @@ This is where Syn-DML pairs are made, for any training code::
     lr = deg(hr)   # (B, C, H, W) in [0, 1] -> (B, C, ceil(H/s), ceil(W/s)), on hr's device
 """
 import itertools
+import math
+import numbers
 
 import torch
 import torch.nn as nn
@@ -28,13 +30,42 @@ def weight_net_input(net, hr):
                      f'{" (or 3: RGB through its Y weights)" if net.num_in_ch == 1 else ""}')
 
 
+# How far outside [0, 1] an HR batch may stray (resampling overshoot) before it is taken for another range (0-255).
+INPUT_SLACK = 0.5
+
+
+def _is_sigma(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+
+
 def sigma_range(noise_sigma):
-    """``(low, high)`` AWGN sigmas (0-255 scale) of ``noise_sigma``: a number, None, or a ``[low, high]`` pair."""
-    if isinstance(noise_sigma, (tuple, list)):
-        low, high = noise_sigma
-        return float(low), float(high)
-    sigma = float(noise_sigma or 0.)
-    return sigma, sigma
+    """``(low, high)`` AWGN sigmas (0-255 scale) of ``noise_sigma``: a number, None, or a ``[low, high]`` pair;
+    ValueError unless they are finite, >= 0 and low <= high."""
+    if noise_sigma is None:
+        return 0., 0.
+    pair = isinstance(noise_sigma, (tuple, list))
+    low, high = (noise_sigma if len(noise_sigma) == 2 else (None, None)) if pair else (noise_sigma, noise_sigma)
+    if not (_is_sigma(low) and _is_sigma(high) and low <= high):
+        raise ValueError(f'noise_sigma must be a finite number >= 0 (0-255 scale) or a [low, high] pair of them with '
+                         f'low <= high, got {noise_sigma!r}')
+    return float(low), float(high)
+
+
+def check_hr_batch(hr):
+    """ValueError unless ``hr`` is a floating-point (B, C, H, W) batch of finite values in about [0, 1]."""
+    if not torch.is_tensor(hr) or hr.ndim != 4:
+        shape = tuple(hr.shape) if torch.is_tensor(hr) else type(hr).__name__
+        raise ValueError(f'DMLDegradation: input must be a (B, C, H, W) tensor, got {shape}')
+    if not hr.is_floating_point():
+        raise ValueError(f'DMLDegradation: input must be floating point in [0, 1], got {hr.dtype} (divide 8-bit '
+                         'images by 255)')
+    if hr.numel() == 0:
+        raise ValueError(f'DMLDegradation: input is empty, shape {tuple(hr.shape)}')
+    low, high = (float(v) for v in torch.aminmax(hr.detach()))
+    if not (low >= -INPUT_SLACK and high <= 1 + INPUT_SLACK):  # also false for NaN
+        hint = ' (0-255 images? divide by 255)' if high > 1 + INPUT_SLACK and high <= 255 else ''
+        raise ValueError(f'DMLDegradation: input values must be finite and in [0, 1], got [{low:.4g}, {high:.4g}]'
+                         f'{hint}')
 
 
 SOURCE_KEYS = ('checkpoint', 'pretrained', 'fixed_kernel', 'real_esrgan')
@@ -76,12 +107,23 @@ class DMLDegradation(nn.Module):
 
     def __init__(self, net, noise_sigma=5.0, clamp=True, round_8bit=False, seed=None):
         super().__init__()
+        self.check_options(noise_sigma, clamp, round_8bit, seed)
         self.net = net.eval().requires_grad_(False)
         self.noise_sigma = noise_sigma
         self.clamp = clamp
         self.round_8bit = round_8bit
         self.seed = seed
         self._generators = {}
+
+    @staticmethod
+    def check_options(noise_sigma=5.0, clamp=True, round_8bit=False, seed=None):
+        """ValueError naming the first of these options (see the class) that is not a usable value."""
+        sigma_range(noise_sigma)
+        for key, value in (('clamp', clamp), ('round_8bit', round_8bit)):
+            if not isinstance(value, bool):
+                raise ValueError(f'DMLDegradation: {key} must be true or false, got {value!r}')
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ValueError(f'DMLDegradation: seed must be an integer or None, got {seed!r}')
 
     @classmethod
     def from_checkpoint(cls, path, noise_sigma=5.0, param_key='params', **kwargs):
@@ -111,6 +153,10 @@ class DMLDegradation(nn.Module):
             raise ValueError(f'degradation.{key} is not a DML degradation: build it with '
                              'dml_basicsr.degradation.build_degradation (RealESRGANDegradation)')
         kwargs = {k: v for k, v in options.items() if k not in SOURCE_KEYS}
+        try:
+            cls.check_options(**{k: v for k, v in kwargs.items() if k != 'param_key'})
+        except ValueError as e:
+            raise ValueError(f'degradation.{str(e).removeprefix("DMLDegradation: ")}') from None
         if key == 'checkpoint':
             return cls.from_checkpoint(value, **kwargs)
         kwargs.pop('param_key', None)
@@ -146,12 +192,14 @@ class DMLDegradation(nn.Module):
 
     def degrade_clean(self, hr):
         """The noise-free LR (no clamp, no rounding)."""
+        check_hr_batch(hr)
         net = self.net
         tensor = next(t for t in itertools.chain(net.parameters(), net.buffers()) if t.is_floating_point())
-        if tensor.device != hr.device or tensor.dtype != hr.dtype:
-            net.to(hr.device, hr.dtype)
-        weights = net.predict_weights(weight_net_input(net, hr))
-        return apply_basis_kernels(hr, net.basis_kernels(), weights, net.scale)
+        if tensor.device != hr.device:
+            net.to(hr.device)  # the same values; the dtype stays the network's, which other callers share
+        x = hr.to(tensor.dtype)
+        weights = net.predict_weights(weight_net_input(net, x))
+        return apply_basis_kernels(x, net.basis_kernels(), weights, net.scale).to(hr.dtype)
 
     @torch.no_grad()
     def forward(self, hr):

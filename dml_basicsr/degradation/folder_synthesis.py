@@ -129,7 +129,8 @@ def synthesize_image(deg, path, name, noise_sigma=5.0, seed=0, tile=512, tile_ov
     return hr8, _to_uint8_hwc(lr)
 
 
-def _check_arguments(color, seed, tile, tile_overlap, device):
+def _check_arguments(color, seed, tile, tile_overlap, device, noise_sigma):
+    sigma_range(noise_sigma)
     if color not in (None, 'rgb', 'y'):
         raise ValueError(f"color must be 'rgb', 'y' or None, got {color!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -319,7 +320,7 @@ def synthesize_folder(input_dir, output_dir, checkpoint, noise_sigma=5.0, seed=0
     if not names:
         raise DatasetError(f'{input_dir}: no image files found')
     outputs = _output_names(input_dir, names)
-    _check_arguments(color, seed, tile, tile_overlap, device)
+    _check_arguments(color, seed, tile, tile_overlap, device, noise_sigma)
     deg = _load_degradation(checkpoint, noise_sigma, color, tile, tile_overlap)
     deg.net.to(device)
     record = synthesis_record(input_dir, checkpoint, deg.scale, noise_sigma, seed, color, names)

@@ -10,14 +10,12 @@ from dml_basicsr.degradation.dml_degradation import sigma_range
 
 
 def check_noise_sigma(owner, noise_sigma):
-    """ValueError naming ``owner`` unless ``noise_sigma`` is a sigma >= 0 or a ``[low, high]`` pair (0-255 scale)."""
+    """ValueError naming ``owner`` unless ``noise_sigma`` is a finite sigma >= 0 or a ``[low, high]`` pair of them
+    (0-255 scale)."""
     try:
-        low, high = sigma_range(noise_sigma)
-    except (TypeError, ValueError):
-        low, high = -1., -1.
-    if not 0 <= low <= high:
-        raise ValueError(f'{owner}: noise_sigma must be a number >= 0 or a [low, high] pair with 0 <= low <= high '
-                         f'(0-255 scale), got {noise_sigma!r}')
+        sigma_range(noise_sigma)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f'{owner}: {e}') from None
 
 
 def build_degradation(owner, source, param_key='params', noise_sigma=5.0, clamp=True, round_8bit=False, seed=None):

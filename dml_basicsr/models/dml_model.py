@@ -10,13 +10,12 @@ from basicsr.utils.registry import MODEL_REGISTRY
 
 from dml_basicsr.ops import center_pad, relative_kernel_error
 from dml_basicsr.visualization.kernel_pictures import kernel_comparison, kernel_grid, weight_map_grid
-from .atomic_saving import AtomicSavingMixin
 from .finite_loss import FiniteLossMixin
 from .per_image_metrics import PerImageMetricsMixin, image_metrics
 
 
 @MODEL_REGISTRY.register()
-class DMLModel(FiniteLossMixin, AtomicSavingMixin, PerImageMetricsMixin, SRModel):
+class DMLModel(FiniteLossMixin, PerImageMetricsMixin, SRModel):
     """Learns a degradation: HR (``gt``) -> synthetic LR, fitted to the real LR (``lq``).
 
     Training minimises ``pixel_opt`` (L2 in the paper) between ``net_g(gt)`` and ``lq``.
@@ -29,7 +28,8 @@ class DMLModel(FiniteLossMixin, AtomicSavingMixin, PerImageMetricsMixin, SRModel
     ``kernel_err_invariant``, the error of the best single kernel (the mean true kernel).
 
     A NaN/inf loss stops the training (:class:`~.finite_loss.TrainingDivergedError`) before the update;
-    checkpoints and training states are written atomically (:class:`~.atomic_saving.AtomicSavingMixin`).
+    checkpoints and training states are written atomically, a failed save stops the training
+    (:mod:`dml_basicsr.utils.training_saves`, installed on BasicSR's BaseModel).
     """
 
     def feed_data(self, data):

@@ -6,13 +6,12 @@ from basicsr.utils.registry import MODEL_REGISTRY
 
 from dml_basicsr.degradation import build_degradation
 from dml_basicsr.degradation.sources import describe_degradation
-from .atomic_saving import AtomicSavingMixin
 from .finite_loss import FiniteLossMixin
 from .per_image_metrics import PerImageMetricsMixin, image_metrics
 
 
 @MODEL_REGISTRY.register()
-class DMLOnlineSRModel(FiniteLossMixin, AtomicSavingMixin, PerImageMetricsMixin, SRModel):
+class DMLOnlineSRModel(FiniteLossMixin, PerImageMetricsMixin, SRModel):
     """BasicSR's SRModel trained on pairs synthesised online by a learned DML degradation (or a baseline one).
 
     WHERE THE DEGRADATION HAPPENS: in :meth:`feed_data`, on the training device, for every
