@@ -6,10 +6,13 @@ marker must not exist afterwards).
 import errno
 import glob
 import os
+import re
 import shutil
 import subprocess
 import sys
+import zlib
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -649,3 +652,88 @@ def test_degradation_refuses_inputs_it_would_make_garbage_of(hr, fragment):
     deg = DMLDegradation(DMLNet(num_basis=2, kernel_size=5, scale=2, num_feat=8))
     with pytest.raises(ValueError, match=fragment):
         deg(hr)
+
+
+# ------------------------------------------------------------------------ 8. one decoder, one error
+
+def png_declaring(width, height, body=b'\x00' * 64):
+    """A small PNG file whose header declares ``width`` x ``height`` RGB pixels (its data is far too short)."""
+    def chunk(kind, data):
+        return len(data).to_bytes(4, 'big') + kind + data + zlib.crc32(kind + data).to_bytes(4, 'big')
+
+    ihdr = width.to_bytes(4, 'big') + height.to_bytes(4, 'big') + bytes([8, 2, 0, 0, 0])
+    return b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', ihdr) + chunk(b'IDAT', zlib.compress(body)) + chunk(b'IEND', b'')
+
+
+def jpeg_declaring(width, height):
+    """A JPEG file (a real one) whose start-of-frame is rewritten to declare ``width`` x ``height``."""
+    ok, encoded = cv2.imencode('.jpg', np.full((8, 8, 3), 128, np.uint8))
+    data = bytearray(encoded.tobytes())
+    sof = data.index(b'\xff\xc0')
+    data[sof + 5:sof + 9] = height.to_bytes(2, 'big') + width.to_bytes(2, 'big')
+    return bytes(data)
+
+
+HOSTILE_IMAGES = {  # file name: (bytes, what the one error line says)
+    'empty.png': (b'', 'empty file (0 bytes)'),
+    'bomb.png': (png_declaring(60000, 60000), 'declares a 60000x60000 image (3600 megapixels)'),
+    'wide.png': (png_declaring(1 << 20, 1024), 'declares a 1048576x1024 image'),
+    'none.png': (png_declaring(0, 10), 'declares a 0x10 image (no pixels)'),
+    'bomb.jpg': (jpeg_declaring(65000, 65000), 'declares a 65000x65000 image'),
+    'truncated.png': (png_declaring(64, 64)[:60], 'truncated PNG file (60 bytes, no end marker)'),
+    'truncated.jpg': (jpeg_declaring(8, 8)[:-40], 'truncated JPEG file'),
+    'text.jpg': (b'not an image at all\n' * 20, 'cannot decode image'),
+}
+
+
+@pytest.mark.parametrize('name', HOSTILE_IMAGES)
+def test_decoding_a_hostile_image_is_one_dataset_error(tmp_path, name):
+    from dml_basicsr.data.errors import DatasetError
+    from dml_basicsr.data.image_io import read_raw
+
+    data, fragment = HOSTILE_IMAGES[name]
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(DatasetError, match=re.escape(f'{path}: ') + '.*' + re.escape(fragment)):
+        read_raw(str(path))
+
+
+@pytest.mark.parametrize('name', ['empty.png', 'bomb.png', 'bomb.jpg', 'text.jpg'])
+def test_synthesize_refuses_a_hostile_image_before_writing_anything(synth, name):
+    data, fragment = HOSTILE_IMAGES[name]
+    (synth / 'D' / 'HR' / name).write_bytes(data)
+    before = tree(synth)
+    line = assert_refused(synthesize(synth), 'synthesize', name)
+    assert fragment in line or 'cannot decode' in line
+    if name != 'text.jpg':  # what the header tells is refused before anything is written
+        assert tree(synth) == before
+
+
+@pytest.mark.parametrize('name', ['empty.png', 'bomb.png', 'truncated.png', 'truncated.jpg'])
+def test_visualize_refuses_a_hostile_image_with_one_line(tmp_path, name):
+    data, fragment = HOSTILE_IMAGES[name]
+    (tmp_path / name).write_bytes(data)
+    save_dmlnet(tmp_path / 'dml.pth')
+    proc = run_cli(['visualize', '--image', str(tmp_path / name), '--output', 'pics', '--dml', 'dml.pth'],
+                   cwd=tmp_path)
+    line = assert_refused(proc, 'visualize', name, fragment)
+    assert not (tmp_path / 'pics').exists(), line
+
+
+@pytest.mark.parametrize('name', ['empty.png', 'bomb.png', 'text.jpg'])
+@pytest.mark.parametrize('command', ['train', 'prepare'])
+def test_train_and_prepare_refuse_a_hostile_image_with_one_line(tmp_path, command, name):
+    data, fragment = HOSTILE_IMAGES[name]
+    opt = realsr_train_options(tmp_path, batch_size_per_gpu=2)
+    opt['train']['total_iter'] = 2
+    hr = next((tmp_path / 'RealSR').rglob('Canon_001_HR.png'))
+    hr.write_bytes(data)
+    opt_file = write_yaml(tmp_path / 'opt.yml', opt)
+    args = ['-opt', str(opt_file)] + (['--output', 'lmdb', '--no-progress', '--crop-size', '16', '--step', '8']
+                                      if command == 'prepare' else [])
+    proc = run_cli([command, *args], cwd=tmp_path)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and 'Traceback' not in proc.stderr, proc.stderr[-2000:]
+    assert lines[-1].startswith(f'basicsr {command}: error: ') and str(hr) in lines[-1], lines[-1]
+    assert fragment in lines[-1] or 'cannot decode' in lines[-1]
+    assert not (tmp_path / 'lmdb').exists()

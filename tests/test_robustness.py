@@ -418,7 +418,7 @@ def sr_options(root, checkpoint, scale=2):
                network_g=dict(type='VDSR', num_in_ch=1, num_out_ch=1, num_feat=8, num_conv=3, upscale=scale),
                degradation=dict(checkpoint=str(checkpoint), noise_sigma=5))
     opt['datasets']['train'] = dict(name='SynDML', type='SynDMLDataset', images=['camera'], gt_size=32, color='y',
-                                    batch_size_per_gpu=2, num_worker_per_gpu=0)
+                                    batch_size_per_gpu=2, dataset_enlarge_ratio=2, num_worker_per_gpu=0)
     return opt
 
 

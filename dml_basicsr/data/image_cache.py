@@ -8,10 +8,10 @@ so N workers cost one copy. With the 'spawn' start method every worker gets its 
 import struct
 
 from .errors import DatasetError
+from .image_io import PNG_SIGNATURE
 
 GB = 1e9
 DEFAULT_CACHE_MAX_GB = 4
-PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 # PNG colour type -> channels after decoding and dropping alpha: gray 1; gray+alpha, RGB, palette, RGBA 3.
 PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 3, 6: 3}
 

@@ -14,13 +14,102 @@ def is_image_file(name):
     return name.lower().endswith(IMG_EXTENSIONS)
 
 
+# The most pixels an image may declare in its header: 2^28 (e.g. 16384 x 16384), far above any camera photo, well
+# below what one decode could not allocate. A header is read before any pixel is decoded.
+MAX_IMAGE_PIXELS = 1 << 28
+PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
+JPEG_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame: the size is in them
+
+
+def png_size(buffer):
+    """(height, width) from a PNG's IHDR chunk, or None if ``buffer`` is no PNG."""
+    if len(buffer) < 24 or buffer[:8] != PNG_SIGNATURE or buffer[12:16] != b'IHDR':
+        return None
+    return int.from_bytes(buffer[20:24], 'big'), int.from_bytes(buffer[16:20], 'big')
+
+
+def jpeg_size(buffer):
+    """(height, width) from a JPEG's first start-of-frame segment, or None if ``buffer`` is no JPEG (or has none)."""
+    if buffer[:2] != b'\xff\xd8':
+        return None
+    i = 2
+    while i + 9 <= len(buffer):
+        if buffer[i] != 0xFF:
+            return None
+        marker = buffer[i + 1]
+        if marker in JPEG_SOF_MARKERS:
+            return int.from_bytes(buffer[i + 5:i + 7], 'big'), int.from_bytes(buffer[i + 7:i + 9], 'big')
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        i += 2 + int.from_bytes(buffer[i + 2:i + 4], 'big')
+    return None
+
+
+def declared_size(buffer):
+    """(height, width) that a PNG or JPEG header declares; None for other formats (cv2 checks those itself)."""
+    return png_size(buffer) or jpeg_size(buffer)
+
+
+PNG_END = b'\x00\x00\x00\x00IEND\xaeB`\x82'
+JPEG_END = b'\xff\xd9'
+JPEG_END_SEARCH = 1 << 12  # the end marker may be followed by padding or camera data
+
+
+def ends_whole(buffer):
+    """A PNG ends with its IEND chunk, a JPEG has its end-of-image marker near the end: not a truncated file
+    (whose decoder would print its own messages, or for a JPEG fill the rest with gray, and go on)."""
+    if png_size(buffer):
+        return buffer.endswith(PNG_END)
+    return JPEG_END in buffer[-JPEG_END_SEARCH:]
+
+
+def check_header(buffer, name, complete=True):
+    """DatasetError naming ``name`` for an empty file, one whose header declares no pixels or too many, or (with
+    ``complete``: ``buffer`` is the whole file) a truncated PNG or JPEG."""
+    if len(buffer) == 0:
+        raise DatasetError(f'{name}: empty file (0 bytes), not an image')
+    size = declared_size(buffer)
+    if size is None:
+        return
+    if complete and not ends_whole(buffer):
+        raise DatasetError(f'{name}: truncated {"PNG" if png_size(buffer) else "JPEG"} file ({len(buffer)} bytes, no '
+                           'end marker): an interrupted copy or download? copy it again')
+    h, w = size
+    if h == 0 or w == 0:
+        raise DatasetError(f'{name}: its header declares a {w}x{h} image (no pixels); not a usable image')
+    if h * w > MAX_IMAGE_PIXELS:
+        raise DatasetError(f'{name}: its header declares a {w}x{h} image ({h * w / 1e6:.0f} megapixels) in a file of '
+                           f'{len(buffer)} bytes; images above {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels are refused '
+                           '(crop or tile it first)')
+
+
+HEADER_BYTES = 1 << 16  # enough for a PNG's IHDR and a JPEG's first start-of-frame after its EXIF segment
+
+
+def check_image_file(path):
+    """:func:`check_header` of the file ``path`` from its first bytes (decodes nothing); DatasetError naming it."""
+    try:
+        with open(path, 'rb') as f:
+            head = f.read(HEADER_BYTES)
+    except OSError as e:
+        raise DatasetNotFoundError(f'{path}: cannot read image ({e.strerror})') from e
+    check_header(head, path, complete=len(head) < HEADER_BYTES)
+
+
 def decode_raw(buffer, name):
     """Decode encoded image bytes to the stored pixels: uint8 or uint16 BGR (H, W, 3), or gray (H, W, 1).
 
     An alpha channel is dropped (the colour is kept as stored). ``name`` is used in error messages.
     This is what the decoded-image cache keeps; :func:`raw_to_float` makes the float image of it.
+    The header is checked first (:func:`check_header`); every failure is one DatasetError naming ``name``.
     """
-    img = cv2.imdecode(np.frombuffer(buffer, np.uint8), cv2.IMREAD_UNCHANGED)
+    check_header(buffer, name)
+    try:
+        img = cv2.imdecode(np.frombuffer(buffer, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as e:
+        reason = (str(e).strip().splitlines() or ['?'])[-1].strip()
+        raise DatasetError(f'{name}: cannot decode image ({reason})') from None
     if img is None:
         raise DatasetError(f'{name}: cannot decode image (not an image file, or corrupt)')
     if img.dtype not in (np.uint8, np.uint16):

@@ -36,7 +36,7 @@ import torch
 from tqdm import tqdm
 
 from dml_basicsr.data.errors import DatasetError
-from dml_basicsr.data.image_io import convert_color, list_images, read_image
+from dml_basicsr.data.image_io import check_image_file, convert_color, list_images, read_image
 from dml_basicsr.utils.atomic_write import remove_stale_tmp, write_bytes_atomic, write_text_atomic
 from dml_basicsr.utils.checkpoint import file_sha256
 from dml_basicsr.utils.output_folder import OutputFolderError, check_targets, output_lock  # noqa: F401 (re-exported)
@@ -321,6 +321,8 @@ def synthesize_folder(input_dir, output_dir, checkpoint, noise_sigma=5.0, seed=0
         raise DatasetError(f'{input_dir}: no image files found')
     outputs = _output_names(input_dir, names)
     _check_arguments(color, seed, tile, tile_overlap, device, noise_sigma)
+    for name in names:  # an empty or oversized image is refused before anything is written
+        check_image_file(os.path.join(input_dir, name))
     deg = _load_degradation(checkpoint, noise_sigma, color, tile, tile_overlap)
     deg.net.to(device)
     record = synthesis_record(input_dir, checkpoint, deg.scale, noise_sigma, seed, color, names)
