@@ -20,7 +20,7 @@ matmul's. Peak memory: the most tensor memory allocated at once during one call,
 (outputs and gradients included); on CPU from the PyTorch profiler's allocation timeline, on CUDA
 from ``torch.cuda.max_memory_allocated``.
 
-    .venv/bin/python benchmarks/operator.py --batch 8                    # CPU (the README's table)
+    .venv/bin/python benchmarks/operator.py --batch 8                    # CPU (the table in docs/benchmarks.md)
     python benchmarks/operator.py --device cuda --batch 16               # GPU, the paper's batch
 """
 import argparse

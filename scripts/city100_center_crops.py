@@ -1,5 +1,5 @@
 """Central crops of City100 pairs, same layout and names (NNNH.PNG / NNNL.PNG), for carrying a small copy of the
-data to a training machine (the GPU runs in the README used 640x640 crops of 001-040).
+data to a training machine (the GPU runs in docs/results.md used 640x640 crops of 001-040).
 
 The crop's top-left corner is a multiple of 4, so that ``lr_downscale`` 2 or 4 samples the same LR grid as on
 the whole image.

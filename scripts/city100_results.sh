@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's "Results on real camera pairs" tables from the runs of scripts/city100_gpu_runs.sh: every model
+# The "Results on real camera pairs" tables of docs/results.md from the runs of scripts/city100_gpu_runs.sh: every model
 # tested on the WHOLE images of City100 scenes 031-040 (Y, 7-pixel crop), the closed-form rows fitted on scenes
 # 001-030 (scripts/kernel_baselines.py), then `basicsr report`. Run from the project root; the
 # experiments must be under experiments/ (EXP_PREFIX, default City100GPU_). Results: results/Full_*,

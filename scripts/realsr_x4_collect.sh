@@ -9,12 +9,12 @@ cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 SR_NET='{type: MSRResNet, num_in_ch: 3, num_out_ch: 3, num_feat: 32, num_block: 8, upscale: 4}'
 declare -A HEADER=(
-  [realsr_x4_sr]="# Table 2 at x4 on RealSR (README, \"Results at x4 on RealSR\"): one RGB MSRResNet x4 (32 features, 8 blocks) per kind
+  [realsr_x4_sr]="# Table 2 at x4 on RealSR (docs/results.md, \"Results at x4 on RealSR\"): one RGB MSRResNet x4 (32 features, 8 blocks) per kind
 # of training pair, the same loss (L1), budget (3000 iterations of batch 16 at 96x96 HR) and HR patches for every row;
 # trained on the RealSR V3 x4 crops 001-030 (Canon 5D3, Nikon D810; research use), tested on 031-035.
 # Re-test every row with one command: basicsr test -opt options/test_srx4_realsr_manifest.yml
 # (on LR photographs without ground truth: options/test_srx4_manifest_lr_photos.yml). Made by scripts/realsr_x4_collect.sh."
-  [realsr_x4_degradation]="# Table 1 at x4 on RealSR (README, \"Results at x4 on RealSR\"): the learned degradation models (HR -> LR, Y), one
+  [realsr_x4_degradation]="# Table 1 at x4 on RealSR (docs/results.md, \"Results at x4 on RealSR\"): the learned degradation models (HR -> LR, Y), one
 # budget (4000 iterations of batch 8 at 96x96 HR), trained on the RealSR V3 x4 crops 001-030 of both cameras
 # (research use), validated on 031-035 (synthetic vs real LR, Y, 7-pixel LR crop). DML, M=8 is the shipped realsr-x4.
 # Re-test every row with one command: basicsr test -opt options/test_degradation_realsr_x4_manifest.yml

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's x4 tables (RealSR V3 crops, scenes 031-035 of both cameras) from the runs of scripts/realsr_x4_runs.sh:
+# The x4 tables of docs/results.md (RealSR V3 crops, scenes 031-035 of both cameras) from the runs of scripts/realsr_x4_runs.sh:
 #   Table 1 (degradation fidelity: synthetic vs real LR, Y, 7-pixel LR crop): the learned models' last validation
 #     (whole 512x512 images), plus the closed-form rows fitted on 001-030 (scripts/kernel_baselines.py) and MATLAB
 #     bicubic, tested with `basicsr test`;

@@ -1,4 +1,4 @@
-"""The scripts behind the README's City100 results: closed-form kernel fit, test options of trained runs, crops."""
+"""The scripts behind the City100 results of docs/results.md: closed-form kernel fit, test options of trained runs, crops."""
 import importlib.util
 
 import numpy as np
