@@ -541,10 +541,10 @@ def test_a_batch_larger_than_an_epoch_is_refused_up_front(tmp_path, monkeypatch,
         opt['datasets']['train'].update(batch_size_per_gpu=batch, dataset_enlarge_ratio=ratio)
         if dataset == 'syndml':
             opt['datasets']['train'] = dict(name='s', type='SynDMLDataset', images=['camera', 'brick'], gt_size=32,
-                                            batch_size_per_gpu=batch, dataset_enlarge_ratio=ratio,
+                                            color='y', batch_size_per_gpu=batch, dataset_enlarge_ratio=ratio,
                                             num_worker_per_gpu=0)
             opt['degradation'] = {'fixed_kernel': {'kernel': 'gaussian', 'sigma': 1.0, 'scale': 2}}
-            opt['network_g'] = {'type': 'VDSR', 'num_in_ch': 1, 'num_feat': 8, 'num_conv': 3}
+            opt['network_g'] = {'type': 'VDSR', 'num_in_ch': 1, 'num_feat': 8, 'num_conv': 3, 'upscale': 2}
     expect_option_error(tmp_path, opt, 'datasets.train: batch_size_per_gpu', f'larger than the {per_epoch} items',
                         '0 iterations')
 
@@ -591,7 +591,8 @@ def test_synthesize_refuses_a_bad_noise_sigma_before_writing(synth, sigma):
     ({'fixed_kernel': {'kernel': 'gaussian', 'sigma': 0, 'scale': 2}}, 'sigma must be a finite number > 0'),
     ({'fixed_kernel': {'kernel': 'gaussian', 'sigma': -1.0, 'scale': 2}}, 'sigma must be a finite number > 0'),
     ({'fixed_kernel': {'kernel': 'gaussian', 'sigma': float('nan'), 'scale': 2}}, 'sigma must be a finite number'),
-    ({'fixed_kernel': {'kernel': 'gaussian', 'sigma': 1.0, 'scale': 2, 'kernel_size': 4}}, 'kernel_size must be an odd integer'),
+    ({'fixed_kernel': {'kernel': 'gaussian', 'sigma': 1.0, 'scale': 2, 'kernel_size': 4}},
+     'kernel_size must be an odd integer'),
     ({'fixed_kernel': {'kernel': 'bicubic', 'scale': 5}}, 'scale must be 1, 2, 3 or 4'),
     ({'fixed_kernel': {'kernel': 'bicubic', 'scale': 2, 'noise_sigma': 1}}, 'noise_sigma'),
 ])
@@ -601,7 +602,7 @@ def test_option_file_numbers_that_make_garbage_are_refused_up_front(tmp_path, se
     opt['datasets']['train'] = dict(name='s', type='SynDMLDataset', images=['camera', 'brick'], gt_size=32,
                                     color='y', batch_size_per_gpu=2, num_worker_per_gpu=0)
     opt['degradation'] = section
-    opt['network_g'] = {'type': 'VDSR', 'num_in_ch': 1, 'num_feat': 8, 'num_conv': 3}
+    opt['network_g'] = {'type': 'VDSR', 'num_in_ch': 1, 'num_feat': 8, 'num_conv': 3, 'upscale': 2}
     expect_option_error(tmp_path, opt, fragment)
 
 
@@ -737,3 +738,94 @@ def test_train_and_prepare_refuse_a_hostile_image_with_one_line(tmp_path, comman
     assert lines[-1].startswith(f'basicsr {command}: error: ') and str(hr) in lines[-1], lines[-1]
     assert fragment in lines[-1] or 'cannot decode' in lines[-1]
     assert not (tmp_path / 'lmdb').exists()
+
+
+# ------------------------------------------------- 6. option values checked before BasicSR writes anything
+
+def _drop(opt, *keys):
+    section = opt
+    for key in keys[:-1]:
+        section = section[key]
+    del section[keys[-1]]
+
+
+def _set(opt, keys, value):
+    section = opt
+    for key in keys[:-1]:
+        section = section[key]
+    section[keys[-1]] = value
+
+
+OPTION_MISTAKES = [  # (change of the tiny DML options, what the line says)
+    (lambda o: _drop(o, 'num_gpu'), 'num_gpu is missing'),
+    (lambda o: _set(o, ['num_gpu'], 'two'), 'num_gpu must be auto or an integer >= 0'),
+    (lambda o: _drop(o, 'datasets'), 'datasets is missing'),
+    (lambda o: _set(o, ['datasets'], ['train']), 'datasets is not a section'),
+    (lambda o: _drop(o, 'datasets', 'train'), 'datasets has no train section'),
+    (lambda o: _drop(o, 'network_g'), 'network_g is missing'),
+    (lambda o: _drop(o, 'train'), 'train is missing'),
+    (lambda o: _drop(o, 'logger'), 'logger is missing'),
+    (lambda o: _set(o, ['path'], 'experiments'), 'path must be a section'),
+    (lambda o: _set(o, ['datasets', 'train', 'gt_size'], 'abc'), "datasets.train.gt_size must be an integer >= 1, got "
+                                                                 "'abc' (a string"),
+    (lambda o: _set(o, ['datasets', 'train', 'gt_size'], 0), 'datasets.train.gt_size must be an integer >= 1'),
+    (lambda o: _set(o, ['datasets', 'train', 'gt_size'], 33.5), 'datasets.train.gt_size must be an integer'),
+    (lambda o: _set(o, ['train', 'total_iter'], 'four'), "train.total_iter must be an integer >= 1, got 'four'"),
+    (lambda o: _set(o, ['train', 'total_iter'], 0), 'train.total_iter must be an integer >= 1'),
+    (lambda o: _drop(o, 'train', 'total_iter'), 'train.total_iter is missing'),
+    (lambda o: _set(o, ['train', 'optim_g', 'lr'], 'fast'), "train.optim_g.lr must be a finite number > 0, got 'fast' "
+                                                            '(a string'),
+    (lambda o: _set(o, ['train', 'optim_g', 'lr'], -1.0), 'train.optim_g.lr must be a finite number > 0'),
+    (lambda o: _set(o, ['train', 'optim_g', 'lr'], float('nan')), 'train.optim_g.lr must be a finite number > 0'),
+    (lambda o: _set(o, ['train', 'optim_g', 'type'], 'Adamm'), "train.optim_g.type 'Adamm' is not a registered "
+                                                               "optimizer of BasicSR; did you mean 'Adam'"),
+    (lambda o: _set(o, ['train', 'scheduler', 'type'], 'StepLR'), "train.scheduler.type 'StepLR' is not a registered"),
+    (lambda o: _set(o, ['train', 'pixel_opt', 'type'], 'MSELos'), "train.pixel_opt.type 'MSELos' is not a registered "
+                                                                  "loss; did you mean 'MSELoss'"),
+    (lambda o: _set(o, ['val', 'val_freq'], 0), 'val.val_freq must be an integer >= 1'),
+    (lambda o: _set(o, ['logger', 'print_freq'], 0), 'logger.print_freq must be an integer >= 1'),
+    (lambda o: _set(o, ['logger', 'save_checkpoint_freq'], -5), 'logger.save_checkpoint_freq must be an integer >= 1'),
+    (lambda o: _set(o, ['datasets', 'train', 'num_worker_per_gpu'], -1), 'num_worker_per_gpu must be an integer >= 0'),
+    (lambda o: _set(o, ['datasets', 'train', 'batch_size_per_gpu'], 0), 'batch_size_per_gpu must be an integer >= 1'),
+    (lambda o: _set(o, ['datasets', 'train', 'dataset_enlarge_ratio'], 0), 'dataset_enlarge_ratio must be an integer'),
+    (lambda o: _set(o, ['model_type'], 'DMLModle'), "model_type 'DMLModle' is not a registered model; did you mean "
+                                                    "'DMLModel'"),
+    (lambda o: _set(o, ['val', 'metrics', 'psnr'], {'type': 'calculate_psnr', 'crop_boder': 4}),
+     "val.metrics.psnr: calculate_psnr takes no option 'crop_boder'; did you mean 'crop_border'"),
+    (lambda o: _set(o, ['val', 'metrics', 'psnr'], {'type': 'calculate_psnr'}), 'calculate_psnr needs crop_border'),
+    (lambda o: _set(o, ['val', 'metrics', 'psnr'], {'type': 'calculate_psnt', 'crop_border': 0}),
+     "val.metrics.psnr.type 'calculate_psnt' is not a registered metric; did you mean 'calculate_psnr'"),
+    (lambda o: _set(o, ['val', 'metrics', 'psnr'], {'type': 'calculate_psnr', 'crop_border': 0, 'better': 'more'}),
+     'val.metrics.psnr.better must be higher or lower'),
+    (lambda o: _set(o, ['network_g', 'scale'], 3), 'network_g.scale 3, but the data are x2'),
+    (lambda o: _set(o, ['network_g', 'num_in_ch'], 3), 'network_g.num_in_ch 3, but datasets.train gives 1-channel'),
+    (lambda o: _set(o, ['datasets', 'val', 'color'], 'rgb'), 'network_g.num_in_ch 1, but datasets.val gives 3-channel'),
+]
+
+
+@pytest.mark.parametrize('change, fragment', OPTION_MISTAKES, ids=[f for _, f in OPTION_MISTAKES])
+def test_option_value_mistakes_are_one_line_before_anything_is_written(tmp_path, change, fragment):
+    opt = tiny_dml_options('mistake')
+    change(opt)
+    expect_option_error(tmp_path, opt, fragment)
+
+
+@pytest.mark.parametrize('changes, fragment', [
+    (dict(gt_size=15), 'gt_size must be a positive multiple of the scale 2, got 15'),
+    (dict(gt_size=64), 'gt_size 64 is larger than the HR image'),
+])
+def test_paired_training_patches_that_cannot_be_cut_are_refused_up_front(tmp_path, changes, fragment):
+    opt = realsr_train_options(tmp_path, **changes)
+    expect_option_error(tmp_path, opt, fragment)
+
+
+def test_basicsr_style_float_frequencies_and_exponent_rates_are_accepted(tmp_path):
+    opt = tiny_dml_options('floats')
+    opt['train']['total_iter'] = 2.0
+    opt['val']['val_freq'] = 2.0
+    opt['logger']['save_checkpoint_freq'] = 2.0
+    text = yaml.safe_dump(opt, sort_keys=False).replace("lr: 0.001", "lr: 1e-3")
+    assert 'lr: 1e-3' in text
+    (tmp_path / 'opt.yml').write_text(text)
+    proc = run_cli(['train', '-opt', str(tmp_path / 'opt.yml')], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]

@@ -232,6 +232,8 @@ def test_preflight_checks_the_real_esrgan_section(tmp_path):
                         "did you mean 'gray_noise_prob'?")
     opt = real_esrgan_options()
     opt['datasets']['train'].update(color='y', gt_size=64)
+    opt['datasets']['val']['color'] = 'y'
+    opt['network_g'].update(num_in_ch=1, num_out_ch=1)  # a Y network for the Y data: only Real-ESRGAN's RGB is wrong
     expect_option_error(tmp_path, opt, 'datasets.train (gt_size 64, color y)', 'RGB batches')
 
 

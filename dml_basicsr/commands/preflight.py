@@ -22,6 +22,7 @@ from dml_basicsr.degradation.dml_degradation import SOURCE_KEYS, degradation_sou
 from dml_basicsr.degradation.pretrained_models import pretrained_manifest, pretrained_path
 from dml_basicsr.utils.checkpoint import CheckpointError
 from dml_basicsr.utils.options import OptionError, check_known_keys, constructor_options, load_options
+from .option_values import check_option_values
 
 # The degradation section: DMLDegradation's options, and where its DMLNet comes from.
 DEGRADATION_KEYS = (constructor_options(DMLDegradation) - {'net'}) | set(SOURCE_KEYS) | {'param_key'}
@@ -32,6 +33,7 @@ def check_option_file(opt_path, force_yml=None, auto_resume=False, command=None)
     ``command`` ('train' or 'test', if known) is the ``basicsr`` subcommand that will run it."""
     opt = load_options(opt_path, force_yml)
     check_manifest_key(opt, opt_path, command)
+    check_option_values(opt, opt_path, command)
     if isinstance(opt.get('degradation'), dict):
         check_known_keys(opt['degradation'], DEGRADATION_KEYS, f'{opt_path}: degradation', 'DMLOnlineSRModel')
     check_degradation(opt, opt_path)

@@ -4,11 +4,11 @@ import os
 
 from basicsr.data.transforms import augment
 
-from .dataset_checks import check_gt_size, listed
+from .dataset_checks import check_gt_size, is_positive_int, listed
 from .errors import DatasetError
 from .folder_base import ImageFolderDataset
 from .image_cache import cache_limit, check_cache_size, fill_cache
-from .image_io import convert_color, raw_to_float, read_raw
+from .image_io import convert_color, png_size, raw_to_float, read_raw
 from .pair_transforms import pair_to_tensors, random_crop_origin
 from .prepared_lmdb import open_prepared, prepared_pairs, read_prepared
 
@@ -67,7 +67,23 @@ class PairedImageFolder(ImageFolderDataset):
         max_bytes = cache_limit(opt, dataset.dataset_name)
         if max_bytes is not None:
             check_cache_size(dataset.files(), max_bytes, opt, dataset.dataset_name)
+        if dataset.is_train and dataset.io_backend == 'disk':
+            dataset.check_patches_fit()
         return len(dataset)
+
+    def check_patches_fit(self):
+        """``gt_size`` a multiple of the crop scale and no larger than any HR image (its size from a PNG header;
+        other formats are checked when read): DatasetError naming the first that is smaller."""
+        size, s = self.opt['gt_size'], self.crop_scale
+        where = f"{self.dataset_name} '{self.opt.get('name')}'"
+        if not is_positive_int(size) or size % s:
+            raise DatasetError(f'{where}: gt_size must be a positive multiple of the scale {s}, got {size!r}')
+        for gt_path, _ in self.pairs:
+            with open(gt_path, 'rb') as f:
+                hw = png_size(f.read(24))
+            if hw is not None and min(hw) < size:
+                raise DatasetError(f'{where}: gt_size {size} is larger than the HR image {gt_path} '
+                                   f'({hw[1]}x{hw[0]}): use gt_size <= {min(hw) // s * s}')
 
     def set_pairs(self, find_pairs):
         """``self.pairs`` from the prepared folder (io_backend lmdb) or ``find_pairs()``; fill the cache if it is on."""

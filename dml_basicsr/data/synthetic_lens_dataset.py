@@ -39,6 +39,7 @@ class SyntheticLensDataset(torch.utils.data.Dataset):
         seed (int): noise seed (default 0).
     """
 
+    DEFAULT_COLOR = 'y'  # without a color option its images are Y
     # Its option keys beside BasicSR's (dataset_checks.BASICSR_DATASET_KEYS); `basicsr train` refuses others.
     OPTIONS = frozenset({'images', 'dataroot_gt', 'color', 'noise_sigma', 'kernel_size', 'max_size', 'gt_size',
                          'use_hflip', 'use_rot', 'kernel_grid', 'seed'})
@@ -83,7 +84,7 @@ class SyntheticLensDataset(torch.utils.data.Dataset):
         return center_crop(img, h, w)
 
     def _make_pair(self, name, img, generator):
-        gt = convert_color(self._crop_hr(img), self.opt.get('color', 'y'))
+        gt = convert_color(self._crop_hr(img), self.opt.get('color', self.DEFAULT_COLOR))
         gt_t = torch.from_numpy(np.ascontiguousarray(gt.transpose(2, 0, 1))).float()
         lq_t = self.lens.degrade(gt_t[None], self.scale)[0]
         sigma = self.opt.get('noise_sigma', 1.0) / 255.

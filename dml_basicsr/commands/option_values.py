@@ -1,0 +1,224 @@
+"""The option values BasicSR reads, checked before it creates ``experiments/<name>/`` or ``results/<name>/``.
+
+BasicSR reads most of them deep inside its pipelines: a missing ``num_gpu`` is a KeyError, ``val_freq: 0`` a
+ZeroDivisionError at the first iteration, a metric key it does not know (``crop_boder``) a TypeError at the first
+validation, hours into the run. Here each is one :class:`OptionError` naming the key and what is wrong:
+
+* the sections and keys BasicSR reads (``num_gpu``, ``datasets``, ``network_g``, ``path``; for training ``train``,
+  ``logger``, a ``train`` dataset, ``total_iter``, ``optim_g``, ``scheduler``);
+* types and ranges: batch size, workers, enlarge ratio, ``gt_size``, iteration counts and frequencies (integers,
+  also written as ``!!float 5e3``), learning rates (finite numbers > 0), optimizer, scheduler and loss types;
+* consistency: ``model_type`` registered; ``network_g``'s scale against the data's, its input channels against the
+  datasets' ``color``; each ``val.metrics`` entry's keys against what its metric function takes.
+"""
+import inspect
+import math
+import numbers
+
+from basicsr.utils.registry import DATASET_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY
+
+from dml_basicsr.utils.options import OptionError, did_you_mean
+
+# What BasicSR 1.4.2's SRModel builds (setup_optimizers / setup_schedulers); anything else is NotImplementedError.
+OPTIMIZERS = ('Adam', 'AdamW', 'Adamax', 'SGD', 'ASGD', 'RMSprop', 'Rprop')
+SCHEDULERS = ('MultiStepLR', 'MultiStepRestartLR', 'CosineAnnealingRestartLR')
+# The arguments that BasicSR's calculate_metric passes itself (the images), not from the option file.
+METRIC_DATA_ARGS = ('img', 'img2')
+# The keys of a metric section that BasicSR reads itself: the function, and whether higher or lower is better.
+METRIC_BASICSR_KEYS = ('type', 'better')
+
+
+def is_integer(value):
+    """An integer, or a float with an integral value (BasicSR's option files write ``val_freq: !!float 5e3``)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    return isinstance(value, numbers.Integral) or (math.isfinite(value) and float(value).is_integer())
+
+
+def check_integer(section, key, where, minimum, required=False):
+    """``section[key]`` an integer >= ``minimum`` (absent: fine unless ``required``)."""
+    if key not in section:
+        if required:
+            raise OptionError(f'{where}.{key} is missing')
+        return
+    value = section[key]
+    if not is_integer(value) or value < minimum:
+        raise OptionError(f'{where}.{key} must be an integer >= {minimum}, got {value!r}'
+                          f'{" (a string: remove the quotes)" if isinstance(value, str) else ""}')
+
+
+def check_positive_number(section, key, where):
+    """``section[key]`` a finite number > 0 (a learning rate)."""
+    value = section.get(key)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
+        hint = ' (a string: write it as a number, e.g. 1.0e-4)' if isinstance(value, str) else ''
+        raise OptionError(f'{where}.{key} must be a finite number > 0, got {value!r}{hint}')
+
+
+def check_section(opt, key, where, what):
+    """``opt[key]`` a mapping; OptionError saying what it is for if it is missing or not one."""
+    if not isinstance(opt.get(key), dict):
+        found = 'missing' if key not in opt else f'not a section (got {opt[key]!r})'
+        raise OptionError(f'{where}: {key} is {found}: {what}')
+    return opt[key]
+
+
+def check_type(section, where, names, registry_name):
+    """``section['type']`` one of ``names`` (a tuple, or a BasicSR registry)."""
+    value = section.get('type')
+    known = names if isinstance(names, tuple) else tuple(name for name, _ in names)
+    if value not in known:
+        hint = did_you_mean(str(value), known) or f' (one of: {", ".join(sorted(known))})'
+        raise OptionError(f'{where}.type {value!r} is not a registered {registry_name}{hint}')
+
+
+def check_option_values(opt, opt_path, command):
+    """Every check of this module on the option dict ``opt`` (``--force_yml`` applied) of ``basicsr <command>``."""
+    training = command == 'train'
+    if 'num_gpu' not in opt:
+        raise OptionError(f'{opt_path}: num_gpu is missing (BasicSR reads it: 0 for the CPU, a number, or auto)')
+    if not (opt['num_gpu'] == 'auto' or (is_integer(opt['num_gpu']) and opt['num_gpu'] >= 0)):
+        raise OptionError(f'{opt_path}: num_gpu must be auto or an integer >= 0, got {opt["num_gpu"]!r}')
+    datasets = check_section(opt, 'datasets', opt_path, 'the data to train or test on')
+    if 'manifest' not in opt:
+        check_section(opt, 'network_g', opt_path, 'the network to train or test (its type and options)')
+    if 'path' in opt and not isinstance(opt['path'], dict):
+        raise OptionError(f'{opt_path}: path must be a section (pretrain_network_g, strict_load_g, resume_state), '
+                          f'got {opt["path"]!r}')
+    opt.setdefault('path', {})  # BasicSR reads opt['path'] and adds the experiment folders to it
+    check_model_type(opt, opt_path)
+    check_dataset_values(datasets, opt_path, training)
+    if training:
+        check_training_values(opt, opt_path)
+    check_val_values(opt, opt_path, training)
+    check_network_fits_data(opt, opt_path)
+
+
+def check_model_type(opt, opt_path):
+    model_type = opt.get('model_type', 'SRModel')
+    try:
+        MODEL_REGISTRY.get(model_type)
+    except KeyError:
+        known = [name for name, _ in MODEL_REGISTRY]
+        hint = did_you_mean(str(model_type), known) or f' (registered: {", ".join(sorted(known))})'
+        raise OptionError(f'{opt_path}: model_type {model_type!r} is not a registered model{hint}') from None
+
+
+def check_dataset_values(datasets, opt_path, training):
+    for phase, section in datasets.items():
+        where = f'{opt_path}: datasets.{phase}'
+        if not isinstance(section, dict):
+            raise OptionError(f'{where} must be a dataset section (type, dataroot, ...), got {section!r}')
+        if phase.split('_')[0] == 'train':
+            check_integer(section, 'batch_size_per_gpu', where, 1, required=True)
+            check_integer(section, 'num_worker_per_gpu', where, 0, required=True)
+            check_integer(section, 'dataset_enlarge_ratio', where, 1)
+        if 'gt_size' in section:
+            check_integer(section, 'gt_size', where, 1)
+    if training and not any(phase.split('_')[0] == 'train' for phase in datasets):
+        raise OptionError(f'{opt_path}: datasets has no train section (phases: {", ".join(datasets) or "none"}): '
+                          'basicsr train needs datasets.train')
+
+
+def check_training_values(opt, opt_path):
+    train = check_section(opt, 'train', opt_path, 'basicsr train needs total_iter, optim_g and scheduler')
+    logger = check_section(opt, 'logger', opt_path, 'basicsr train needs print_freq and save_checkpoint_freq')
+    where = f'{opt_path}: train'
+    check_integer(train, 'total_iter', where, 1, required=True)
+    for key, section in train.items():
+        if key.startswith('optim_') and isinstance(section, dict):
+            check_type(section, f'{where}.{key}', OPTIMIZERS, 'optimizer of BasicSR')
+            check_positive_number(section, 'lr', f'{where}.{key}')
+        elif key.endswith('_opt') and isinstance(section, dict):
+            check_type(section, f'{where}.{key}', LOSS_REGISTRY, 'loss')
+    if 'optim_g' not in train:
+        raise OptionError(f'{where}.optim_g is missing (e.g. {{type: Adam, lr: 1.0e-4}})')
+    scheduler = check_section(train, 'scheduler', where, 'e.g. {type: MultiStepLR, milestones: [..], gamma: 0.5}')
+    check_type(scheduler, f'{where}.scheduler', SCHEDULERS, 'scheduler of BasicSR')
+    for key in ('print_freq', 'save_checkpoint_freq'):
+        check_integer(logger, key, f'{opt_path}: logger', 1, required=True)
+
+
+def check_val_values(opt, opt_path, training):
+    val = opt.get('val')
+    if val is None:
+        return
+    if not isinstance(val, dict):
+        raise OptionError(f'{opt_path}: val must be a section (val_freq, save_img, metrics), got {val!r}')
+    if training:
+        check_integer(val, 'val_freq', f'{opt_path}: val', 1, required=True)
+    metrics = val.get('metrics') or {}
+    if not isinstance(metrics, dict):
+        raise OptionError(f'{opt_path}: val.metrics must be a section of named metrics, got {metrics!r}')
+    for name, metric in metrics.items():
+        check_metric(metric, f'{opt_path}: val.metrics.{name}')
+
+
+def check_metric(metric, where):
+    """A metric section: a registered ``type`` whose function takes every other key and gets all it needs."""
+    if not isinstance(metric, dict):
+        raise OptionError(f'{where} must be a section ({{type: calculate_psnr, crop_border: 0}}), got {metric!r}')
+    check_type(metric, where, METRIC_REGISTRY, 'metric')
+    params = inspect.signature(METRIC_REGISTRY.get(metric['type'])).parameters
+    named = [p for p in params if p not in METRIC_DATA_ARGS and params[p].kind in (
+        inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
+    if metric.get('better', 'higher') not in ('higher', 'lower'):
+        raise OptionError(f"{where}.better must be higher or lower, got {metric['better']!r}")
+    for key in metric:
+        if key not in METRIC_BASICSR_KEYS and key not in named:
+            hint = did_you_mean(key, named) or f' (it takes: {", ".join(named)})'
+            raise OptionError(f"{where}: {metric['type']} takes no option '{key}'{hint}")
+    missing = [p for p in named if params[p].default is inspect.Parameter.empty and p not in metric]
+    if missing:
+        raise OptionError(f"{where}: {metric['type']} needs {', '.join(missing)}")
+
+
+def network_option(network_opt, key):
+    """``network_g[key]``, or the default of its arch's constructor; None if neither."""
+    if key in network_opt:
+        return network_opt[key]
+    try:
+        from basicsr.utils.registry import ARCH_REGISTRY
+        parameter = inspect.signature(ARCH_REGISTRY.get(network_opt.get('type'))).parameters.get(key)
+    except (KeyError, TypeError, ValueError):
+        return None
+    return None if parameter is None or parameter.default is inspect.Parameter.empty else parameter.default
+
+
+def dataset_channels(section):
+    """The channels a dataset section gives: 1 for ``color: y`` (or a dataset whose default is Y), else 3."""
+    cls = DATASET_REGISTRY.get(section['type']) if section.get('type') in DATASET_REGISTRY else None
+    color = section.get('color', getattr(cls, 'DEFAULT_COLOR', None))
+    return 1 if color == 'y' else 3
+
+
+def lr_scale(opt, section):
+    """The scale between a dataset's HR and the LR the network makes or reads: 1 on the HR grid (``lr_grid: hr``)."""
+    return 1 if section.get('lr_grid') == 'hr' else int(opt.get('scale', 1))
+
+
+def check_network_fits_data(opt, opt_path):
+    """``network_g``'s input channels against each dataset's ``color``; its scale (a DML model's ``scale``, an SR
+    network's ``upscale``) against the data's."""
+    network_opt = opt.get('network_g')
+    if not isinstance(network_opt, dict):
+        return
+    in_ch = network_option(network_opt, 'num_in_ch')
+    for phase, section in opt['datasets'].items():
+        channels = dataset_channels(section)
+        if is_integer(in_ch) and in_ch != channels:
+            color = section.get('color')
+            raise OptionError(f'{opt_path}: network_g.num_in_ch {in_ch}, but datasets.{phase} gives {channels}-channel '
+                              f'images (color {color}): set color: {"y" if in_ch == 1 else "rgb"} or num_in_ch: '
+                              f'{channels}')
+    scale_key = 'scale' if 'scale' in network_opt and 'upscale' not in network_opt else 'upscale'
+    net_scale = network_option(network_opt, scale_key)
+    train = next((s for p, s in opt['datasets'].items() if p.split('_')[0] == 'train'), None)
+    if not is_integer(net_scale) or train is None or 'scale' not in opt:
+        return
+    expected = lr_scale(opt, train) if scale_key == 'scale' else int(opt['scale'])
+    if scale_key == 'scale' and 'degradation' in opt:
+        return  # a DML-like network_g of an online model: its scale is checked against the degradation's
+    if net_scale != expected:
+        raise OptionError(f'{opt_path}: network_g.{scale_key} {net_scale}, but the data are x{expected} (scale '
+                          f'{opt["scale"]}, lr_grid {train.get("lr_grid", "lr")}): use {scale_key}: {expected}')
