@@ -28,6 +28,13 @@ def weight_net_input(net, hr):
                      f'{" (or 3: RGB through its Y weights)" if net.num_in_ch == 1 else ""}')
 
 
+def weight_cnn_memory_format(device):
+    """The memory format of the weight CNN's convolution weights during synthesis on ``device``: channels_last on
+    the CPU, where oneDNN's convolutions of the shipped models were 25-35% faster with it, the same values within
+    float rounding (``benchmarks/peer_degradation.py``); PyTorch's default elsewhere (CUDA: not measured here)."""
+    return torch.channels_last if device.type == 'cpu' else torch.contiguous_format
+
+
 def sigma_range(noise_sigma):
     """``(low, high)`` AWGN sigmas (0-255 scale) of ``noise_sigma``: a number, None, or a ``[low, high]`` pair."""
     if isinstance(noise_sigma, (tuple, list)):
@@ -144,14 +151,25 @@ class DMLDegradation(nn.Module):
             return (low + (high - low) * u) / 255.
         return torch.full((batch, 1, 1, 1), sigma_range(self.noise_sigma)[0] / 255., device=device, dtype=dtype)
 
-    def degrade_clean(self, hr):
-        """The noise-free LR (no clamp, no rounding)."""
+    def ready_net(self, device, dtype):
+        """Move the network to ``device`` and ``dtype`` if it is elsewhere, its weight CNN's convolution weights in
+        the layout of :func:`weight_cnn_memory_format`; returns the network."""
         net = self.net
         tensor = next(t for t in itertools.chain(net.parameters(), net.buffers()) if t.is_floating_point())
-        if tensor.device != hr.device or tensor.dtype != hr.dtype:
-            net.to(hr.device, hr.dtype)
-        weights = net.predict_weights(weight_net_input(net, hr))
-        return apply_basis_kernels(hr, net.basis_kernels(), weights, net.scale)
+        if tensor.device != device or tensor.dtype != dtype:
+            net.to(device, dtype)
+        cnn = getattr(net, 'weight_net', None)
+        convs = [p for p in cnn.parameters() if p.dim() == 4] if cnn is not None else []
+        layout = weight_cnn_memory_format(device)
+        if convs and not convs[-1].is_contiguous(memory_format=layout):
+            cnn.to(memory_format=layout)
+        return net
+
+    def degrade_clean(self, hr):
+        """The noise-free LR (no clamp, no rounding)."""
+        net = self.ready_net(hr.device, hr.dtype)
+        weights = net.predict_sampled_weights(weight_net_input(net, hr))  # only where the operator reads them
+        return apply_basis_kernels(hr, net.basis_kernels(), weights, net.scale, sampled=True)
 
     @torch.no_grad()
     def forward(self, hr):
