@@ -1,4 +1,5 @@
 """Online DML degradation: DMLDegradation, SynDMLDataset and DMLOnlineSRModel's feed_data."""
+import copy
 import os
 
 import pytest
@@ -30,7 +31,10 @@ def test_from_checkpoint_reproduces_dmlnet_without_noise(tmp_path, scale):
     deg = DMLDegradation.from_checkpoint(save_checkpoint(net, tmp_path / 'net.pth'), noise_sigma=0, clamp=False)
     hr = torch.rand(2, 1, 30, 27)
     with torch.no_grad():
-        assert torch.equal(deg(hr), net(hr))
+        # bit for bit against the net's own degradation (on the CPU both run the weight CNN channels_last, whose
+        # rounding differs from net(hr)'s: this perturbed net's logits reach 2e4, so 1e-6 of them shows)
+        assert torch.equal(deg(hr), DMLDegradation(copy.deepcopy(net), noise_sigma=0, clamp=False)(hr))
+        torch.testing.assert_close(deg(hr), net(hr), atol=1e-3, rtol=0)
     assert deg.scale == scale and isinstance(deg.net, DMLNet)
 
 
@@ -42,7 +46,7 @@ def test_y_model_on_rgb_applies_y_predicted_kernels_to_each_channel():
         expected = apply_basis_kernels(rgb, net.basis_kernels(), net.predict_weights(rgb_to_y(rgb)), 2)
         out = deg(rgb)
     assert out.shape == (2, 3, 12, 10)
-    assert torch.equal(out, expected)
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=0)  # weights predicted only where sampled
 
 
 def test_noise_statistics_match_sigma():

@@ -29,7 +29,8 @@ def test_forward_equals_operator_on_predicted_weights(scale, in_ch):
         out = net(hr)
         ref = apply_basis_kernels(hr, net.basis_kernels(), net.predict_weights(hr), scale)
     assert out.shape == (2, in_ch, -(-29 // scale), -(-34 // scale))
-    assert torch.equal(out, ref)
+    # forward predicts the weights only at the sampled pixels (strided last conv): equal within float rounding
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=0)
 
 
 def test_basis_kernels_are_normalised_and_weights_in_unit_interval():

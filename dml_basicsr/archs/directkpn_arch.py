@@ -37,7 +37,9 @@ class DirectKPN(nn.Module):
         return self.kernel_net(hr)
 
     def forward(self, hr):
-        return apply_basis_kernels(hr, self.one_hot, self.predict_kernels(hr), self.scale)
+        # only the kernels the operator reads, at HR pixels (s*i, s*j): the last convolution at stride s
+        kernels = self.kernel_net(hr, stride=self.scale)
+        return apply_basis_kernels(hr, self.one_hot, kernels, self.scale, sampled=True)
 
     def kernels_at(self, hr, points):
         """(B, N, K, K) kernels at HR pixels ``points`` (N, 2) of (y, x)."""

@@ -72,11 +72,19 @@ class DMLNet(nn.Module):
         return normalize_kernels(self.basis)
 
     def predict_weights(self, hr):
-        """(B, C, H, W) HR -> (B, M, H, W) weights in (0, 1)."""
+        """(B, C, H, W) HR -> (B, M, H, W) weights in (0, 1), at every HR pixel (weight maps, kernels anywhere)."""
         return torch.sigmoid(self.weight_net(hr))
 
+    def predict_sampled_weights(self, hr):
+        """(B, C, H, W) HR -> (B, M, ceil(H/s), ceil(W/s)): the weights the operator reads, at HR pixels (s*i, s*j).
+
+        Equal to ``predict_weights(hr)[:, :, ::s, ::s]`` within float rounding (gradients too), with the weight
+        CNN's last convolution and the sigmoid evaluated only there (stride s)."""
+        return torch.sigmoid(self.weight_net(hr, stride=self.scale))
+
     def forward(self, hr):
-        return apply_basis_kernels(hr, self.basis_kernels(), self.predict_weights(hr), self.scale)
+        return apply_basis_kernels(hr, self.basis_kernels(), self.predict_sampled_weights(hr), self.scale,
+                                   sampled=True)
 
     def pixel_kernels(self, hr):
         """Per-pixel kernels (B, H, W, K, K) of every HR pixel, for inspection (memory heavy)."""

@@ -26,7 +26,8 @@ class EncoderDecoder(nn.Module):
         last_kernel_size: size of the output convolution (7 in the official DML code).
 
     Shape:
-        (B, num_in_ch, H, W) -> (B, num_out_ch, H, W)
+        (B, num_in_ch, H, W) -> (B, num_out_ch, H, W); with ``stride`` s, only the outputs at (s*i, s*j):
+        (B, num_out_ch, ceil(H/s), ceil(W/s)).
     """
 
     def __init__(self, num_in_ch, num_out_ch, num_feat=32, last_kernel_size=7):
@@ -50,13 +51,26 @@ class EncoderDecoder(nn.Module):
     def _upsample_to(coarse, skip):
         return F.interpolate(coarse, size=skip.shape[-2:], mode='bilinear', align_corners=False)
 
-    def forward(self, x):
+    def _output(self, d1, stride):
+        """``conv_last(d1)[..., ::stride, ::stride]``, evaluated only there: the same convolution with stride s
+        (its zero padding keeps output (i, j) centred on input (s*i, s*j)), 1/s^2 of the work."""
+        if stride == 1:
+            return self.conv_last(d1)
+        if int(stride) != stride or stride < 1:
+            raise ValueError(f'EncoderDecoder: stride must be a positive integer, got {stride!r}')
+        conv = self.conv_last
+        return F.conv2d(d1, conv.weight, conv.bias, stride=int(stride), padding=conv.padding,
+                        dilation=conv.dilation, groups=conv.groups)
+
+    def forward(self, x, stride=1):
+        """The output map; with ``stride`` s, ``forward(x)[..., ::s, ::s]`` (the last convolution computed only
+        there; equal within float rounding, gradients too)."""
         x1, x2, x3 = self._encode(x)
         d2 = self.dec2(torch.cat([self._upsample_to(x3, x2), x2], dim=1))
         d1 = self.dec1(torch.cat([self._upsample_to(d2, x1), x1], dim=1))
-        return self.conv_last(d1)
+        return self._output(d1, stride)
 
-    def forward_crop(self, x, origin, full_size):
+    def forward_crop(self, x, origin, full_size, stride=1):
         """``forward`` of the whole image, on a crop of it at ``origin`` (y, x), multiples of 4.
 
         Equal to the whole image's output on the crop, except within :meth:`receptive_radius` of
@@ -65,6 +79,8 @@ class EncoderDecoder(nn.Module):
 
         Args:
             x: (B, num_in_ch, h, w) crop of an image of ``full_size`` (H, W).
+            stride: s: only the crop's outputs at (s*i, s*j), as :meth:`forward` (on the whole image's grid
+                of every s-th pixel when ``origin`` is a multiple of s too).
         """
         (h1, w1), (oy, ox) = full_size, origin
         h2, w2 = h1 // 2, w1 // 2
@@ -74,7 +90,7 @@ class EncoderDecoder(nn.Module):
         d2 = self.dec2(torch.cat([up2, x2], dim=1))
         up1 = upsample_crop_bilinear(d2, (oy, ox), x1.shape[-2:], (h1, w1), (h2, w2))
         d1 = self.dec1(torch.cat([up1, x1], dim=1))
-        return self.conv_last(d1)
+        return self._output(d1, stride)
 
     def receptive_radius(self):
         """A bound on the one-sided receptive field of an output pixel, in input pixels.

@@ -23,8 +23,14 @@ class _SingleKernelNet(nn.Module):
         b, _, h, w = hr.shape
         return hr.new_ones(b, 1, h, w)
 
+    def predict_sampled_weights(self, hr):
+        """(B, 1, ceil(H/s), ceil(W/s)) ones: the weights the operator reads (DMLNet's interface)."""
+        b, _, h, w = hr.shape
+        return hr.new_ones(b, 1, -(-h // self.scale), -(-w // self.scale))
+
     def forward(self, hr):
-        return apply_basis_kernels(hr, self.basis_kernels(), self.predict_weights(hr), self.scale)
+        return apply_basis_kernels(hr, self.basis_kernels(), self.predict_sampled_weights(hr), self.scale,
+                                   sampled=True)
 
     def kernels_at(self, hr, points):
         return self.kernel().to(hr).expand(hr.shape[0], len(points), -1, -1)

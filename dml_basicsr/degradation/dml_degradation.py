@@ -30,6 +30,13 @@ def weight_net_input(net, hr):
                      f'{" (or 3: RGB through its Y weights)" if net.num_in_ch == 1 else ""}')
 
 
+def weight_cnn_memory_format(device):
+    """The memory format of the weight CNN's convolution weights during synthesis on ``device``: channels_last on
+    the CPU, where oneDNN's convolutions of the shipped models were 25-35% faster with it, the same values within
+    float rounding (``benchmarks/peer_degradation.py``); PyTorch's default elsewhere (CUDA: not measured here)."""
+    return torch.channels_last if device.type == 'cpu' else torch.contiguous_format
+
+
 # How far outside [0, 1] an HR batch may stray (resampling overshoot) before it is taken for another range (0-255).
 INPUT_SLACK = 0.5
 
@@ -190,16 +197,32 @@ class DMLDegradation(nn.Module):
             return (low + (high - low) * u) / 255.
         return torch.full((batch, 1, 1, 1), sigma_range(self.noise_sigma)[0] / 255., device=device, dtype=dtype)
 
-    def degrade_clean(self, hr):
-        """The noise-free LR (no clamp, no rounding)."""
-        check_hr_batch(hr)
+    def ready_net(self, device):
+        """Move the network to ``device`` if it is elsewhere (the same values; its dtype stays, for every caller that
+        shares it), its weight CNN's convolution weights in the layout of :func:`weight_cnn_memory_format`; returns
+        the network."""
         net = self.net
-        tensor = next(t for t in itertools.chain(net.parameters(), net.buffers()) if t.is_floating_point())
-        if tensor.device != hr.device:
-            net.to(hr.device)  # the same values; the dtype stays the network's, which other callers share
-        x = hr.to(tensor.dtype)
-        weights = net.predict_weights(weight_net_input(net, x))
-        return apply_basis_kernels(x, net.basis_kernels(), weights, net.scale).to(hr.dtype)
+        if self.net_dtype_device()[1] != device:
+            net.to(device)
+        cnn = getattr(net, 'weight_net', None)
+        convs = [p for p in cnn.parameters() if p.dim() == 4] if cnn is not None else []
+        layout = weight_cnn_memory_format(device)
+        if convs and not convs[-1].is_contiguous(memory_format=layout):
+            cnn.to(memory_format=layout)
+        return net
+
+    def net_dtype_device(self):
+        """(dtype, device) of the network's floating-point tensors: what it computes in."""
+        tensor = next(t for t in itertools.chain(self.net.parameters(), self.net.buffers()) if t.is_floating_point())
+        return tensor.dtype, tensor.device
+
+    def degrade_clean(self, hr):
+        """The noise-free LR (no clamp, no rounding), computed in the network's dtype, returned in ``hr``'s."""
+        check_hr_batch(hr)
+        net = self.ready_net(hr.device)
+        x = hr.to(self.net_dtype_device()[0])
+        weights = net.predict_sampled_weights(weight_net_input(net, x))  # only where the operator reads them
+        return apply_basis_kernels(x, net.basis_kernels(), weights, net.scale, sampled=True).to(hr.dtype)
 
     @torch.no_grad()
     def forward(self, hr):

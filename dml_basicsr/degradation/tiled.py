@@ -88,8 +88,8 @@ def _degrade_tiled(deg, hr, tile, tile_overlap, device):
     align = tile_alignment(s)
     tile = _round_up(int(tile), align)
     margin = _round_up(int(tile_overlap), align)
-    if next(net.parameters()).device != device:
-        net.to(device)
+    deg.ready_net(device)
+    dtype = deg.net_dtype_device()[0]
     basis = net.basis_kernels()
     out = torch.empty(b, c, -(-h // s), -(-w // s), dtype=hr.dtype, device=hr.device)
     for y0 in range(0, h, tile):
@@ -98,9 +98,10 @@ def _degrade_tiled(deg, hr, tile, tile_overlap, device):
         for x0 in range(0, w, tile):
             x1 = min(x0 + tile, w)
             cx0, cx1 = max(0, x0 - margin), min(w, x1 + margin)
-            crop = hr[:, :, cy0:cy1, cx0:cx1].to(device)
-            logits = net.weight_net.forward_crop(weight_net_input(net, crop), (cy0, cx0), (h, w))
-            lr = apply_basis_kernels(crop, basis, torch.sigmoid(logits), s)
+            crop = hr[:, :, cy0:cy1, cx0:cx1].to(device, dtype)
+            # the crop's weights at its HR pixels (s*k, s*l) only: the whole image's (cy0 + s*k, cx0 + s*l)
+            logits = net.weight_net.forward_crop(weight_net_input(net, crop), (cy0, cx0), (h, w), stride=s)
+            lr = apply_basis_kernels(crop, basis, torch.sigmoid(logits), s, sampled=True)
             # LR rows i with s*i in [y0, y1): [y0/s, ceil(y1/s)); the crop's row k is LR row cy0/s + k.
             i0, i1, j0, j1 = y0 // s, -(-y1 // s), x0 // s, -(-x1 // s)
             out[:, :, i0:i1, j0:j1] = lr[:, :, i0 - cy0 // s:i1 - cy0 // s, j0 - cx0 // s:j1 - cx0 // s].to(hr.device)

@@ -3,6 +3,8 @@
 The per-pixel kernel of HR pixel (y, x) is ``k_yx = sum_m weights[:, m, y, x] * basis[m]``.
 Output pixel (i, j) is the inner product of k at HR pixel (s*i, s*j) with the HR window centred
 there (reflect padding by K//2; top-left sampling, as SRMD/MANet). ``s = 1`` keeps the HR grid.
+Only the weights at those HR pixels are read: a caller may pass just them (``sampled=True``,
+(B, M, ceil(H/s), ceil(W/s)), see :func:`sample_weights`) and predict no others.
 
 Per-pixel kernels are never materialised: the image is correlated with each of the M basis
 kernels only at the output positions (stride s), then the M responses are weighted and summed.
@@ -19,7 +21,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .basis_fft import apply_basis_kernels_fft, geometry, polyphase
+from .basis_fft import apply_basis_kernels_fft, geometry, polyphase, sample_weights
 from .basis_fft import check_inputs as _check_inputs
 
 
@@ -60,20 +62,20 @@ def _polyphase_responses(img, basis, scale):
     return resp.reshape(b, c, m, resp.shape[-2], resp.shape[-1])
 
 
-def apply_basis_kernels_direct(img, basis, weights, scale=1):
+def apply_basis_kernels_direct(img, basis, weights, scale=1, sampled=False):
     """:func:`apply_basis_kernels` by direct correlation (``conv2d``), differentiated by autograd.
 
     The responses come from a strided ``conv2d`` (:func:`basis_responses`); when the image or the
     basis needs a gradient and s > 1, from the polyphase form instead, whose kernel gradient is faster.
     Works for every dtype and device ``conv2d`` supports. Shapes as :func:`apply_basis_kernels`.
     """
-    _check_inputs(img, basis, weights, scale)
+    _check_inputs(img, basis, weights, scale, sampled)
     conv_grad = torch.is_grad_enabled() and (img.requires_grad or basis.requires_grad)
     if scale > 1 and conv_grad:
         resp = _polyphase_responses(img, basis, scale)
     else:
         resp = basis_responses(img, basis, scale)
-    w = (weights if scale == 1 else weights[:, :, ::scale, ::scale]).to(resp.dtype)
+    w = (weights if sampled else sample_weights(weights, scale)).to(resp.dtype)
     return (resp * w.unsqueeze(1)).sum(2)
 
 
@@ -125,13 +127,15 @@ def select_method(img, basis, weights, scale=1):
     return 'fft' if costs['fft'] < costs['direct'] else 'direct'
 
 
-def apply_basis_kernels(img, basis, weights, scale=1):
+def apply_basis_kernels(img, basis, weights, scale=1, sampled=False):
     """Apply per-pixel kernels ``k_ij = sum_m weights[:, m, i, j] * basis[m]`` to ``img``.
 
     Args:
         img: (B, C, H, W) image; every channel uses the same kernels.
         basis: (M, K, K) basis kernels, K odd.
-        weights: (B, M, H, W) mixing weights on the HR grid.
+        weights: (B, M, H, W) mixing weights on the HR grid; only those at HR pixels (s*i, s*j) are read.
+            ``sampled``: just those, (B, M, ceil(H/s), ceil(W/s)) = :func:`sample_weights` of the full ones
+            (a weight network need then predict only them; same result).
         scale: int s >= 1; the output is sampled at HR pixels (s*i, s*j).
 
     Returns:
@@ -140,10 +144,10 @@ def apply_basis_kernels(img, basis, weights, scale=1):
     Evaluated through the FFT or by direct correlation, whichever :func:`select_method` picks;
     both give the same values and gradients up to rounding.
     """
-    _check_inputs(img, basis, weights, scale)
+    _check_inputs(img, basis, weights, scale, sampled)
     if select_method(img, basis, weights, scale) == 'fft':
-        return apply_basis_kernels_fft(img, basis, weights, scale)
-    return apply_basis_kernels_direct(img, basis, weights, scale)
+        return apply_basis_kernels_fft(img, basis, weights, scale, sampled)
+    return apply_basis_kernels_direct(img, basis, weights, scale, sampled)
 
 
 def pixel_kernels(basis, weights):

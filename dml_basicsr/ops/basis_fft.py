@@ -224,43 +224,55 @@ class BasisCorrelationFFT(torch.autograd.Function):
         return grad_img, grad_basis, grad_weights, None
 
 
-def check_inputs(img, basis, weights, scale):
-    """Raise ValueError unless img (B, C, H, W), basis (M, K, K) with K odd, weights (B, M, H, W),
-    an int scale >= 1, and both image sides exceed K//2 (reflect padding)."""
+def sample_weights(weights, scale):
+    """(B, M, H, W) weights on the HR grid -> (B, M, ceil(H/s), ceil(W/s)): the ones the operator reads, at HR
+    pixels (s*i, s*j)."""
+    return weights if scale == 1 else weights[:, :, ::scale, ::scale]
+
+
+def check_inputs(img, basis, weights, scale, sampled=False):
+    """Raise ValueError unless img (B, C, H, W), basis (M, K, K) with K odd, weights (B, M, H, W)
+    (``sampled``: (B, M, ceil(H/s), ceil(W/s))), an int scale >= 1, and both image sides exceed K//2
+    (reflect padding)."""
     if img.dim() != 4:
         raise ValueError(f'img must be (B, C, H, W), got shape {tuple(img.shape)}')
     if basis.dim() != 3 or basis.shape[1] != basis.shape[2] or basis.shape[1] % 2 == 0:
         raise ValueError(f'basis must be (M, K, K) with K odd, got shape {tuple(basis.shape)}')
     b, _, h, w = img.shape
     m, k, _ = basis.shape
-    if weights.shape != (b, m, h, w):
-        raise ValueError(f'weights must be (B, M, H, W) = {(b, m, h, w)}, got shape {tuple(weights.shape)}')
     if not isinstance(scale, int) or scale < 1:
         raise ValueError(f'scale must be a positive integer, got {scale!r}')
+    expected = (b, m, -(-h // scale), -(-w // scale))
+    if sampled and weights.shape != expected:
+        raise ValueError(f'sampled weights must be (B, M, ceil(H/s), ceil(W/s)) = {expected}, '
+                         f'got shape {tuple(weights.shape)}')
+    if not sampled and weights.shape != (b, m, h, w):
+        raise ValueError(f'weights must be (B, M, H, W) = {(b, m, h, w)}, got shape {tuple(weights.shape)}')
     if min(h, w) <= k // 2:
         raise ValueError(f'image {h}x{w} is too small for reflect padding by {k // 2} (kernel size {k}); '
                          f'both sides must exceed {k // 2}')
 
 
-def apply_basis_kernels_fft(img, basis, weights, scale=1):
+def apply_basis_kernels_fft(img, basis, weights, scale=1, sampled=False):
     """:func:`dml_basicsr.ops.basis_conv.apply_basis_kernels` through the FFT.
 
     Args:
         img: (B, C, H, W) float32 or float64 image.
         basis: (M, K, K) basis kernels, K odd.
-        weights: (B, M, H, W) mixing weights on the HR grid.
+        weights: (B, M, H, W) mixing weights on the HR grid, or (``sampled``) only the ones read,
+            (B, M, ceil(H/s), ceil(W/s)) at HR pixels (s*i, s*j).
         scale: int s >= 1.
 
     Returns:
         (B, C, ceil(H/s), ceil(W/s)) in img's dtype.
     """
-    check_inputs(img, basis, weights, scale)
+    check_inputs(img, basis, weights, scale, sampled)
     if img.dtype not in (torch.float32, torch.float64):
         raise TypeError(f'the FFT path needs a float32 or float64 image, got {img.dtype}')
     pad = basis.shape[-1] // 2
     padded = F.pad(img, (pad, pad, pad, pad), mode='reflect')
     basis = basis.to(img.dtype)
-    weights = (weights if scale == 1 else weights[:, :, ::scale, ::scale]).to(img.dtype)
+    weights = (weights if sampled else sample_weights(weights, scale)).to(img.dtype)
     if torch.is_grad_enabled() and (padded.requires_grad or basis.requires_grad or weights.requires_grad):
         return BasisCorrelationFFT.apply(padded, basis, weights, scale)
     return _forward(padded, basis, weights, scale, keep_responses=False)[0]
