@@ -12,12 +12,13 @@
 
 Each subcommand is a module of :mod:`dml_basicsr.commands` with ``add_arguments(parser)`` and
 ``run(args) -> exit status``. experiments/, tb_logger/ and results/ are created under the current
-directory. Option and layout errors are reported as one line (exit status 2) before anything is written.
+directory. Option and layout errors are reported as one line (exit status 2) before anything is written; a
+filesystem failure (no space left, a read-only mount, a file where a folder must be) is one line too (exit status 1).
 """
 import argparse
 import sys
 
-from dml_basicsr.commands import UsageError, prepare, report, synthesize, train_test, visualize
+from dml_basicsr.commands import UsageError, fail, prepare, report, synthesize, train_test, visualize
 
 COMMANDS = {
     'train': (train_test, train_test.HELP['train']),
@@ -48,6 +49,15 @@ def main(argv=None):
         return module.run(args)
     except UsageError as e:
         args.command_parser.error(str(e))  # prints the usage and the message, exits with status 2
+    except OSError as e:  # the filesystem said no (full disk, read-only mount, a file where a folder must be, ...)
+        return fail(args.command, filesystem_message(e), status=1)
+
+
+def filesystem_message(error):
+    """One line for an OSError: the file(s) it names and the system's reason."""
+    names = [n for n in (error.filename, error.filename2) if n is not None]
+    reason = error.strerror or str(error) or type(error).__name__
+    return f'{" -> ".join(map(str, names))}: {reason}' if names else reason
 
 
 if __name__ == '__main__':

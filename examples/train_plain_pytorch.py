@@ -8,6 +8,7 @@ device) and trains a 6-layer VDSR on the pair: no BasicSR trainer. At the end it
 and of bicubic on a held-out photograph degraded the same way, and saves the weights to <out>/vdsr_x2.pth.
 """
 import argparse
+import math
 import os
 
 import torch
@@ -51,7 +52,18 @@ def parse_args(argv):
     parser.add_argument('--noise-sigma', type=float, default=5.0, help='AWGN sigma, 0-255 scale')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--seed', type=int, default=0)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    for name, value, minimum in (('--iters', args.iters, 1), ('--batch-size', args.batch_size, 1),
+                                 ('--patch', args.patch, 2), ('--seed', args.seed, 0)):
+        if value < minimum:
+            parser.error(f'{name} must be >= {minimum}, got {value}')
+    if args.patch % 2:
+        parser.error(f'--patch must be a multiple of the model\'s scale 2, got {args.patch}')
+    if not math.isfinite(args.lr) or args.lr <= 0:
+        parser.error(f'--lr must be a finite number > 0, got {args.lr}')
+    if not math.isfinite(args.noise_sigma) or args.noise_sigma < 0:
+        parser.error(f'--noise-sigma must be a finite number >= 0, got {args.noise_sigma}')
+    return args
 
 
 def main(argv=None):

@@ -829,3 +829,177 @@ def test_basicsr_style_float_frequencies_and_exponent_rates_are_accepted(tmp_pat
     (tmp_path / 'opt.yml').write_text(text)
     proc = run_cli(['train', '-opt', str(tmp_path / 'opt.yml')], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+# ------------------------------------------------------------------------ 9. filesystem failures as one line
+
+def one_line(proc, command, status):
+    line = one_error_line(proc, command)
+    assert proc.returncode == status, proc.stderr[-2000:]
+    return line
+
+
+@pytest.mark.parametrize('code', [errno.ENOSPC, errno.EROFS, errno.EACCES])
+def test_synthesize_that_cannot_write_is_one_line(synth, monkeypatch, code):
+    from dml_basicsr.degradation import folder_synthesis
+
+    def refuse(path, *args, **kwargs):
+        raise OSError(code, os.strerror(code), path)
+
+    monkeypatch.setattr(folder_synthesis, 'write_png_atomic', refuse)
+    line = one_line(synthesize(synth), 'synthesize', 1)
+    assert os.strerror(code) in line and os.path.join('out', 'HR') in line
+
+
+@pytest.mark.parametrize('command', ['synthesize', 'visualize'])
+def test_an_output_that_is_a_file_is_one_line(synth, command):
+    (synth / 'out').write_text('a file, not a folder')
+    if command == 'synthesize':
+        proc = synthesize(synth)
+    else:
+        proc = run_cli(['visualize', '--image', 'embedded:camera', '--output', 'out', '--dml', 'dml_x2.pth'],
+                       cwd=synth)
+    line = one_error_line(proc, command)
+    assert proc.returncode in (1, 2) and 'out' in line
+    assert (synth / 'out').read_text() == 'a file, not a folder'
+
+
+@pytest.mark.parametrize('content, fragment', [
+    (b'name: caf\xe9\n', 'UTF-8'),
+    (b'\xff\xfe\x00\x00', 'UTF-8'),
+])
+def test_an_option_file_that_is_not_utf8_is_one_line(tmp_path, content, fragment):
+    (tmp_path / 'opt.yml').write_bytes(content)
+    line = one_line(run_cli(['train', '-opt', str(tmp_path / 'opt.yml')], cwd=tmp_path), 'train', 2)
+    assert 'opt.yml' in line and fragment in line
+    assert not (tmp_path / 'experiments').exists()
+
+
+@pytest.mark.parametrize('entry, fragment', [
+    ('train:total_iterr=5', "adds the new key 'total_iterr', close to the existing 'total_iter'"),
+    ('logger:print_frq=1', "close to the existing 'print_freq'"),
+    ('datasets:train:gt_sise=16', "close to the existing 'gt_size'"),
+    ('trian:total_iter=5', 'there is no section trian'),
+])
+def test_force_yml_typos_are_one_line(tmp_path, entry, fragment):
+    opt_file = write_yaml(tmp_path / 'opt.yml', tiny_dml_options('typo'))
+    line = one_line(run_cli(['train', '-opt', str(opt_file), '--force_yml', entry], cwd=tmp_path), 'train', 2)
+    assert fragment in line
+    assert not (tmp_path / 'experiments').exists()
+
+
+def test_force_yml_may_still_add_a_key_unlike_any_other(tmp_path):
+    opt_file = write_yaml(tmp_path / 'opt.yml', tiny_dml_options('added', total_iter=2))
+    proc = run_cli(['train', '-opt', str(opt_file), '--force_yml', 'train:ema_decay=0'], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_resuming_with_another_network_is_one_line(tmp_path):
+    opt_file = write_yaml(tmp_path / 'opt.yml', tiny_dml_options('resumed'))
+    assert run_cli(['train', '-opt', str(opt_file)], cwd=tmp_path).returncode == 0
+    before = tree(tmp_path / 'experiments')
+    proc = run_cli(['train', '-opt', str(opt_file), '--auto_resume', '--force_yml', 'network_g:num_feat=16',
+                    'train:total_iter=6'], cwd=tmp_path)
+    line = one_line(proc, 'train', 2)
+    assert '--auto_resume: experiments/resumed was trained with another network_g' in line and 'net_g_4.pth' in line
+    assert tree(tmp_path / 'experiments') == before
+
+
+def test_pretrained_weights_of_another_scale_are_one_line(tmp_path):
+    save_dmlnet(tmp_path / 'x4.pth', scale=4)
+    opt = tiny_dml_options('wrongscale')
+    opt['network_g'].update(num_basis=3, kernel_size=7, num_feat=8)
+    opt['path'] = {'pretrain_network_g': str(tmp_path / 'x4.pth'), 'strict_load_g': True}
+    expect_option_error(tmp_path, opt, 'x4.pth: does not fit DMLNet', 'trained for scale 4')
+
+
+@pytest.fixture
+def damaged_install(tmp_path, monkeypatch):
+    """The shipped models copied to tmp_path/pretrained, with pretrained_models reading them there."""
+    from dml_basicsr.degradation import pretrained_models
+
+    folder = tmp_path / 'pretrained'
+    shutil.copytree(pretrained_models._folder(), folder)
+    monkeypatch.setattr(pretrained_models, '_folder', lambda: folder)
+    return folder
+
+
+@pytest.mark.parametrize('damage, fragment', [
+    (lambda f: (f / 'city100_nikon_x2.pth').unlink(), "weights of the shipped model 'city100-nikon-x2' are missing"),
+    (lambda f: (f / 'models.yml').unlink(), 'the list of shipped models is missing'),
+    (lambda f: (f / 'models.yml').write_text('- just\n- a list\n'), 'not a list of shipped models'),
+    (lambda f: (f / 'models.yml').write_text('city100-nikon-x2: {file: 3}\n'), 'not a list of shipped models'),
+    (lambda f: (f / 'models.yml').write_text('city100-nikon-x2: [unclosed\n'), 'models.yml'),
+])
+def test_a_damaged_install_is_one_line(tmp_path, damaged_install, damage, fragment):
+    from dml_basicsr.degradation import DMLDegradation
+    from dml_basicsr.utils.checkpoint import CheckpointError
+
+    assert (damaged_install / 'city100_nikon_x2.pth').is_file()
+    damage(damaged_install)
+    with pytest.raises(CheckpointError, match=re.escape(fragment)):
+        DMLDegradation.pretrained('city100-nikon-x2')
+    opt = tiny_dml_options('damaged')
+    opt['model_type'] = 'DMLOnlineSRModel'
+    opt['datasets']['train'] = dict(name='s', type='SynDMLDataset', images=['camera', 'brick'], gt_size=32,
+                                    color='y', batch_size_per_gpu=2, num_worker_per_gpu=0)
+    opt['degradation'] = {'pretrained': 'city100-nikon-x2'}
+    opt['network_g'] = {'type': 'VDSR', 'num_in_ch': 1, 'num_feat': 8, 'num_conv': 3, 'upscale': 2}
+    expect_option_error(tmp_path, opt, fragment)
+
+
+def test_a_corrupted_lmdb_is_one_line(tmp_path):
+    opt = realsr_train_options(tmp_path)
+    prep = run_cli(['prepare', '-opt', str(write_yaml(tmp_path / 'prep.yml', opt)), '--output', 'lmdb',
+                    '--crop-size', '16', '--step', '16', '--no-progress'], cwd=tmp_path)
+    assert prep.returncode == 0, prep.stderr[-2000:]
+    data = tmp_path / 'lmdb' / 'HR.lmdb' / 'data.mdb'
+    data.write_bytes(b'\x00' * 64)
+    opt['datasets']['train'] = dict(opt['datasets']['train'], dataroot=str(tmp_path / 'lmdb'),
+                                    io_backend={'type': 'lmdb'})
+    opt['train']['total_iter'] = 2
+    proc = run_cli(['train', '-opt', str(write_yaml(tmp_path / 'opt.yml', opt))], cwd=tmp_path)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and 'Traceback' not in proc.stderr, proc.stderr[-2000:]
+    assert lines[-1].startswith('basicsr train: error: ') and 'LMDB' in lines[-1] and 'prepare it again' in lines[-1]
+
+
+# ------------------------------------------------------------------------------------- 10. the rest
+
+@pytest.mark.parametrize('component', ['DMLDegrade', 'DMLDataPreprocessor'])
+def test_mmengine_components_refuse_unknown_options_with_a_suggestion(component):
+    from dml_basicsr.integrations import mmengine as integration
+
+    registry = integration.TRANSFORMS if component == 'DMLDegrade' else integration.MODELS
+    with pytest.raises(ValueError, match=f"{component}: unknown option 'noise_sigam'; did you mean 'noise_sigma'"):
+        registry.build(dict(type=component, pretrained='city100-nikon-x2', noise_sigam=5))
+    with pytest.raises(ValueError, match=f"{component}: unknown option 'real_esrgan'"):
+        registry.build(dict(type=component, real_esrgan={'scale': 4}))
+
+
+@pytest.mark.parametrize('grid', ['100', '17'])
+def test_visualize_grid_is_bounded_by_the_image(tmp_path, grid):
+    save_dmlnet(tmp_path / 'dml.pth')
+    proc = run_cli(['visualize', '--image', 'embedded:camera', '--output', 'pics', '--dml', 'dml.pth', '--grid',
+                    grid], cwd=tmp_path)
+    assert_refused(proc, 'visualize', f'--grid {grid}: at most')
+    assert not (tmp_path / 'pics').exists()
+
+
+@pytest.mark.parametrize('args, fragment', [
+    (['--iters', '0'], '--iters must be >= 1'),
+    (['--batch-size', '-2'], '--batch-size must be >= 1'),
+    (['--patch', '47'], '--patch must be a multiple'),
+    (['--lr', 'nan'], '--lr must be a finite number > 0'),
+    (['--noise-sigma', 'inf'], '--noise-sigma must be a finite number >= 0'),
+])
+def test_the_plain_pytorch_example_validates_its_arguments(tmp_path, capsys, args, fragment):
+    sys.path.insert(0, str(PROJECT_ROOT / 'examples'))
+    try:
+        import train_plain_pytorch
+    finally:
+        sys.path.remove(str(PROJECT_ROOT / 'examples'))
+    with pytest.raises(SystemExit) as exit_info:
+        train_plain_pytorch.main(['--out', str(tmp_path / 'out'), *args])
+    assert exit_info.value.code == 2 and fragment in capsys.readouterr().err
+    assert not (tmp_path / 'out').exists()

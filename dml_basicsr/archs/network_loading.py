@@ -108,8 +108,9 @@ def check_weights_fit(net, path, param_key='params', strict=True):
         return
     try:
         net.load_state_dict(state, strict=strict)
-    except RuntimeError as e:
-        details = '; '.join(line.strip() for line in str(e).splitlines()[1:] if line.strip())
+    except (RuntimeError, ValueError) as e:  # ValueError: DMLNet's own check of the trained scale
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        details = '; '.join(lines[1:] if len(lines) > 1 else lines)
         details = details if len(details) <= 400 else details[:400] + ' ...'
         raise CheckpointError(f'{path}: does not fit {type(net).__name__}: {details}') from None
 

@@ -201,11 +201,29 @@ def check_network(opt, opt_path, auto_resume=False):
     net = build_network_opt(opt['network_g'], f'{opt_path}: network_g')
     path_opt = opt.get('path') or {}
     pretrained = path_opt.get('pretrain_network_g')
-    resuming = auto_resume and latest_training_state(os.path.join('experiments', str(opt.get('name')),
-                                                                  'training_states'))
+    experiment = os.path.join('experiments', str(opt.get('name')))
+    resuming = auto_resume and latest_training_state(os.path.join(experiment, 'training_states'))
+    if resuming:
+        check_resumed_network_fits(net, resuming, experiment, opt_path)
     if not pretrained or resuming:
         return
     pretrained = os.path.expanduser(pretrained)
     if not os.path.isfile(pretrained):
         raise OptionError(f'{opt_path}: path.pretrain_network_g not found: {os.path.abspath(pretrained)}')
     check_weights_fit(net, pretrained, path_opt.get('param_key_g') or 'params', path_opt.get('strict_load_g', True))
+
+
+def check_resumed_network_fits(net, state_path, experiment, opt_path):
+    """The network file of the training state ``--auto_resume`` will take loads into ``network_g`` (not an experiment
+    trained with another network under the same name)."""
+    iteration = os.path.basename(state_path).split('.')[0]
+    path = os.path.join(experiment, 'models', f'net_g_{iteration}.pth')
+    if not os.path.isfile(path):
+        return  # the resume skips that state (see compat.newest_intact_state)
+    try:
+        check_weights_fit(net, path)
+    except CheckpointError as e:
+        if 'does not fit' not in str(e):
+            return  # an unreadable file: the resume skips it
+        raise OptionError(f'{opt_path}: --auto_resume: {experiment} was trained with another network_g ({e}); '
+                          'give this run another name, or move that experiment away') from None

@@ -36,6 +36,9 @@ from . import fail
 HELP = 'Pictures of a trained degradation (basis, weight maps, per-pixel kernels) and SR crops.'
 
 
+MAX_GRID = 16  # kernels.png shows grid x grid kernels
+
+
 def add_arguments(p):
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.description = __doc__.split('\n\n', 1)[1]
@@ -107,6 +110,10 @@ def make_figures(args):
     figures = {}
     if args.dml:
         dml, kpn = _degradation_models(args)
+        most = min(MAX_GRID, min(image.shape[:2]) // dml.kernel_size)
+        if args.grid > most:
+            raise FigureError(f'--grid {args.grid}: at most {most} points per side fit the {image.shape[1]}x'
+                              f'{image.shape[0]} image ({dml.kernel_size}x{dml.kernel_size} kernels, {MAX_GRID} at most)')
         figures.update(degradation_figures(dml, image, kpn, args.grid))
     if args.sr:
         models = _sr_models(args.sr)

@@ -14,6 +14,7 @@ import os
 import shutil
 
 import cv2
+import lmdb
 import numpy as np
 from basicsr.utils import FileClient
 from basicsr.utils.lmdb_util import LmdbMaker
@@ -72,13 +73,21 @@ def prepared_pairs(root, alignment, name):
 
 def open_prepared(root):
     """A BasicSR FileClient on the two databases of a prepared folder, client keys 'gt' (HR) and 'lq' (LR)."""
-    return FileClient('lmdb', db_paths=[os.path.join(root, HR_LMDB), os.path.join(root, LR_LMDB)],
-                      client_keys=['gt', 'lq'])
+    try:
+        return FileClient('lmdb', db_paths=[os.path.join(root, HR_LMDB), os.path.join(root, LR_LMDB)],
+                          client_keys=['gt', 'lq'])
+    except lmdb.Error as e:
+        raise DatasetError(f'{root}: cannot open its LMDB databases ({type(e).__name__}: {e}); a damaged folder: '
+                           'prepare it again with basicsr prepare') from None
 
 
 def read_prepared(client, path, client_key):
     """The stored pixels (see :func:`~dml_basicsr.data.image_io.decode_raw`) of ``<root>/<db>/<key>``."""
-    buffer = client.get(os.path.basename(path), client_key)
+    try:
+        buffer = client.get(os.path.basename(path), client_key)
+    except lmdb.Error as e:
+        raise DatasetError(f'{path}: cannot read it from the LMDB ({type(e).__name__}: {e}); a damaged folder: '
+                           'prepare it again with basicsr prepare') from None
     if buffer is None:
         raise DatasetError(f'{path}: key not found in the LMDB (listed in its meta_info.txt)')
     return decode_raw(buffer, path)

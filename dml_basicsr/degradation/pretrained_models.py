@@ -18,8 +18,20 @@ def _folder():
 
 
 def pretrained_manifest():
-    """{name: entry} of the shipped models (entries: file, sha256, scale, data, license, command, validation)."""
-    return read_yaml(_folder() / MANIFEST, CheckpointError, opener=lambda path, **kw: path.open(**kw)) or {}
+    """{name: entry} of the shipped models (entries: file, sha256, scale, data, license, command, validation);
+    CheckpointError naming the file if it is missing or not such a mapping (a damaged install)."""
+    path = _folder() / MANIFEST
+    if not path.is_file():
+        raise CheckpointError(f'{path}: the list of shipped models is missing (a damaged install: reinstall '
+                              'dml-basicsr)')
+    manifest = read_yaml(path, CheckpointError, opener=lambda path, **kw: path.open(**kw)) or {}
+    broken = not isinstance(manifest, dict) or not all(
+        isinstance(entry, dict) and isinstance(entry.get('file'), str) and isinstance(entry.get('sha256'), str)
+        for entry in manifest.values())
+    if broken:
+        raise CheckpointError(f'{path}: not a list of shipped models (each name needs a file and its sha256; a '
+                              'damaged install: reinstall dml-basicsr)')
+    return manifest
 
 
 def pretrained_path(name):
@@ -29,6 +41,9 @@ def pretrained_path(name):
         available = ', '.join(sorted(manifest)) or 'none'
         raise ValueError(f'unknown pretrained DML model {name!r}; available: {available}')
     path = _folder() / manifest[name]['file']
+    if not path.is_file():
+        raise CheckpointError(f'{path}: the weights of the shipped model {name!r} are missing (a damaged install: '
+                              'reinstall dml-basicsr)')
     digest = file_sha256(str(path))
     if digest != manifest[name]['sha256']:
         raise CheckpointError(f'{path}: sha256 {digest} differs from {manifest[name]["sha256"]} in {MANIFEST} '

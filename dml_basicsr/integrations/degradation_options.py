@@ -2,11 +2,26 @@
 
 Their sources are ``checkpoint``, ``pretrained`` and ``fixed_kernel``; the option files' fourth, ``real_esrgan``
 (:class:`~dml_basicsr.degradation.RealESRGANDegradation`, which has no ``noise_sigma``, ``clamp`` or ``round_8bit``),
-is not one of their arguments (mmengine reports it as an unexpected keyword argument): apply that module to the
+is not one of their arguments (an unknown option, ValueError): apply that module to the
 batches in code of your own.
 """
+import inspect
+
 from dml_basicsr.degradation import DMLDegradation
 from dml_basicsr.degradation.dml_degradation import sigma_range
+from dml_basicsr.utils.options import did_you_mean
+
+
+def refuse_unknown_options(owner, init, unknown):
+    """ValueError naming the first of ``unknown`` (keyword arguments ``init`` does not take) and the closest it does;
+    mmengine builds a component from a config dict, where a typo would otherwise be a bare TypeError."""
+    if not unknown:
+        return
+    known = [name for name, p in inspect.signature(init).parameters.items()
+             if name != 'self' and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    key = next(iter(unknown))
+    hint = did_you_mean(key, known) or f' (its options: {", ".join(known)})'
+    raise ValueError(f"{owner}: unknown option '{key}'{hint}")
 
 
 def check_noise_sigma(owner, noise_sigma):

@@ -2,7 +2,7 @@
 import torch
 from mmengine.model import ImgDataPreprocessor
 
-from .degradation_options import build_degradation, degradation_repr
+from .degradation_options import build_degradation, degradation_repr, refuse_unknown_options
 from .registry import MODELS
 
 
@@ -65,7 +65,8 @@ class DMLDataPreprocessor(ImgDataPreprocessor):
 
     def __init__(self, checkpoint=None, pretrained=None, noise_sigma=5.0, clamp=True, round_8bit=False, seed=None,
                  param_key='params', mean=None, std=None, pad_size_divisor=1, pad_value=0, bgr_to_rgb=False,
-                 rgb_to_bgr=False, non_blocking=False, fixed_kernel=None):
+                 rgb_to_bgr=False, non_blocking=False, fixed_kernel=None, **unknown):
+        refuse_unknown_options('DMLDataPreprocessor', DMLDataPreprocessor.__init__, unknown)
         if bgr_to_rgb and rgb_to_bgr:
             raise ValueError('DMLDataPreprocessor: set at most one of bgr_to_rgb and rgb_to_bgr')
         if (mean is None) != (std is None):

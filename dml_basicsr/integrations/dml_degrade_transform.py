@@ -3,7 +3,7 @@ import numpy as np
 import torch
 
 from .base_transform import BaseTransform
-from .degradation_options import build_degradation, degradation_repr
+from .degradation_options import build_degradation, degradation_repr, refuse_unknown_options
 from .registry import TRANSFORMS
 
 CHANNEL_ORDERS = ('rgb', 'bgr')
@@ -64,7 +64,9 @@ class DMLDegrade(BaseTransform):
     """
 
     def __init__(self, checkpoint=None, pretrained=None, noise_sigma=5.0, clamp=True, round_8bit=False, seed=None,
-                 param_key='params', gt_key='gt', lr_key='img', channel_order=None, max_value=255., fixed_kernel=None):
+                 param_key='params', gt_key='gt', lr_key='img', channel_order=None, max_value=255., fixed_kernel=None,
+                 **unknown):
+        refuse_unknown_options('DMLDegrade', DMLDegrade.__init__, unknown)
         self.source = dict(checkpoint=checkpoint, pretrained=pretrained, fixed_kernel=fixed_kernel)
         self.degradation = build_degradation('DMLDegrade', self.source, param_key, noise_sigma, clamp, round_8bit,
                                              seed)

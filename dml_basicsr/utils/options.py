@@ -46,8 +46,23 @@ def apply_overrides(opt, entries, where, what='--force_yml'):
             if not isinstance(node, dict):
                 raise OptionError(f'{where}: {what} {entry!r}: there is no section {":".join(path[:depth + 1])} '
                                   'to set it in')
+        check_not_a_typo(node, path, entry, where, what)
         node[path[-1]] = override_value(value.strip(), f'{where}: {what} {entry!r}')
     return opt
+
+
+def check_not_a_typo(node, path, entry, where, what):
+    """A key that ``entry`` adds (not in the section ``node``) must not look like one of the section's keys: BasicSR
+    would train on with the new key unread (``train:total_iterr=5``)."""
+    key = path[-1]
+    if key in node:
+        return
+    match = difflib.get_close_matches(key, [str(k) for k in node], n=1, cutoff=0.8)
+    if match:
+        section = ':'.join(path[:-1] + [match[0]])
+        raise OptionError(f"{where}: {what} {entry!r} adds the new key '{key}', close to the existing "
+                          f"'{match[0]}': did you mean {section}=...? (to add a new key of that name, write it into "
+                          'the option file)')
 
 
 def recorded_overrides(yml):

@@ -97,6 +97,8 @@ def main(argv=None):
     parser.add_argument('--work-dir', required=True, help='where the Runner writes (logs, config, checkpoint)')
     parser.add_argument('--iters', type=int, help='training iterations (default: the config\'s)')
     args = parser.parse_args(argv)
+    if args.iters is not None and args.iters < 1:
+        parser.error(f'--iters must be >= 1, got {args.iters}')
     cfg = Config.fromfile(CONFIG)
     cfg.work_dir = args.work_dir
     if args.iters:
