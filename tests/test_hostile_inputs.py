@@ -1003,3 +1003,23 @@ def test_the_plain_pytorch_example_validates_its_arguments(tmp_path, capsys, arg
         train_plain_pytorch.main(['--out', str(tmp_path / 'out'), *args])
     assert exit_info.value.code == 2 and fragment in capsys.readouterr().err
     assert not (tmp_path / 'out').exists()
+
+
+@pytest.mark.parametrize('command', ['train', 'test'])
+def test_a_second_run_of_one_name_is_refused_while_the_first_runs(tmp_path, command):
+    from dml_basicsr.utils.output_folder import run_lock
+
+    opt = tiny_dml_options('busy', total_iter=2)
+    if command == 'test':
+        save_dmlnet(tmp_path / 'dml.pth')
+        opt['path'] = {'pretrain_network_g': str(tmp_path / 'dml.pth'), 'strict_load_g': True}
+        opt['network_g'].update(num_basis=3, kernel_size=7, num_feat=8)
+        del opt['datasets']['train']
+    opt_file = write_yaml(tmp_path / 'opt.yml', opt)
+    parent = 'experiments' if command == 'train' else 'results'
+    with run_lock(str(tmp_path / parent), 'busy', f'basicsr {command}'):
+        proc = run_cli([command, '-opt', str(opt_file)], cwd=tmp_path)
+        assert_refused(proc, command, f'{parent}/busy is being written by another basicsr {command} now')
+        assert sorted(os.listdir(tmp_path / parent)) == ['.busy.lock']
+    proc = run_cli([command, '-opt', str(opt_file)], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]

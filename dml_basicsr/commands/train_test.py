@@ -9,14 +9,16 @@ The flags are BasicSR's own (``basicsr.utils.options.parse_options``), which rea
 networks and prints one table of them all (:mod:`.manifest_test`).
 """
 import argparse
+import contextlib
 import os
 import sys
 
 from dml_basicsr.data.errors import DatasetError
 from dml_basicsr.models.finite_loss import TrainingDivergedError
 from dml_basicsr.utils.checkpoint import CheckpointError
-from dml_basicsr.utils.distributed import DistributedError, use_dist_params
+from dml_basicsr.utils.distributed import DistributedError, check_launcher_env, use_dist_params
 from dml_basicsr.utils.options import OptionError
+from dml_basicsr.utils.output_folder import OutputFolderError, run_lock
 from dml_basicsr.utils.training_saves import CheckpointSaveError
 from . import UsageError, fail
 from .manifest_test import manifest_test
@@ -73,15 +75,30 @@ def run(args):
     try:
         opt = check_option_file(args.opt, args.force_yml, args.auto_resume, command=args.command)
         use_dist_params(opt)
+        if args.launcher != 'none':
+            check_launcher_env(args.launcher)  # before the run's lock makes experiments/ or results/
         if 'manifest' in opt:
             return run_manifest(args, opt, pipeline)
         sys.argv = basicsr_argv(args)
-        pipeline(os.getcwd())
-    except (DatasetError, OptionError, CheckpointError, DistributedError, ReportError) as e:
+        with one_run_of_the_name(opt, args):
+            pipeline(os.getcwd())
+    except (DatasetError, OptionError, CheckpointError, DistributedError, ReportError, OutputFolderError) as e:
         return fail(args.command, original_message(e))
     except (TrainingDivergedError, CheckpointSaveError) as e:
         return fail(args.command, e, status=1)
     return 0
+
+
+def one_run_of_the_name(opt, args):
+    """The lock of ``experiments/<name>`` (train) or ``results/<name>`` (test), taken by the first process of a run
+    (rank 0; the other ranks of a distributed run write nothing of their own)."""
+    rank = os.environ.get('RANK', os.environ.get('SLURM_PROCID', '0'))
+    if rank != '0':
+        return contextlib.nullcontext()
+    name = str(opt['name'])
+    if args.debug and not name.startswith('debug'):
+        name = 'debug_' + name  # as BasicSR names a --debug run
+    return run_lock('experiments' if args.command == 'train' else 'results', name, f'basicsr {args.command}')
 
 
 def run_manifest(args, opt, pipeline):

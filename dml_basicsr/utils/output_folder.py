@@ -49,21 +49,42 @@ def check_targets(output_dir, targets, inputs, target_folders=()):
 
 
 @contextlib.contextmanager
-def output_lock(output_dir, command):
-    """Create ``output_dir`` and hold an exclusive lock on it for the block; OutputFolderError if another process
-    holds it (``command`` names what writes, e.g. 'basicsr synthesize'). The lock is ``fcntl.flock`` on the folder
-    itself: no lock file is written, and the kernel drops it when the holder ends, also by ``kill -9``."""
-    os.makedirs(output_dir, exist_ok=True)
-    fd = os.open(output_dir, os.O_RDONLY | os.O_DIRECTORY)
+def _flock(path, flags, refusal):
+    """Hold ``fcntl.flock`` on the file or folder ``path`` (opened with ``flags``) for the block; OutputFolderError
+    ``refusal`` if another process holds it. The kernel drops the lock when the holder ends, also by ``kill -9``."""
+    fd = os.open(path, flags, 0o644)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise OutputFolderError(f'{output_dir} is being written by another {command} (run it into one output '
-                                    'at a time); wait for that one to finish or choose another output folder') from None
+            raise OutputFolderError(refusal) from None
         try:
             yield
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def output_lock(output_dir, command):
+    """Create ``output_dir`` and hold an exclusive lock on it for the block; OutputFolderError if another process
+    holds it (``command`` names what writes, e.g. 'basicsr synthesize'). The lock is on the folder itself: no lock
+    file is written."""
+    os.makedirs(output_dir, exist_ok=True)
+    with _flock(output_dir, os.O_RDONLY | os.O_DIRECTORY,
+                f'{output_dir} is being written by another {command} (run it into one output at a time); wait for '
+                'that one to finish or choose another output folder'):
+        yield
+
+
+@contextlib.contextmanager
+def run_lock(parent, name, command):
+    """Hold the lock of the run ``name`` under ``parent`` (``experiments``, ``results``) for the block: the file
+    ``<parent>/.<name>.lock`` (BasicSR renames ``<parent>/<name>`` itself when it archives an old run, so the folder
+    cannot carry it); OutputFolderError if another process runs ``name`` there now."""
+    os.makedirs(parent, exist_ok=True)
+    with _flock(os.path.join(parent, f'.{name}.lock'), os.O_RDWR | os.O_CREAT,
+                f'{os.path.join(parent, name)} is being written by another {command} now (one run of a name at a time); '
+                'wait for it to finish, or give this run another name'):
+        yield
