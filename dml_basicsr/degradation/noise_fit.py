@@ -32,7 +32,7 @@ The file (``<checkpoint>.noise.yml``, ``basicsr fit-noise``'s ``noise.yml``, a s
       lag1: {v: ..., h: ...}        # of the noise (lag1_highpass: as measured on the high-passed residual)
       pairs: 60
       data: ...                     # the option file and dataset section
-      bins: {intensity: [[...]], std: [[...]], count: [[...]]}   # per channel, std on the [0, 1] scale
+      bins: {intensity: [[...]], std: [[...]], count: [[...]]}   # per channel, std on [0, 1] (null: too few)
 """
 import math
 import os
@@ -217,7 +217,8 @@ def fit_noise(deg, pairs, bins=16, size=5, threshold=0.004, border=8, min_count=
         ac, bc = fit_variance_line(means, var, weights)
         a.append(ac)
         b.append(bc)
-    rounded = lambda values, digits=8: [float(f'{v:.{digits}g}') for v in values]  # noqa: E731
+    rounded = lambda values, digits=8: [None if math.isnan(v) else float(f'{v:.{digits}g}')  # noqa: E731
+                                        for v in values]
     return dict(
         a=rounded(a), b=rounded(b),
         filter_v=None if filter_v is None else rounded(filter_v, 6),

@@ -71,8 +71,8 @@ def noise_level_picture(bins, entry, color, title, awgn_sigma=5.0):
     line. ``bins``: a fit's ``bins`` (intensity, std per channel on [0, 1]); ``entry``: its a and b."""
     panels = []
     for ch, name in enumerate(CHANNEL_NAMES[color]):
-        xs = [x * 255. for x in bins['intensity'][ch]]
-        ys = [s * 255. for s in bins['std'][ch]]
+        xs = [math.nan if x is None else x * 255. for x in bins['intensity'][ch]]
+        ys = [math.nan if s is None else s * 255. for s in bins['std'][ch]]
         series = [('real residual (flat, binned MAD)', xs, ys, 'points'),
                   ('fitted a*I+b', *fitted_std_curve(entry['a'][ch], entry['b'][ch]), 'line'),
                   (f'AWGN sigma {awgn_sigma:g}', [0, 255], [awgn_sigma] * 2, 'line')]
