@@ -9,6 +9,7 @@
                    [--output FILE] PATH [PATH ...]
     basicsr visualize --image IMG --output DIR [--dml PATH] [--kpn PATH] [--sr NAME=PATH ...] [...]
     basicsr prepare -opt options/train_dml_x4.yml --output DIR [--dataset train] [--crop-size 480] [...]
+    basicsr fit-noise -opt options/train_dml_x4.yml --checkpoint PTH --output DIR [--dataset train] [--save-beside]
 
 Each subcommand is a module of :mod:`dml_basicsr.commands` with ``add_arguments(parser)`` and
 ``run(args) -> exit status``. experiments/, tb_logger/ and results/ are created under the current
@@ -18,7 +19,7 @@ filesystem failure (no space left, a read-only mount, a file where a folder must
 import argparse
 import sys
 
-from dml_basicsr.commands import UsageError, fail, prepare, report, synthesize, train_test, visualize
+from dml_basicsr.commands import UsageError, fail, fit_noise, prepare, report, synthesize, train_test, visualize
 
 COMMANDS = {
     'train': (train_test, train_test.HELP['train']),
@@ -27,6 +28,7 @@ COMMANDS = {
     'report': (report, report.HELP),
     'visualize': (visualize, visualize.HELP),
     'prepare': (prepare, prepare.HELP),
+    'fit-noise': (fit_noise, fit_noise.HELP),
 }
 
 

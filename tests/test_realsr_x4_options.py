@@ -14,6 +14,8 @@ TABLE1_FILES = sorted(p.name for p in (PROJECT_ROOT / 'options').glob('train_*_r
 TABLE2_DEGRADATION_LINES = {
     'train_srx4_realsr_real.yml': None,
     'train_srx4_realsr_syndml.yml': 'Online DML degradation from pretrained realsr-x4: scale 4, noise_sigma 5.0',
+    'train_srx4_realsr_syndml_fittednoise.yml': 'Online DML degradation from pretrained realsr-x4: scale 4, fitted noise '
+                                                '(y, rgb)',
     'train_srx4_realsr_synbicubic.yml': "Online fixed-kernel degradation {'kernel': 'bicubic', 'scale': 4}: scale 4",
     'train_srx4_realsr_synrealesrgan.yml': "Online Real-ESRGAN second-order degradation {'scale': 4}: scale 4",
     'train_srx4_realsr_real_syndml.yml': 'Online DML degradation from pretrained realsr-x4: scale 4, noise_sigma 5.0',

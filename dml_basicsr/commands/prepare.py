@@ -50,8 +50,9 @@ def add_arguments(p):
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
 
 
-def build_source(opt, key, opt_path):
-    """The paired dataset of ``datasets.<key>`` as BasicSR builds it (phase and scale set), read from disk."""
+def build_source(opt, key, opt_path, phase=None, command='prepare'):
+    """The paired dataset of ``datasets.<key>`` as BasicSR builds it (phase and scale set), read from disk;
+    ``phase`` (e.g. 'val': whole images, no random crop) instead of the one the key names."""
     section = (opt.get('datasets') or {}).get(key)
     if not isinstance(section, dict):
         raise OptionError(f'{opt_path}: no section datasets.{key} (it has: {", ".join(opt.get("datasets") or {})})')
@@ -60,9 +61,9 @@ def build_source(opt, key, opt_path):
         raise OptionError(f'{opt_path}: datasets.{key}.type {section.get("type")!r} is not a paired dataset '
                           '(RealSRDataset, City100Dataset or DRealSRDataset)')
     if (section.get('io_backend') or {}).get('type', 'disk') != 'disk':
-        raise OptionError(f'{opt_path}: datasets.{key} reads an LMDB already; prepare from its disk options '
+        raise OptionError(f'{opt_path}: datasets.{key} reads an LMDB already; {command} from its disk options '
                           '(io_backend: {type: disk}, dataroot: the original folder)')
-    dataset_opt = dict(section, phase=key.split('_')[0], cache=False)
+    dataset_opt = dict(section, phase=phase or key.split('_')[0], cache=False)
     if 'scale' in opt:
         dataset_opt['scale'] = opt['scale']
     return cls(dataset_opt)

@@ -16,7 +16,11 @@ from dml_basicsr.archs import FixedKernelNet
 from dml_basicsr.archs.network_loading import load_dmlnet
 from dml_basicsr.ops import apply_basis_kernels, rgb_to_y
 from dml_basicsr.utils.options import check_known_keys, constructor_options
-from .pretrained_models import pretrained_manifest, pretrained_path
+from .noise_fit import FittedNoise, checkpoint_noise
+from .pretrained_models import pretrained_manifest, pretrained_noise, pretrained_path
+
+NOISE_KINDS = ('awgn', 'fitted')
+DEFAULT_NOISE_SIGMA = 5.0
 
 
 def weight_net_input(net, hr):
@@ -95,8 +99,20 @@ def degradation_source(options):
     return named[0], options[named[0]]
 
 
+def check_noise(noise, noise_sigma=DEFAULT_NOISE_SIGMA):
+    """ValueError unless ``noise`` is None, 'awgn', 'fitted' or fitted parameters (a :class:`FittedNoise` or the
+    mapping of a noise file), or if fitted noise comes with a ``noise_sigma`` other than the default (which it
+    replaces)."""
+    if noise is not None and not isinstance(noise, (FittedNoise, dict)) and noise not in NOISE_KINDS:
+        raise ValueError(f"DMLDegradation: noise must be 'awgn' (white Gaussian of noise_sigma, the default) or "
+                         f"'fitted' (the model's fitted signal-dependent noise), got {noise!r}")
+    if noise not in (None, 'awgn') and noise_sigma != DEFAULT_NOISE_SIGMA:
+        raise ValueError(f"DMLDegradation: noise 'fitted' replaces the AWGN of noise_sigma; noise_sigma "
+                         f"{noise_sigma!r} with it is contradictory: remove noise_sigma (or noise)")
+
+
 class DMLDegradation(nn.Module):
-    """HR batch -> realistic LR batch with a learned DML model, plus AWGN.
+    """HR batch -> realistic LR batch with a learned DML model, plus AWGN (the paper) or the model's fitted noise.
 
     Args:
         net: a trained :class:`DMLNet` (frozen, eval mode).
@@ -105,6 +121,11 @@ class DMLDegradation(nn.Module):
         clamp: clip the LR to [0, 1].
         round_8bit: quantise the LR to 8 bits (as if saved as PNG).
         seed: seed of the noise generator (per device); None uses torch's global RNG.
+        noise: None or 'awgn' (default): the AWGN of ``noise_sigma``. Fitted noise instead (signal-dependent, per
+            channel, maybe spatially correlated; see :mod:`~dml_basicsr.degradation.noise_fit`): its parameters (a
+            :class:`FittedNoise` or a noise file's mapping), or 'fitted' through :meth:`from_checkpoint` /
+            :meth:`pretrained`, which read the model's own (``<checkpoint>.noise.yml``, the ``noise:`` entry of
+            ``models.yml``). With it, ``noise_sigma`` must stay at its default (it is not used).
 
     Shape:
         (B, C, H, W) in [0, 1] -> (B, C, ceil(H/s), ceil(W/s)). C may be the network's
@@ -112,9 +133,16 @@ class DMLDegradation(nn.Module):
         the same per-pixel kernels are applied to each RGB channel.
     """
 
-    def __init__(self, net, noise_sigma=5.0, clamp=True, round_8bit=False, seed=None):
+    def __init__(self, net, noise_sigma=5.0, clamp=True, round_8bit=False, seed=None, noise=None):
         super().__init__()
-        self.check_options(noise_sigma, clamp, round_8bit, seed)
+        self.check_options(noise_sigma, clamp, round_8bit, seed, noise)
+        if noise == 'fitted':
+            raise ValueError("DMLDegradation: noise 'fitted' is read from a model's fitted parameters: build with "
+                             "DMLDegradation.from_checkpoint(path, noise='fitted') or .pretrained(name, "
+                             "noise='fitted') (a fixed kernel has no fitted noise), or pass the parameters")
+        self.fitted_noise = FittedNoise(noise, 'noise') if isinstance(noise, dict) else (
+            noise if isinstance(noise, FittedNoise) else None)
+        self.noise = 'awgn' if self.fitted_noise is None else 'fitted'
         self.net = net.eval().requires_grad_(False)
         self.noise_sigma = noise_sigma
         self.clamp = clamp
@@ -123,9 +151,10 @@ class DMLDegradation(nn.Module):
         self._generators = {}
 
     @staticmethod
-    def check_options(noise_sigma=5.0, clamp=True, round_8bit=False, seed=None):
+    def check_options(noise_sigma=5.0, clamp=True, round_8bit=False, seed=None, noise=None):
         """ValueError naming the first of these options (see the class) that is not a usable value."""
         sigma_range(noise_sigma)
+        check_noise(noise, noise_sigma)
         for key, value in (('clamp', clamp), ('round_8bit', round_8bit)):
             if not isinstance(value, bool):
                 raise ValueError(f'DMLDegradation: {key} must be true or false, got {value!r}')
@@ -133,15 +162,24 @@ class DMLDegradation(nn.Module):
             raise ValueError(f'DMLDegradation: seed must be an integer or None, got {seed!r}')
 
     @classmethod
-    def from_checkpoint(cls, path, noise_sigma=5.0, param_key='params', **kwargs):
-        """Load the ``.pth`` that ``basicsr train`` writes for a DMLNet (``net_g_*.pth``)."""
-        return cls(load_dmlnet(path, param_key), noise_sigma, **kwargs)
+    def from_checkpoint(cls, path, noise_sigma=5.0, param_key='params', noise=None, **kwargs):
+        """Load the ``.pth`` that ``basicsr train`` writes for a DMLNet (``net_g_*.pth``); ``noise='fitted'``: with
+        the noise ``basicsr fit-noise --save-beside`` fitted for it (``<path>.noise.yml``, its sha256 checked)."""
+        check_noise(noise, noise_sigma)
+        if noise == 'fitted':
+            noise = checkpoint_noise(path)
+        return cls(load_dmlnet(path, param_key), noise_sigma, noise=noise, **kwargs)
 
     @classmethod
-    def pretrained(cls, name=None, noise_sigma=5.0, **kwargs):
+    def pretrained(cls, name=None, noise_sigma=5.0, noise=None, **kwargs):
         """A DML model shipped with the package, e.g. ``'city100-nikon-x1'`` (see ``pretrained/models.yml``
-        for the data, the command and the validation figures of each); no name: the error lists them."""
-        return cls.from_checkpoint(pretrained_path(name), noise_sigma, **kwargs)
+        for the data, the command, the validation figures and the fitted noise of each); no name: the error lists
+        them. ``noise='fitted'``: its fitted noise instead of AWGN."""
+        check_noise(noise, noise_sigma)
+        path = pretrained_path(name)
+        if noise == 'fitted':
+            noise = pretrained_noise(name)
+        return cls(load_dmlnet(path, kwargs.pop('param_key', 'params')), noise_sigma, noise=noise, **kwargs)
 
     @classmethod
     def fixed_kernel(cls, kernel='gaussian', sigma=1.0, scale=1, kernel_size=None, noise_sigma=5.0, **kwargs):
@@ -226,9 +264,17 @@ class DMLDegradation(nn.Module):
 
     @torch.no_grad()
     def forward(self, hr):
-        lr = self.degrade_clean(hr)
-        if self.noise_sigma:
-            generator = self._generator(hr.device)
+        return self.add_noise(self.degrade_clean(hr))
+
+    @torch.no_grad()
+    def add_noise(self, lr):
+        """The rest of :meth:`forward` on a clean LR batch (:meth:`degrade_clean`'s): the noise (fitted: its variance
+        from the clean intensity clamped to [0, 1]; else AWGN), drawn from this degradation's generator on ``lr``'s
+        device, then the clamping and rounding."""
+        generator = self._generator(lr.device)
+        if self.fitted_noise is not None:
+            lr = lr + self.fitted_noise.sample(lr.clamp(0, 1), generator)
+        elif self.noise_sigma:
             sigma = self._sigmas(lr.shape[0], lr.device, lr.dtype, generator)
             lr = lr + sigma * torch.randn(lr.shape, device=lr.device, dtype=lr.dtype, generator=generator)
         if self.clamp:

@@ -3,11 +3,13 @@
     DMLDegradation.pretrained('city100-nikon-x1', noise_sigma=0)
 
 Each entry names its weight file, that file's sha256 (checked before it is read), the data it was
-trained on with its licence, the command that trained it and its validation figures.
+trained on with its licence, the command that trained it, its validation figures and (``noise:``, optional) its
+fitted noise (:mod:`.noise_fit`; ``DMLDegradation.pretrained(name, noise='fitted')``).
 """
 from importlib import resources
 
 from dml_basicsr.utils.checkpoint import CheckpointError, file_sha256
+from .noise_fit import FittedNoise, fit_command
 from dml_basicsr.utils.safe_yaml import read_yaml
 
 MANIFEST = 'models.yml'
@@ -31,7 +33,25 @@ def pretrained_manifest():
     if broken:
         raise CheckpointError(f'{path}: not a list of shipped models (each name needs a file and its sha256; a '
                               'damaged install: reinstall dml-basicsr)')
+    for name, entry in manifest.items():
+        if 'noise' in entry:
+            try:
+                FittedNoise(entry['noise'], f'{name}.noise')
+            except ValueError as e:
+                raise CheckpointError(f'{path}: {e} (a damaged install: reinstall dml-basicsr)') from None
     return manifest
+
+
+def pretrained_noise(name):
+    """The :class:`FittedNoise` of the shipped model ``name``; ValueError naming it and the command that fits it if
+    it has none."""
+    manifest = pretrained_manifest()
+    if name not in manifest:
+        pretrained_path(name)  # the error that lists the names
+    if 'noise' not in manifest[name]:
+        raise ValueError(f"noise 'fitted': the shipped model {name!r} has no fitted noise (no noise: entry in "
+                         f'{MANIFEST}); fit it with: {fit_command(name)}')
+    return FittedNoise(manifest[name]['noise'], f'pretrained model {name!r}')
 
 
 def pretrained_path(name):

@@ -64,4 +64,6 @@ def describe_degradation(options, deg):
         source = f'fixed-kernel degradation {dict(value)}'
     else:
         source = f'DML degradation from {"pretrained " if key == "pretrained" else ""}{value}'
+    if deg.fitted_noise is not None:
+        return f'{source}: scale {deg.scale}, fitted noise ({", ".join(deg.fitted_noise.entries)})'
     return f'{source}: scale {deg.scale}, noise_sigma {deg.noise_sigma}'

@@ -33,19 +33,23 @@ def check_noise_sigma(owner, noise_sigma):
         raise ValueError(f'{owner}: {e}') from None
 
 
-def build_degradation(owner, source, param_key='params', noise_sigma=5.0, clamp=True, round_8bit=False, seed=None):
+def build_degradation(owner, source, param_key='params', noise_sigma=5.0, clamp=True, round_8bit=False, seed=None,
+                      noise=None):
     """``DMLDegradation.from_options`` of these options (see :class:`DMLDegradation` for their meaning).
 
     ``source``: ``{'checkpoint': ..., 'pretrained': ...}`` and any other source key ``from_options`` knows (e.g.
     ``fixed_kernel``); unset ones are None. Raises one ValueError (a CheckpointError for a bad file) starting with
     ``owner``: no source or several, an unknown pretrained name (the message lists the shipped ones), a missing or
-    damaged checkpoint, a bad ``noise_sigma`` or a ``seed`` that is not an integer.
+    damaged checkpoint, a bad ``noise_sigma`` or a ``seed`` that is not an integer, ``noise='fitted'`` for a model
+    without fitted noise (the message names the command that fits it).
     """
     check_noise_sigma(owner, noise_sigma)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise ValueError(f'{owner}: seed must be an integer or None, got {seed!r}')
     options = {key: value for key, value in source.items() if value is not None}
     options.update(param_key=param_key, noise_sigma=noise_sigma, clamp=clamp, round_8bit=round_8bit, seed=seed)
+    if noise is not None:
+        options['noise'] = noise
     try:
         return DMLDegradation.from_options(options)
     except ValueError as e:  # CheckpointError is one
@@ -55,5 +59,5 @@ def build_degradation(owner, source, param_key='params', noise_sigma=5.0, clamp=
 def degradation_repr(deg, source):
     """The set source option (e.g. ``pretrained='...'``) and the noise options of ``deg``, for ``__repr__``."""
     named = ', '.join(f'{key}={value!r}' for key, value in source.items() if value is not None)
-    return (f'{named}, noise_sigma={deg.noise_sigma!r}, clamp={deg.clamp}, round_8bit={deg.round_8bit}, '
-            f'seed={deg.seed!r}')
+    noise = "noise='fitted'" if deg.fitted_noise is not None else f'noise_sigma={deg.noise_sigma!r}'
+    return f'{named}, {noise}, clamp={deg.clamp}, round_8bit={deg.round_8bit}, seed={deg.seed!r}'

@@ -54,7 +54,7 @@ class DMLDataPreprocessor(ImgDataPreprocessor):
     ``pad_size_divisor`` pads validation inputs only: training crops should already suit the model.
 
     Args:
-        checkpoint, pretrained, fixed_kernel, noise_sigma, clamp, round_8bit, seed, param_key: as
+        checkpoint, pretrained, fixed_kernel, noise_sigma, noise, clamp, round_8bit, seed, param_key: as
             :class:`DMLDegrade` (exactly one of checkpoint, pretrained and fixed_kernel). ``seed`` gives one
             generator per device, for reproducible noise.
         mean, std, pad_size_divisor, pad_value, bgr_to_rgb, rgb_to_bgr, non_blocking: as ``ImgDataPreprocessor``;
@@ -65,7 +65,7 @@ class DMLDataPreprocessor(ImgDataPreprocessor):
 
     def __init__(self, checkpoint=None, pretrained=None, noise_sigma=5.0, clamp=True, round_8bit=False, seed=None,
                  param_key='params', mean=None, std=None, pad_size_divisor=1, pad_value=0, bgr_to_rgb=False,
-                 rgb_to_bgr=False, non_blocking=False, fixed_kernel=None, **unknown):
+                 rgb_to_bgr=False, non_blocking=False, fixed_kernel=None, noise=None, **unknown):
         refuse_unknown_options('DMLDataPreprocessor', DMLDataPreprocessor.__init__, unknown)
         if bgr_to_rgb and rgb_to_bgr:
             raise ValueError('DMLDataPreprocessor: set at most one of bgr_to_rgb and rgb_to_bgr')
@@ -74,7 +74,7 @@ class DMLDataPreprocessor(ImgDataPreprocessor):
         super().__init__(mean, std, pad_size_divisor, pad_value, bgr_to_rgb, rgb_to_bgr, non_blocking)
         self.source = dict(checkpoint=checkpoint, pretrained=pretrained, fixed_kernel=fixed_kernel)
         self.degradation = build_degradation('DMLDataPreprocessor', self.source, param_key, noise_sigma, clamp,
-                                             round_8bit, seed)
+                                             round_8bit, seed, noise)
         self.bgr_inputs = bgr_to_rgb
         self.bgr_outputs = rgb_to_bgr
 

@@ -51,7 +51,7 @@ class DMLDegrade(BaseTransform):
         pretrained: the name of a DML model shipped with the package, e.g. ``'city100-nikon-x2'``.
         fixed_kernel: instead, the options of a non-learned kernel (``dict(kernel='gaussian', sigma=1.5, scale=2)``,
             see ``DMLDegradation.fixed_kernel``): the Syn-Gaussian baseline through the same pipeline.
-        noise_sigma, clamp, round_8bit, seed, param_key: as :class:`DMLDegradation`. ``seed`` gives the transform
+        noise_sigma, noise, clamp, round_8bit, seed, param_key: as :class:`DMLDegradation`. ``seed`` gives the transform
             its own generator; DataLoader workers forked from one seeded transform then draw the same noise, so
             leave it None (torch's RNG, seeded per worker by mmengine) for training.
         gt_key: the key of the HR image read. Default: 'gt'.
@@ -65,11 +65,11 @@ class DMLDegrade(BaseTransform):
 
     def __init__(self, checkpoint=None, pretrained=None, noise_sigma=5.0, clamp=True, round_8bit=False, seed=None,
                  param_key='params', gt_key='gt', lr_key='img', channel_order=None, max_value=255., fixed_kernel=None,
-                 **unknown):
+                 noise=None, **unknown):
         refuse_unknown_options('DMLDegrade', DMLDegrade.__init__, unknown)
         self.source = dict(checkpoint=checkpoint, pretrained=pretrained, fixed_kernel=fixed_kernel)
         self.degradation = build_degradation('DMLDegrade', self.source, param_key, noise_sigma, clamp, round_8bit,
-                                             seed)
+                                             seed, noise)
         self.gt_key = gt_key
         self.lr_key = lr_key
         self.channel_order = None if channel_order is None else check_channel_order(channel_order, 'channel_order')
