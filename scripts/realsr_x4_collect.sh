@@ -49,6 +49,8 @@ collect() {  # collect FOLDER LABEL RUN OPTION_FILE NETWORK_G [MODEL_TYPE [MORE_
 rm -f model_zoo/realsr_x4_sr/models.yml model_zoo/realsr_x4_degradation/models.yml
 collect realsr_x4_sr '(a) real' SRx4_a-real options/train_srx4_realsr_real.yml "$SR_NET"
 collect realsr_x4_sr '(b) Syn-DML' SRx4_b-syndml options/train_srx4_realsr_syndml.yml "$SR_NET"
+collect realsr_x4_sr '(b2) Syn-DML fitted noise' SRx4_b2-syndml_fittednoise \
+  options/train_srx4_realsr_syndml_fittednoise.yml "$SR_NET"
 collect realsr_x4_sr '(c) Syn-bicubic' SRx4_c-synbicubic options/train_srx4_realsr_synbicubic.yml "$SR_NET"
 collect realsr_x4_sr '(d) Syn-Real-ESRGAN' SRx4_d-synrealesrgan options/train_srx4_realsr_synrealesrgan.yml "$SR_NET"
 collect realsr_x4_sr '(e) real + Syn-DML' SRx4_e-real_syndml options/train_srx4_realsr_real_syndml.yml "$SR_NET"

@@ -59,6 +59,7 @@ mapfile -d '' LABELS1 < <(rows \
 mapfile -d '' LABELS2 < <(rows \
   "(a) real_x4=experiments/SRx4_a-real" \
   "(b) Syn-DML_x4=experiments/SRx4_b-syndml" \
+  "(b2) Syn-DML fitted noise_x4=experiments/SRx4_b2-syndml_fittednoise" \
   "(c) Syn-bicubic_x4=experiments/SRx4_c-synbicubic" \
   "(d) Syn-Real-ESRGAN_x4=experiments/SRx4_d-synrealesrgan" \
   "(e) real + Syn-DML_x4=experiments/SRx4_e-real_syndml" \
@@ -75,6 +76,7 @@ mapfile -d '' CURVES1 < <(curves "DML M=8=experiments/RealSRx4_DML" "DML M=4=exp
 "$PY" scripts/plot_validation_curves.py --dataset RealSRcrops_val --output docs/pictures/realsr_x4_curves_table1.png \
   --title "x4 degradation models: validation on RealSR crops 031-035 (Y, 7-px crop)" "${CURVES1[@]}"
 mapfile -d '' CURVES2 < <(curves "(a) real=experiments/SRx4_a-real" "(b) Syn-DML=experiments/SRx4_b-syndml" \
+  "(b2) Syn-DML fitted noise=experiments/SRx4_b2-syndml_fittednoise" \
   "(c) Syn-bicubic=experiments/SRx4_c-synbicubic" "(d) Syn-Real-ESRGAN=experiments/SRx4_d-synrealesrgan" \
   "(e) real + Syn-DML=experiments/SRx4_e-real_syndml")
 for metric in psnr lpips; do

@@ -4,7 +4,8 @@
 #            that of options/train_dml_realsr_crops_x4.yml (4000 iterations, batch 8 of 96x96 HR, Adam 1e-3 halved
 #            at 3000);
 #   Table 2: one RGB x4 SR network trained on (a) real, (b) Syn-DML, (c) Syn-bicubic, (d) Syn-Real-ESRGAN,
-#            (e) real + Syn-DML pairs (options/train_srx4_realsr_*.yml, one budget).
+#            (e) real + Syn-DML pairs, and (b2) Syn-DML with the fitted noise (options/train_srx4_realsr_*.yml, one
+#            budget).
 # Runs JOBS at a time (default 2, one per core, each with THREADS threads; JOBS=0 starts all at once, for a GPU).
 #   bash scripts/realsr_x4_runs.sh                  # everything, Table 1 first
 #   ONLY="RealSRx4_DML SRx4_a-real" bash scripts/realsr_x4_runs.sh   # some runs, by name, in that order
@@ -28,6 +29,7 @@ RUNS=(  # NAME OPTION_FILE [FORCE_YML...], one run per line
   "RealSRx4_UniformKernel options/train_uniformkernel_realsr_crops_x4.yml"
   "SRx4_a-real options/train_srx4_realsr_real.yml"
   "SRx4_b-syndml options/train_srx4_realsr_syndml.yml"
+  "SRx4_b2-syndml_fittednoise options/train_srx4_realsr_syndml_fittednoise.yml"
   "SRx4_c-synbicubic options/train_srx4_realsr_synbicubic.yml"
   "SRx4_d-synrealesrgan options/train_srx4_realsr_synrealesrgan.yml"
   "SRx4_e-real_syndml options/train_srx4_realsr_real_syndml.yml"
