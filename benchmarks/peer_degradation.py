@@ -2,7 +2,8 @@
 
 Prints three Markdown tables per device (medians of interleaved repetitions, each call timed alone):
 
-1. synthesis of one batch of HR (B, 3, S, S) RGB in [0, 1]: ``DMLDegradation`` of shipped models at their scales
+1. synthesis of one batch of HR (B, 3, S, S) RGB in [0, 1] (and Real-ESRGAN's feed_data with the USM sharpening of
+   the GT that its default ``l1_gt_usm: true`` adds, BasicSR's USMSharp, radius 50): ``DMLDegradation`` of shipped models at their scales
    (AWGN sigma 5 and clamping, as the Syn-DML option files; as shipped: weights predicted only where the operator
    reads them, the weight CNN channels_last on the CPU), on RGB (kernels from the Y weights) and on Y, against
    the package's ``RealESRGANDegradation`` at x4 with the defaults of Real-ESRGAN's ``train_realesrnet_x4plus.yml``
@@ -31,6 +32,7 @@ import torch.nn.functional as F
 
 import dml_basicsr  # noqa: F401  (BasicSR's imports need its compatibility shim first)
 from basicsr.archs.srresnet_arch import MSRResNet
+from basicsr.utils.img_process_util import USMSharp
 from dml_basicsr import DMLDegradation
 from dml_basicsr.archs import VDSR
 from dml_basicsr.degradation.dml_degradation import weight_net_input
@@ -40,6 +42,7 @@ from dml_basicsr.ops import apply_basis_kernels, rgb_to_y, sample_weights
 from timing import seconds
 
 REFERENCE = 'Real-ESRGAN x4, RGB'
+WITH_USM = 'Real-ESRGAN x4 + USM of the GT, RGB (its feed_data, l1_gt_usm: true)'
 BEFORE = 'before: weights at every HR pixel'
 
 
@@ -130,7 +133,8 @@ def run(device, args):
     print(f'batch {args.batch} of {args.size}x{args.size} HR; median ms of {args.repeats} interleaved repetitions\n')
 
     # 1. synthesis against Real-ESRGAN
-    variants = {REFERENCE: lambda: esrgan(hr)}
+    usm = USMSharp().to(device)  # RealESRNetModel.feed_data sharpens the GT (radius 50) for its default L1 target
+    variants = {REFERENCE: lambda: esrgan(hr), WITH_USM: lambda: (esrgan(hr), usm(hr))}
     for name, deg in degs.items():
         for color, img in (('RGB', hr), ('Y', hr_y)):
             variants[f'DML {name} (x{deg.scale}), {color}'] = lambda deg=deg, img=img: deg(img)
@@ -140,6 +144,9 @@ def run(device, args):
     print_table(['synthesis of one batch', 'ms', 'DML / Real-ESRGAN'],
                 [[name, f'{t:.1f}', '1' if name == REFERENCE else
                   ('' if name.startswith('Real-ESRGAN:') else f'{t / ref:.2f}')] for name, t in synth.items()])
+    with_usm = synth[WITH_USM]
+    print(f'against its feed_data with the USM sharpening of the GT ({with_usm:.1f} ms): ' + ', '.join(
+        f'{name} {t / with_usm:.2f}' for name, t in synth.items() if name.startswith('DML')) + '\n')
 
     # 2. the weight CNN's execution during synthesis, with exactness
     deg = degs.get('realsr-x4') or next(iter(degs.values()))
