@@ -24,7 +24,8 @@ from dml_basicsr.utils.model_manifest import ManifestError, add_row, main as man
 SR_NET = dict(type='MSRResNet', num_in_ch=3, num_out_ch=3, num_feat=8, num_block=1, upscale=4)
 DML_NET = dict(type='DMLNet', num_in_ch=1, num_basis=2, kernel_size=5, scale=4, num_feat=4)
 LABELS = ('(a) real', '(b) Syn-DML', '(e) real + Syn-DML')
-TABLE2_LABELS = ['(a) real', '(b) Syn-DML', '(c) Syn-bicubic', '(d) Syn-Real-ESRGAN', '(e) real + Syn-DML']
+TABLE2_LABELS = ['(a) real', '(b) Syn-DML', '(b2) Syn-DML fitted noise', '(c) Syn-bicubic', '(d) Syn-Real-ESRGAN',
+                 '(e) real + Syn-DML']
 TABLE2_NETWORK = dict(type='MSRResNet', num_in_ch=3, num_out_ch=3, num_feat=32, num_block=8, upscale=4)
 
 
