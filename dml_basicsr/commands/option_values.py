@@ -15,7 +15,7 @@ import inspect
 import math
 import numbers
 
-from basicsr.utils.registry import DATASET_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY
+from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY
 
 from dml_basicsr.utils.options import OptionError, did_you_mean
 
@@ -178,7 +178,6 @@ def network_option(network_opt, key):
     if key in network_opt:
         return network_opt[key]
     try:
-        from basicsr.utils.registry import ARCH_REGISTRY
         parameter = inspect.signature(ARCH_REGISTRY.get(network_opt.get('type'))).parameters.get(key)
     except (KeyError, TypeError, ValueError):
         return None

@@ -5,10 +5,9 @@ the dataset. BasicSR builds its datasets in the main process and only then start
 workers; on Linux they are forked and share the arrays' memory pages (nothing is written to them),
 so N workers cost one copy. With the 'spawn' start method every worker gets its own copy.
 """
-import struct
 
 from .errors import DatasetError
-from .image_io import PNG_SIGNATURE
+from .image_io import read_png_header
 
 GB = 1e9
 DEFAULT_CACHE_MAX_GB = 4
@@ -36,13 +35,12 @@ def cache_limit(opt, dataset):
 def png_nbytes(path):
     """Bytes of the decoded pixels of a PNG file from its header (after dropping alpha); None if not a PNG."""
     try:
-        with open(path, 'rb') as f:
-            head = f.read(26)
+        header = read_png_header(path)
     except OSError:
         return None  # the fill reports the unreadable file
-    if len(head) < 26 or not head.startswith(PNG_SIGNATURE) or head[12:16] != b'IHDR':
+    if header is None:
         return None
-    width, height, depth, color_type = struct.unpack('>IIBB', head[16:26])
+    height, width, depth, color_type = header
     return width * height * PNG_CHANNELS.get(color_type, 3) * (2 if depth == 16 else 1)
 
 

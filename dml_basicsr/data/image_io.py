@@ -1,5 +1,6 @@
 """Image reading that handles the odd files real folders contain, with errors that name the file."""
 import os
+import struct
 
 import cv2
 import numpy as np
@@ -21,11 +22,28 @@ PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 JPEG_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame: the size is in them
 
 
+PNG_HEADER_BYTES = 26  # the signature, the IHDR chunk's length and type, width, height, bit depth, colour type
+
+
+def png_header(buffer):
+    """(height, width, bit depth, colour type) from a PNG's IHDR chunk (the first :data:`PNG_HEADER_BYTES` of the
+    file suffice), or None if ``buffer`` is no PNG."""
+    if len(buffer) < PNG_HEADER_BYTES or buffer[:8] != PNG_SIGNATURE or buffer[12:16] != b'IHDR':
+        return None
+    width, height, depth, color_type = struct.unpack('>IIBB', buffer[16:26])
+    return height, width, depth, color_type
+
+
+def read_png_header(path):
+    """:func:`png_header` of the file ``path`` (reads its first bytes only)."""
+    with open(path, 'rb') as f:
+        return png_header(f.read(PNG_HEADER_BYTES))
+
+
 def png_size(buffer):
     """(height, width) from a PNG's IHDR chunk, or None if ``buffer`` is no PNG."""
-    if len(buffer) < 24 or buffer[:8] != PNG_SIGNATURE or buffer[12:16] != b'IHDR':
-        return None
-    return int.from_bytes(buffer[20:24], 'big'), int.from_bytes(buffer[16:20], 'big')
+    header = png_header(buffer)
+    return header[:2] if header else None
 
 
 def jpeg_size(buffer):

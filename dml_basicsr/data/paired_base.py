@@ -8,7 +8,7 @@ from .dataset_checks import check_gt_size, is_positive_int, listed
 from .errors import DatasetError
 from .folder_base import ImageFolderDataset
 from .image_cache import cache_limit, check_cache_size, fill_cache
-from .image_io import convert_color, png_size, raw_to_float, read_raw
+from .image_io import convert_color, raw_to_float, read_png_header, read_raw
 from .pair_transforms import pair_to_tensors, random_crop_origin
 from .prepared_lmdb import open_prepared, prepared_pairs, read_prepared
 
@@ -79,11 +79,11 @@ class PairedImageFolder(ImageFolderDataset):
         if not is_positive_int(size) or size % s:
             raise DatasetError(f'{where}: gt_size must be a positive multiple of the scale {s}, got {size!r}')
         for gt_path, _ in self.pairs:
-            with open(gt_path, 'rb') as f:
-                hw = png_size(f.read(24))
-            if hw is not None and min(hw) < size:
-                raise DatasetError(f'{where}: gt_size {size} is larger than the HR image {gt_path} '
-                                   f'({hw[1]}x{hw[0]}): use gt_size <= {min(hw) // s * s}')
+            header = read_png_header(gt_path)
+            if header is not None and min(header[:2]) < size:
+                h, w = header[:2]
+                raise DatasetError(f'{where}: gt_size {size} is larger than the HR image {gt_path} ({w}x{h}): use '
+                                   f'gt_size <= {min(h, w) // s * s}')
 
     def set_pairs(self, find_pairs):
         """``self.pairs`` from the prepared folder (io_backend lmdb) or ``find_pairs()``; fill the cache if it is on."""

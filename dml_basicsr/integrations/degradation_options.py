@@ -8,7 +8,6 @@ batches in code of your own.
 import inspect
 
 from dml_basicsr.degradation import DMLDegradation
-from dml_basicsr.degradation.dml_degradation import sigma_range
 from dml_basicsr.utils.options import did_you_mean
 
 
@@ -24,15 +23,6 @@ def refuse_unknown_options(owner, init, unknown):
     raise ValueError(f"{owner}: unknown option '{key}'{hint}")
 
 
-def check_noise_sigma(owner, noise_sigma):
-    """ValueError naming ``owner`` unless ``noise_sigma`` is a finite sigma >= 0 or a ``[low, high]`` pair of them
-    (0-255 scale)."""
-    try:
-        sigma_range(noise_sigma)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f'{owner}: {e}') from None
-
-
 def build_degradation(owner, source, param_key='params', noise_sigma=5.0, clamp=True, round_8bit=False, seed=None,
                       noise=None):
     """``DMLDegradation.from_options`` of these options (see :class:`DMLDegradation` for their meaning).
@@ -43,9 +33,10 @@ def build_degradation(owner, source, param_key='params', noise_sigma=5.0, clamp=
     damaged checkpoint, a bad ``noise_sigma`` or a ``seed`` that is not an integer, ``noise='fitted'`` for a model
     without fitted noise (the message names the command that fits it).
     """
-    check_noise_sigma(owner, noise_sigma)
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise ValueError(f'{owner}: seed must be an integer or None, got {seed!r}')
+    try:
+        DMLDegradation.check_options(noise_sigma, clamp, round_8bit, seed, noise)
+    except ValueError as e:
+        raise ValueError(f'{owner}: {str(e).removeprefix("DMLDegradation: ")}') from None
     options = {key: value for key, value in source.items() if value is not None}
     options.update(param_key=param_key, noise_sigma=noise_sigma, clamp=clamp, round_8bit=round_8bit, seed=seed)
     if noise is not None:
