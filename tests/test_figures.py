@@ -119,7 +119,9 @@ def test_sr_crop_near_the_border_matches_the_full_output(models):
     (['--image', 'embedded:chelsea', '--dml', 'VDSR_OPT'], 'is not a DML model'),
     (['--image', 'embedded:chelsea', '--dml', 'missing.pth'], 'missing.pth: checkpoint not found'),
     (['--image', 'embedded:chelsea', '--sr', 'x=VDSR_OPT', '--crop', '0,0,999'], 'must lie inside'),
-    (['--image', 'embedded:chelsea', '--sr', 'x=VDSR_PTH'], 'cannot tell the architecture'),
+    (['--image', 'embedded:chelsea', '--sr', 'x=VDSR_PTH'], 'no models.yml beside it lists it'),
+    (['--image', 'embedded:chelsea', '--center-crop', '301', '--dml', 'DML'], '--center-crop 301: must be 1..300'),
+    (['--image', 'embedded:chelsea', '--center-crop', '0', '--dml', 'DML'], '--center-crop 0: must be 1..300'),
 ])
 def test_visualize_errors_are_one_line(models, tmp_path, args, message):
     root = models['root']
@@ -130,6 +132,53 @@ def test_visualize_errors_are_one_line(models, tmp_path, args, message):
     assert proc.returncode == 2
     assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert not (tmp_path / 'fig').exists()
+
+
+def test_center_crop_draws_the_central_square(models, tmp_path):
+    root = models['root']
+    chelsea = load_embedded('chelsea')  # 300 x 451
+    top, left = (300 - 64) // 2, (451 - 64) // 2
+    proc = run_cli(['visualize', '--image', 'embedded:chelsea', '--center-crop', '64', '--output', str(tmp_path / 'fig'),
+                    '--dml', str(root / 'dml.pth')], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    weights_png = cv2.imread(str(tmp_path / 'fig' / 'weights.png'), cv2.IMREAD_UNCHANGED)
+    with torch.no_grad():
+        weights = models['dml'].predict_weights(image_tensor(chelsea[top:top + 64, left:left + 64], 1))[0].numpy()
+    assert weights_png.shape == (64 + 2 * GAP, 4 * 64 + 5 * GAP)
+    assert np.abs(tile(weights_png, 1, 4, 64, 64).astype(int) - np.rint(weights[1] * 255)).max() <= 1
+
+
+def zoo_with_vdsr(models, tmp_path, sha256=None):
+    """<tmp>/zoo/vdsr.pth listed in <tmp>/zoo/models.yml with its network_g, as model_zoo/<table>/ holds them."""
+    from dml_basicsr.utils.checkpoint import file_sha256
+
+    zoo = tmp_path / 'zoo'
+    zoo.mkdir()
+    pth = zoo / 'vdsr.pth'
+    pth.write_bytes((models['root'] / 'vdsr.pth').read_bytes())
+    network_g = dict(type='VDSR', num_in_ch=1, num_out_ch=1, num_feat=4, num_conv=3, upscale=2)
+    write_yaml(zoo / 'models.yml', dict(rows=[dict(label='(a) tiny', network_g=network_g, checkpoint='vdsr.pth',
+                                                   sha256=sha256 or file_sha256(pth), command='basicsr train')]))
+    return pth
+
+
+def test_a_checkpoint_listed_in_the_models_yml_beside_it_loads_with_its_network(models, tmp_path):
+    from dml_basicsr.archs.network_loading import load_network
+
+    net = load_network(str(zoo_with_vdsr(models, tmp_path)))
+    assert isinstance(net, VDSR) and not net.training
+    x = torch.rand(1, 1, 12, 14)
+    with torch.no_grad():
+        assert torch.equal(net(x), models['vdsr'].eval()(x))
+
+
+def test_a_listed_checkpoint_of_another_sha256_is_refused(models, tmp_path):
+    from dml_basicsr.archs.network_loading import load_network
+    from dml_basicsr.utils.checkpoint import CheckpointError
+
+    pth = zoo_with_vdsr(models, tmp_path, sha256='0' * 64)
+    with pytest.raises(CheckpointError, match=r"models\.yml: rows\[0\] \('\(a\) tiny'\): checkpoint .* has sha256"):
+        load_network(str(pth))
 
 
 def test_validation_pictures_go_to_tb_logger(tmp_path):

@@ -49,15 +49,38 @@ def load_dmlnet(path, param_key='params'):
         raise CheckpointError(f'{path}: {e}') from e
 
 
+def manifest_beside(pth):
+    """(manifest path, row) of the ``models.yml`` beside ``pth`` whose row lists ``pth`` as its checkpoint, else
+    None; the manifest is read as ``basicsr test`` reads it (every row checked, sha256s compared)."""
+    from dml_basicsr.utils.model_manifest import ManifestError, read_manifest  # here: `python -m` runs that module
+
+    manifest = os.path.join(os.path.dirname(os.path.abspath(pth)), 'models.yml')
+    if not os.path.isfile(manifest):
+        return None
+    try:
+        rows = read_manifest(manifest)
+    except ManifestError as e:
+        raise CheckpointError(str(e)) from None
+    return next(((manifest, row) for row in rows if os.path.samefile(row['checkpoint'], pth)), None)
+
+
 def _network_from_weights(pth):
-    """A DMLNet or DirectKPN recognised from the tensors of a checkpoint."""
+    """A DMLNet or DirectKPN recognised from the tensors of a checkpoint; any other network from the row of the
+    ``models.yml`` beside it that lists it (``model_zoo/<table>/``)."""
     state = load_state_dict(pth, 'params_ema')
     if 'basis' in state:
         return dmlnet_from_state_dict(state)
     if 'kernel_net.conv_last.weight' in state:
         return directkpn_from_state_dict(state)
-    raise CheckpointError(f'{pth}: cannot tell the architecture from the weights alone (only DMLNet and DirectKPN '
-                          'are recognised); give the experiment folder or the option file instead')
+    listed = manifest_beside(pth)
+    if listed is None:
+        raise CheckpointError(f'{pth}: cannot tell the architecture from the weights alone (only DMLNet and DirectKPN '
+                              'are recognised) and no models.yml beside it lists it; give the experiment folder or '
+                              'the option file instead')
+    manifest, row = listed
+    net = build_network_opt(row['network_g'], f'{manifest}: {row["label"]}: network_g')
+    check_weights_fit(net, pth, 'params_ema')
+    return net
 
 
 def _network_from_options(yml, pth=None, force_yml=None):

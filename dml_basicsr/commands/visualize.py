@@ -1,14 +1,16 @@
 """``basicsr visualize``: the paper's pictures, from trained models and an image.
 
-    basicsr visualize --image IMG --output DIR [--dml PATH] [--kpn PATH]
+    basicsr visualize --image IMG --output DIR [--center-crop SIZE] [--dml PATH] [--kpn PATH]
                       [--sr NAME=PATH ...] [--lr IMG] [--hr IMG] [--crop Y,X,SIZE]
                       [--grid 4] [--device cpu]
 
-PATH is a checkpoint (``.pth``: DMLNet and DirectKPN weights are recognised from their tensors),
+PATH is a checkpoint (``.pth``: DMLNet and DirectKPN weights are recognised from their tensors,
+any other network from the row of a ``models.yml`` beside it that lists it, as in ``model_zoo/``),
 an experiment folder (``experiments/<name>``: the option file BasicSR copied there, with the
 ``--force_yml`` overrides of the recorded command, and ``models/net_g_latest.pth``),
 or an option file (``network_g`` and ``path.pretrain_network_g``). IMG is an image file or
-``embedded:<name>``, a photograph shipped with scikit-image (e.g. ``embedded:chelsea``).
+``embedded:<name>``, a photograph shipped with scikit-image (e.g. ``embedded:chelsea``);
+``--center-crop SIZE`` uses only its central SIZE x SIZE.
 
 Written to DIR (PNG, 8 bit):
     basis.png          the DML basis kernels, normalised, each min-max scaled (paper Fig. 2)
@@ -44,6 +46,8 @@ def add_arguments(p):
     p.description = __doc__.split('\n\n', 1)[1]
     p.add_argument('--image', required=True, help='HR image for the degradation pictures (file or embedded:<name>)')
     p.add_argument('--output', required=True, metavar='DIR', help='folder for the PNG files')
+    p.add_argument('--center-crop', type=int, metavar='SIZE',
+                   help='use only the central SIZE x SIZE of --image')
     p.add_argument('--dml', metavar='PATH', help='DML model: .pth, experiment folder or option file')
     p.add_argument('--kpn', metavar='PATH', help='DirectKPN model, whose kernels are shown beside DML\'s')
     p.add_argument('--sr', action='append', default=[], metavar='NAME=PATH', help='an SR model (repeatable)')
@@ -62,6 +66,15 @@ def load_image(spec):
         return read_image(spec)
     except DatasetError as e:
         raise FigureError(str(e)) from None
+
+
+def center_crop(image, size):
+    """The central ``size`` x ``size`` of ``image`` (H, W, C): rows and columns from ((H - size) // 2, (W - size) // 2)."""
+    height, width = image.shape[:2]
+    if size < 1 or size > min(height, width):
+        raise FigureError(f'--center-crop {size}: must be 1..{min(height, width)} for the {width}x{height} --image')
+    top, left = (height - size) // 2, (width - size) // 2
+    return image[top:top + size, left:left + size]
 
 
 def parse_crop(text, height, width):
@@ -107,6 +120,8 @@ def make_figures(args):
     if args.grid < 1:
         raise FigureError(f'--grid must be >= 1, got {args.grid}')
     image = load_image(args.image)
+    if args.center_crop is not None:
+        image = center_crop(image, args.center_crop)
     figures = {}
     if args.dml:
         dml, kpn = _degradation_models(args)
