@@ -13,7 +13,7 @@
 # EXTRA: more --force_yml entries for every run (e.g. tiny budgets for a dry run); DEADLINE (s) stops every run then.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-PY=${PY:-python3}
+PY=${PY:-.venv/bin/python}
 JOBS=${JOBS:-2}
 THREADS=${THREADS:-1}
 DEADLINE=${DEADLINE:-0}
