@@ -118,6 +118,7 @@ def test_sr_crop_near_the_border_matches_the_full_output(models):
     (['--image', 'embedded:nope', '--dml', 'DML'], "unknown embedded image 'nope'"),
     (['--image', 'embedded:chelsea', '--dml', 'VDSR_OPT'], 'is not a DML model'),
     (['--image', 'embedded:chelsea', '--dml', 'missing.pth'], 'missing.pth: checkpoint not found'),
+    (['--image', 'embedded:chelsea', '--dml', 'DML', '--kpn', 'experiments/gone'], 'experiments/gone: not found'),
     (['--image', 'embedded:chelsea', '--sr', 'x=VDSR_OPT', '--crop', '0,0,999'], 'must lie inside'),
     (['--image', 'embedded:chelsea', '--sr', 'x=VDSR_PTH'], 'no models.yml beside it lists it'),
     (['--image', 'embedded:chelsea', '--center-crop', '301', '--dml', 'DML'], '--center-crop 301: must be 1..300'),

@@ -163,5 +163,7 @@ def load_network(path):
     elif path.endswith('.pth'):
         net = _network_from_weights(path)
     else:
-        raise CheckpointError(f'{path}: expected a .pth checkpoint, an experiment folder or a .yml option file')
+        found = 'not found' if not os.path.exists(path) else 'not a .pth, .yml or folder'
+        raise CheckpointError(f'{path}: {found} (expected a .pth checkpoint, an experiment folder or a .yml option '
+                              'file)')
     return net.eval().requires_grad_(False)
