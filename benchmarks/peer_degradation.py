@@ -13,8 +13,9 @@ Prints three Markdown tables per device (medians of interleaved repetitions, eac
    channels, so the Y rows are compared with its RGB times too. Ratios DML / each;
 2. the weight CNN during synthesis, noise-free LR of realsr-x4 on RGB: ``before`` (weights at every HR pixel, then
    the operator subsamples them), the shipped path (the last convolution at stride s: only the weights read), and
-   the same with ``torch.inference_mode`` instead of ``no_grad`` and with the weight CNN's convolution weights (and
-   input) ``channels_last``; largest |difference| from ``before``;
+   the same with ``torch.inference_mode`` instead of ``no_grad``, with the weight CNN's convolution weights (and
+   input) ``channels_last``, and that compiled by ``torch.compile`` (timed after its compilation, whose time is
+   printed); largest |difference| from ``before``;
 3. the synthesis share of an x4 SR training step (forward, L1, backward, Adam) on the same batch, for the MSRResNet
    of ``options/train_srx4_realsr_syndml.yml`` (num_feat 32, num_block 8) and for VDSR (20 convolutions of 64
    features): share = synthesis / (synthesis + step on a precomputed LR).
@@ -28,6 +29,7 @@ import argparse
 import copy
 import platform
 import statistics
+import time
 
 import torch
 import torch.nn.functional as F
@@ -91,26 +93,53 @@ def print_table(header, rows):
     print()
 
 
+COMPILED = 'strided + channels_last + torch.compile (inductor), after its compilation'
+
+
 def weight_cnn_variants(deg, hr):
     """{name: fn -> noise-free LR}: how the weights reach the operator, and the weight CNN's execution modes."""
     net = copy.deepcopy(deg.net).to(memory_format=torch.contiguous_format)
     net_cl = copy.deepcopy(net).to(memory_format=torch.channels_last)  # the convolution weights (4-D)
     s = net.scale
     basis = net.basis_kernels()
+    compiled = torch.compile(net_cl.predict_sampled_weights)
 
-    def lr(full=False, inference=False, channels_last=False):
+    def lr(full=False, inference=False, channels_last=False, compile=False):
         with (torch.inference_mode() if inference else torch.no_grad()):
-            model = net_cl if channels_last else net
+            model = net_cl if channels_last or compile else net
             x = weight_net_input(model, hr)
-            if channels_last:
+            if channels_last or compile:
                 x = x.contiguous(memory_format=torch.channels_last)
-            weights = sample_weights(model.predict_weights(x), s) if full else model.predict_sampled_weights(x)
+            if compile:
+                weights = compiled(x)
+            else:
+                weights = sample_weights(model.predict_weights(x), s) if full else model.predict_sampled_weights(x)
             return apply_basis_kernels(hr, basis, weights, s, sampled=True)
 
     return {BEFORE: lambda: lr(full=True),
             'strided: weights only where read (last conv at stride s)': lambda: lr(),
             'strided + inference_mode': lambda: lr(inference=True),
-            'strided + channels_last weight CNN': lambda: lr(channels_last=True)}
+            'strided + channels_last weight CNN': lambda: lr(channels_last=True),
+            COMPILED: lambda: lr(compile=True)}
+
+
+def first_outputs(variants):
+    """({name: output of the first call}, seconds of the compiled variant's first call, or the reason it failed);
+    a variant that cannot run here (torch.compile needs a C++ compiler on the CPU) is dropped."""
+    outputs, compile_note = {}, ''
+    for name, fn in list(variants.items()):
+        start = time.perf_counter()
+        try:
+            outputs[name] = fn()
+        except Exception as e:  # noqa: BLE001  (torch.compile fails in many ways where it cannot build)
+            if name != COMPILED:
+                raise
+            del variants[name]
+            compile_note = f'torch.compile did not run here: {type(e).__name__}: {str(e).splitlines()[0][:200]}'
+            continue
+        if name == COMPILED:
+            compile_note = f'torch.compile: the first call (compilation) took {time.perf_counter() - start:.1f} s'
+    return outputs, compile_note
 
 
 def train_step_fn(sr_net, lr, hr):
@@ -150,13 +179,14 @@ def run(device, args):
     # 2. the weight CNN's execution during synthesis, with exactness
     deg = degs.get('realsr-x4') or next(iter(degs.values()))
     cnn = weight_cnn_variants(deg, hr)
-    outputs = {name: fn() for name, fn in cnn.items()}
+    outputs, compile_note = first_outputs(cnn)
     base = outputs[BEFORE]
     cnn_ms = medians(cnn, args.repeats, device)
     print(f'noise-free LR of {next(n for n, d in degs.items() if d is deg)} on RGB, weight-CNN variants')
     print_table(['variant', 'ms', 'vs before', 'max abs diff vs before'],
                 [[name, f'{t:.1f}', f'{t / cnn_ms[BEFORE]:.3f}',
                   f'{(outputs[name] - base).abs().max().item():.1e}'] for name, t in cnn_ms.items()])
+    print(compile_note + '\n')
 
     # 3. synthesis share of an SR training step (x4, RGB)
     if args.no_train:
