@@ -104,13 +104,13 @@ def weight_cnn_variants(deg, hr):
     basis = net.basis_kernels()
     compiled = torch.compile(net_cl.predict_sampled_weights)
 
-    def lr(full=False, inference=False, channels_last=False, compile=False):
+    def lr(full=False, inference=False, channels_last=False, use_compiled=False):
         with (torch.inference_mode() if inference else torch.no_grad()):
-            model = net_cl if channels_last or compile else net
+            model = net_cl if channels_last or use_compiled else net
             x = weight_net_input(model, hr)
-            if channels_last or compile:
+            if channels_last or use_compiled:
                 x = x.contiguous(memory_format=torch.channels_last)
-            if compile:
+            if use_compiled:
                 weights = compiled(x)
             else:
                 weights = sample_weights(model.predict_weights(x), s) if full else model.predict_sampled_weights(x)
@@ -120,12 +120,12 @@ def weight_cnn_variants(deg, hr):
             'strided: weights only where read (last conv at stride s)': lambda: lr(),
             'strided + inference_mode': lambda: lr(inference=True),
             'strided + channels_last weight CNN': lambda: lr(channels_last=True),
-            COMPILED: lambda: lr(compile=True)}
+            COMPILED: lambda: lr(use_compiled=True)}
 
 
 def first_outputs(variants):
-    """({name: output of the first call}, seconds of the compiled variant's first call, or the reason it failed);
-    a variant that cannot run here (torch.compile needs a C++ compiler on the CPU) is dropped."""
+    """({name: output of the first call}, a line saying how long the compiled variant's first call took or why it
+    failed); the compiled variant is dropped where it cannot run (torch.compile needs a C++ compiler on the CPU)."""
     outputs, compile_note = {}, ''
     for name, fn in list(variants.items()):
         start = time.perf_counter()
