@@ -14,8 +14,9 @@ Prints three Markdown tables per device (medians of interleaved repetitions, eac
 2. the weight CNN during synthesis, noise-free LR of realsr-x4 on RGB: ``before`` (weights at every HR pixel, then
    the operator subsamples them), the shipped path (the last convolution at stride s: only the weights read), and
    the same with ``torch.inference_mode`` instead of ``no_grad``, with the weight CNN's convolution weights (and
-   input) ``channels_last``, and that compiled by ``torch.compile`` (timed after its compilation, whose time is
-   printed); largest |difference| from ``before``;
+   input) ``channels_last``, that compiled by ``torch.compile`` (timed after its compilation, whose time is
+   printed), and the weight CNN under bfloat16 autocast (and float16 on CUDA; on a CPU its convolutions take
+   seconds); largest |difference| from ``before``;
 3. the synthesis share of an x4 SR training step (forward, L1, backward, Adam) on the same batch, for the MSRResNet
    of ``options/train_srx4_realsr_syndml.yml`` (num_feat 32, num_block 8) and for VDSR (20 convolutions of 64
    features): share = synthesis / (synthesis + step on a precomputed LR).
@@ -104,23 +105,29 @@ def weight_cnn_variants(deg, hr):
     basis = net.basis_kernels()
     compiled = torch.compile(net_cl.predict_sampled_weights)
 
-    def lr(full=False, inference=False, channels_last=False, use_compiled=False):
+    def lr(full=False, inference=False, channels_last=False, use_compiled=False, autocast=None):
         with (torch.inference_mode() if inference else torch.no_grad()):
             model = net_cl if channels_last or use_compiled else net
             x = weight_net_input(model, hr)
             if channels_last or use_compiled:
                 x = x.contiguous(memory_format=torch.channels_last)
-            if use_compiled:
-                weights = compiled(x)
-            else:
-                weights = sample_weights(model.predict_weights(x), s) if full else model.predict_sampled_weights(x)
-            return apply_basis_kernels(hr, basis, weights, s, sampled=True)
+            with torch.autocast(hr.device.type, dtype=autocast, enabled=autocast is not None):
+                if use_compiled:
+                    weights = compiled(x)
+                else:
+                    weights = (sample_weights(model.predict_weights(x), s) if full else
+                               model.predict_sampled_weights(x))
+            return apply_basis_kernels(hr, basis, weights.float(), s, sampled=True)
 
-    return {BEFORE: lambda: lr(full=True),
-            'strided: weights only where read (last conv at stride s)': lambda: lr(),
-            'strided + inference_mode': lambda: lr(inference=True),
-            'strided + channels_last weight CNN': lambda: lr(channels_last=True),
-            COMPILED: lambda: lr(use_compiled=True)}
+    variants = {BEFORE: lambda: lr(full=True),
+                'strided: weights only where read (last conv at stride s)': lambda: lr(),
+                'strided + inference_mode': lambda: lr(inference=True),
+                'strided + channels_last weight CNN': lambda: lr(channels_last=True),
+                COMPILED: lambda: lr(use_compiled=True)}
+    # reduced precision for the weight CNN, the operator in fp32; float16 convolutions on a CPU take seconds
+    for dtype in (torch.bfloat16, torch.float16) if hr.device.type == 'cuda' else (torch.bfloat16,):
+        variants[f'strided + {str(dtype)[6:]} autocast weight CNN'] = lambda dtype=dtype: lr(autocast=dtype)
+    return variants
 
 
 def first_outputs(variants):
@@ -186,7 +193,8 @@ def run(device, args):
     print_table(['variant', 'ms', 'vs before', 'max abs diff vs before'],
                 [[name, f'{t:.1f}', f'{t / cnn_ms[BEFORE]:.3f}',
                   f'{(outputs[name] - base).abs().max().item():.1e}'] for name, t in cnn_ms.items()])
-    print(compile_note + '\n')
+    print(compile_note)
+    print(f'(reduced precision is kept only with a max abs diff of at most 0.5/255 = {0.5 / 255:.1e})\n')
 
     # 3. synthesis share of an SR training step (x4, RGB)
     if args.no_train:
