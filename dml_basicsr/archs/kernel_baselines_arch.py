@@ -1,12 +1,12 @@
 import math
-import numbers
 
 import torch
 import torch.nn as nn
 from basicsr.utils.registry import ARCH_REGISTRY
 
-from dml_basicsr.ops import apply_basis_kernels, bicubic_kernel, gaussian_kernel
+from dml_basicsr.ops import apply_basis_kernels, bicubic_kernel, gaussian_kernel, output_size
 from dml_basicsr.ops.kernels import downsampling_offset
+from dml_basicsr.utils.options import is_finite_number, is_int
 
 
 class _SingleKernelNet(nn.Module):
@@ -26,7 +26,7 @@ class _SingleKernelNet(nn.Module):
     def predict_sampled_weights(self, hr):
         """(B, 1, ceil(H/s), ceil(W/s)) ones: the weights the operator reads (DMLNet's interface)."""
         b, _, h, w = hr.shape
-        return hr.new_ones(b, 1, -(-h // self.scale), -(-w // self.scale))
+        return hr.new_ones(b, 1, output_size(h, self.scale), output_size(w, self.scale))
 
     def forward(self, hr):
         return apply_basis_kernels(hr, self.basis_kernels(), self.predict_sampled_weights(hr), self.scale,
@@ -56,15 +56,11 @@ class UniformKernelNet(_SingleKernelNet):
 
 def check_fixed_kernel_options(num_in_ch, scale, kernel, sigma, kernel_size):
     """ValueError naming the first FixedKernelNet option that cannot make a kernel."""
-    def is_int(value):
-        return isinstance(value, int) and not isinstance(value, bool)
-
     if num_in_ch not in (1, 3) or not is_int(num_in_ch):
         raise ValueError(f'FixedKernelNet: num_in_ch must be 1 or 3, got {num_in_ch!r}')
     if scale not in (1, 2, 3, 4) or not is_int(scale):
         raise ValueError(f'FixedKernelNet: scale must be 1, 2, 3 or 4, got {scale!r}')
-    if kernel == 'gaussian' and not (isinstance(sigma, numbers.Real) and not isinstance(sigma, bool)
-                                     and math.isfinite(sigma) and sigma > 0):
+    if kernel == 'gaussian' and not (is_finite_number(sigma) and sigma > 0):
         raise ValueError(f'FixedKernelNet: sigma must be a finite number > 0 (pixels), got {sigma!r}')
     if kernel_size is not None and not (is_int(kernel_size) and kernel_size >= 1 and kernel_size % 2):
         raise ValueError(f'FixedKernelNet: kernel_size must be an odd integer >= 1 or null, got {kernel_size!r}')

@@ -1,6 +1,7 @@
 """Option checks and message helpers shared by the datasets."""
 import os
 
+from dml_basicsr.utils.options import is_int
 from .errors import DatasetError, DatasetNotFoundError
 
 MAX_LISTED = 5
@@ -43,7 +44,7 @@ def require_scale(opt, dataset):
 
 def is_positive_int(value):
     """An int >= 1, and not a bool (YAML's true is an int to Python)."""
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    return is_int(value) and value >= 1
 
 
 def check_max_size(opt, dataset):

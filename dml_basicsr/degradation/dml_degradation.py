@@ -6,8 +6,6 @@ This is where Syn-DML pairs are made, for any training code::
     lr = deg(hr)   # (B, C, H, W) in [0, 1] -> (B, C, ceil(H/s), ceil(W/s)), on hr's device
 """
 import itertools
-import math
-import numbers
 
 import torch
 import torch.nn as nn
@@ -15,7 +13,7 @@ import torch.nn as nn
 from dml_basicsr.archs import FixedKernelNet
 from dml_basicsr.archs.network_loading import load_dmlnet
 from dml_basicsr.ops import apply_basis_kernels, rgb_to_y
-from dml_basicsr.utils.options import check_known_keys, constructor_options
+from dml_basicsr.utils.options import check_known_keys, constructor_options, is_finite_number, is_int
 from .noise_fit import FittedNoise, checkpoint_noise
 from .pretrained_models import pretrained_manifest, pretrained_noise, pretrained_path
 
@@ -46,7 +44,7 @@ INPUT_SLACK = 0.5
 
 
 def _is_sigma(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+    return is_finite_number(value) and value >= 0
 
 
 def sigma_range(noise_sigma):
@@ -158,7 +156,7 @@ class DMLDegradation(nn.Module):
         for key, value in (('clamp', clamp), ('round_8bit', round_8bit)):
             if not isinstance(value, bool):
                 raise ValueError(f'DMLDegradation: {key} must be true or false, got {value!r}')
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        if seed is not None and not is_int(seed):
             raise ValueError(f'DMLDegradation: seed must be an integer or None, got {seed!r}')
 
     @classmethod
@@ -179,7 +177,7 @@ class DMLDegradation(nn.Module):
         path = pretrained_path(name)
         if noise == 'fitted':
             noise = pretrained_noise(name)
-        return cls(load_dmlnet(path, kwargs.pop('param_key', 'params')), noise_sigma, noise=noise, **kwargs)
+        return cls.from_checkpoint(path, noise_sigma, noise=noise, **kwargs)
 
     @classmethod
     def fixed_kernel(cls, kernel='gaussian', sigma=1.0, scale=1, kernel_size=None, noise_sigma=5.0, **kwargs):

@@ -25,7 +25,7 @@ from basicsr.utils.diffjpeg import DiffJPEG
 from basicsr.utils.img_process_util import filter2D
 from torch.nn import functional as F
 
-from dml_basicsr.utils.options import check_known_keys
+from dml_basicsr.utils.options import check_known_keys, is_int
 
 # RealESRGANDataset's options (datasets.train of Real-ESRGAN's options/train_realesrnet_x4plus.yml).
 KERNEL_SETTINGS = {
@@ -371,9 +371,9 @@ class RealESRGANDegradation(nn.Module):
 
     def __init__(self, scale=4, settings=None, seed=None):
         super().__init__()
-        if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
+        if not is_int(scale) or scale < 1:
             raise ValueError(f'scale must be an integer >= 1, got {scale!r}')
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        if seed is not None and not is_int(seed):
             raise ValueError(f'seed must be an integer or null, got {seed!r}')
         unknown = set(settings or {}) - set(REAL_ESRNET_X4PLUS)
         if unknown:

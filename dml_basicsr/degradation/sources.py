@@ -4,7 +4,7 @@
 AWGN); ``real_esrgan`` gives a :class:`RealESRGANDegradation` (Real-ESRGAN's second-order degradation, with its own
 noise). Both take ``(B, C, H, W)`` in [0, 1] and have a ``scale``.
 """
-from dml_basicsr.utils.options import constructor_options
+from dml_basicsr.utils.options import constructor_options, is_int
 from .dml_degradation import DMLDegradation, degradation_source
 from .real_esrgan_degradation import RealESRGANDegradation
 
@@ -15,7 +15,7 @@ DML_ONLY_KEYS = tuple(sorted(constructor_options(DMLDegradation) - {'net', 'seed
 def offset_seed(seed, offset):
     """``seed + offset`` (each process of a distributed run draws its own), or ``seed`` itself when it is not an
     integer (None, or a bad value that the degradation refuses)."""
-    if isinstance(seed, int) and not isinstance(seed, bool):
+    if is_int(seed):
         return seed + offset
     return seed
 

@@ -1,6 +1,8 @@
 """BasicSR option files read the way ``basicsr train``/``test`` read them, for checks and tools."""
 import difflib
 import inspect
+import math
+import numbers
 import os
 import shlex
 
@@ -9,6 +11,16 @@ from .safe_yaml import load_yaml_text, read_yaml
 
 class OptionError(ValueError):
     """The option file is missing or malformed; the message names it."""
+
+
+def is_int(value):
+    """An int, and not a bool (YAML's true is an int to Python)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_finite_number(value):
+    """A finite real number (int, float, NumPy scalar), and not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def load_options(opt_path, force_yml=None, what='--force_yml'):
