@@ -1,5 +1,6 @@
 """The ``basicsr`` console script: BasicSR's train/test pipelines with dml_basicsr registered, and its tools.
 
+    basicsr adapt --pretrained NAME | --checkpoint PTH --pairs DIR --output OUT [--iters 500] [--lr 5e-5] [...]
     basicsr train -opt options/train_dml_x4.yml [--launcher none|pytorch|slurm] [--auto_resume]
                   [--debug] [--local_rank N] [--force_yml key:sub=value ...]
     basicsr test  -opt options/test_xxx.yml    (with a top-level manifest: every row of a models.yml, one table)
@@ -19,9 +20,10 @@ filesystem failure (no space left, a read-only mount, a file where a folder must
 import argparse
 import sys
 
-from dml_basicsr.commands import UsageError, fail, fit_noise, prepare, report, synthesize, train_test, visualize
+from dml_basicsr.commands import UsageError, adapt, fail, fit_noise, prepare, report, synthesize, train_test, visualize
 
 COMMANDS = {
+    'adapt': (adapt, adapt.HELP),
     'train': (train_test, train_test.HELP['train']),
     'test': (train_test, train_test.HELP['test']),
     'synthesize': (synthesize, synthesize.HELP),

@@ -20,9 +20,9 @@ import yaml
 from dml_basicsr.data import City100Dataset, RealSRDataset
 from dml_basicsr.ops import gaussian_kernel
 from dml_basicsr.ops.kernels import downsampling_offset
-from dml_basicsr.ops.basis_conv import basis_responses
+from dml_basicsr.ops.kernel_fit import FIT_BORDER, KernelFit
 
-BORDER = 8  # LR pixels left out of the fit (reflect padding at the image edge)
+BORDER = FIT_BORDER  # LR pixels left out of the fit (reflect padding at the image edge)
 
 
 DATASETS = {'city100': (City100Dataset, lambda scale: dict(lr_downscale=scale)),
@@ -40,31 +40,19 @@ def training_pairs(dataset_kind, dataroot, first, last, scale):
         yield item['gt'][None].double(), item['lq'][None].double()
 
 
-def interior(x):
-    return x[..., BORDER:-BORDER, BORDER:-BORDER].reshape(-1)
-
-
 def fit(dataset_kind, dataroot, first, last, scale, kernel_size, sigmas):
-    k2 = kernel_size * kernel_size
-    one_hot = torch.eye(k2, dtype=torch.float64).view(k2, kernel_size, kernel_size)
-    # Centred on the LR pixel's centre, as FixedKernelNet (the baseline that `basicsr test` evaluates) centres them.
+    """(least-squares kernel, its MSE, the MSE of each Gaussian sigma) on the training scenes."""
+    # Gaussians centred on the LR pixel's centre, as FixedKernelNet (the baseline that `basicsr test` evaluates).
     offset = downsampling_offset(scale)
     gaussians = torch.stack([gaussian_kernel(kernel_size, s, dtype=torch.float64, offset=offset).reshape(-1)
                              for s in sigmas])
-    gram, cross = torch.zeros(k2, k2, dtype=torch.float64), torch.zeros(k2, dtype=torch.float64)
-    sq_err, count, target_energy = torch.zeros(len(sigmas), dtype=torch.float64), 0, 0.
+    kernel_fit = KernelFit(kernel_size, scale, BORDER)
+    sq_err = torch.zeros(len(sigmas), dtype=torch.float64)
     for hr, lr in training_pairs(dataset_kind, dataroot, first, last, scale):
-        responses = basis_responses(hr, one_hot, scale)[0, 0]  # (K*K, H', W')
-        design = responses[:, BORDER:-BORDER, BORDER:-BORDER].reshape(k2, -1)
-        target = interior(lr)
-        gram += design @ design.T
-        cross += design @ target
+        design, target = kernel_fit.add(hr, lr)
         sq_err += ((gaussians @ design - target) ** 2).sum(1)
-        count += target.numel()
-        target_energy += float(target @ target)
-    kernel = torch.linalg.solve(gram, cross)
-    kernel_mse = (target_energy - 2 * kernel @ cross + kernel @ gram @ kernel) / count
-    return kernel.view(kernel_size, kernel_size), kernel_mse, sq_err / count
+    kernel, kernel_mse = kernel_fit.solve()
+    return kernel, torch.tensor(kernel_mse), sq_err / kernel_fit.count
 
 
 def psnr(mse):

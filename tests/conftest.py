@@ -3,6 +3,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 import yaml
 
 import dml_basicsr  # noqa: F401  (registers everything before any test builds a component)
@@ -10,6 +11,15 @@ from cli_runner import run_cli, run_cli_subprocess  # noqa: F401  (the tests imp
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT_ROOT.parent / 'shared' / 'data'
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny nets: intra-op threading only adds contention (seconds instead of ms on a busy box)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 def tiny_dml_options(name, total_iter=4):

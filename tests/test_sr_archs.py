@@ -10,13 +10,7 @@ import dml_basicsr  # noqa: F401  (registers the archs)
 from dml_basicsr.archs import DMLRCAN, VDSR
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny nets: intra-op threading only adds contention (seconds instead of ms on a busy box)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 def test_registered():

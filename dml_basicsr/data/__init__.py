@@ -1,4 +1,5 @@
 """Datasets, registered in BasicSR's DATASET_REGISTRY on import."""
+from .adaptation_pairs_dataset import AdaptationPairsDataset
 from .city100_dataset import City100Dataset
 from .drealsr_dataset import DRealSRDataset
 from .lr_folder_dataset import LRFolderDataset
@@ -8,4 +9,4 @@ from .syn_dml_dataset import SynDMLDataset
 from .synthetic_lens_dataset import SyntheticLensDataset
 
 __all__ = ['City100Dataset', 'RealSRDataset', 'SynDMLDataset', 'SyntheticLensDataset']
-__all__ += ['DRealSRDataset', 'LRFolderDataset', 'SRRGBDataset']
+__all__ += ['AdaptationPairsDataset', 'DRealSRDataset', 'LRFolderDataset', 'SRRGBDataset']

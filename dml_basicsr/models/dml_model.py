@@ -14,6 +14,20 @@ from .finite_loss import FiniteLossMixin
 from .per_image_metrics import PerImageMetricsMixin, image_metrics
 
 
+def freeze_all_but(net, prefixes):
+    """Stop the gradients of every parameter of ``net`` whose name (of the bare network) starts with none of
+    ``prefixes``; ValueError if ``prefixes`` is no list of names or one of them matches no parameter."""
+    if not isinstance(prefixes, (list, tuple)) or not prefixes or not all(isinstance(p, str) for p in prefixes):
+        raise ValueError(f'train.trainable must be a list of parameter name prefixes (e.g. [basis]), got {prefixes!r}')
+    named = [(name.removeprefix('module.'), param) for name, param in net.named_parameters()]
+    for prefix in prefixes:
+        if not any(name.startswith(prefix) for name, _ in named):
+            raise ValueError(f'train.trainable: no parameter of network_g is named {prefix}...; its parameters: '
+                             f'{", ".join(sorted({name.split(".")[0] for name, _ in named}))} (and their sub-names)')
+    for name, param in named:
+        param.requires_grad_(any(name.startswith(prefix) for prefix in prefixes))
+
+
 @MODEL_REGISTRY.register()
 class DMLModel(FiniteLossMixin, PerImageMetricsMixin, SRModel):
     """Learns a degradation: HR (``gt``) -> synthetic LR, fitted to the real LR (``lq``).
@@ -27,10 +41,19 @@ class DMLModel(FiniteLossMixin, PerImageMetricsMixin, SRModel):
     also logs ``kernel_err``, the mean relative L2 error of the learned per-pixel kernels, beside
     ``kernel_err_invariant``, the error of the best single kernel (the mean true kernel).
 
+    ``train.trainable`` (optional): the parameters to train, as a list of name prefixes (``basis``,
+    ``weight_net.conv_last``, ...); the others stay as loaded (default: all are trained). ``basicsr adapt`` uses it.
+
     A NaN/inf loss stops the training (:class:`~.finite_loss.TrainingDivergedError`) before the update;
     checkpoints and training states are written atomically, a failed save stops the training
     (:mod:`dml_basicsr.utils.training_saves`, installed on BasicSR's BaseModel).
     """
+
+    def setup_optimizers(self):
+        prefixes = self.opt['train'].get('trainable')
+        if prefixes is not None:
+            freeze_all_but(self.net_g, prefixes)
+        super().setup_optimizers()
 
     def feed_data(self, data):
         self.gt = data['gt'].to(self.device)

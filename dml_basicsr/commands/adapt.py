@@ -1,0 +1,380 @@
+"""``basicsr adapt``: a shipped or trained DML degradation fine-tuned to a new camera from a few aligned pairs.
+
+    basicsr adapt --pretrained realsr-x4 --pairs my_camera/ --output my_camera_x4/
+    basicsr adapt --checkpoint experiments/X/models/net_g_latest.pth --pairs my_camera/ --output OUT [--auto_resume]
+"""
+import argparse
+import csv
+import os
+import shlex
+import shutil
+import sys
+import time
+
+import torch
+
+from dml_basicsr.archs.network_loading import load_dmlnet
+from dml_basicsr.data.errors import DatasetError
+from dml_basicsr.data.image_io import read_image
+from dml_basicsr.degradation import DMLDegradation
+from dml_basicsr.degradation.camera_pairs import alignment_problem, load_camera_pairs, split_pairs
+from dml_basicsr.degradation.lr_fidelity import (LR_BORDER, bicubic_degradation, least_squares_degradation,
+                                                 lr_band, lr_fidelity)
+from dml_basicsr.degradation.noise_fit import fit_noise, noise_file, noise_path, write_noise_file
+from dml_basicsr.degradation.pretrained_models import pretrained_path
+from dml_basicsr.models.finite_loss import TrainingDivergedError
+from dml_basicsr.utils.atomic_write import write_text_atomic
+from dml_basicsr.utils.checkpoint import CheckpointError, file_sha256, save_checkpoint
+from dml_basicsr.utils.options import OptionError
+from dml_basicsr.utils.output_folder import OutputFolderError, output_lock
+from dml_basicsr.utils.safe_yaml import dump_yaml, load_yaml_text, read_yaml
+from dml_basicsr.utils.training_saves import CheckpointSaveError
+from dml_basicsr.visualization.noise_plots import write_png
+from dml_basicsr.visualization.paper_figures import degradation_figures
+from . import fail
+from .adapt_plan import (EXPERIMENT, HELD_OUT_SET, TRAINABLE, first_difference, make_plan, plan_data,
+                         training_options)
+from .preflight import check_option_file
+
+HELP = 'Fine-tune a DML degradation to your own camera from a few aligned HR-LR pairs (BasicSR training).'
+# Chosen by measurement on RealSR pairs (docs/adapt.md, "How the defaults were chosen").
+DEFAULTS = dict(iterations=500, lr=5e-5, train='all', gt_size=96, batch_size=8, val_freq=50)
+MIN_GT_SIZE = 32  # HR pixels: smaller training patches give the weight CNN too little context
+PICTURE_SIZE = 256
+PLAN, OPTIONS, RECORD, MODEL = 'adapt_plan.yml', 'adapt_options.yml', 'adapt.yml', 'model.pth'
+PICTURES = 'pictures'
+OUTPUTS = (PLAN, OPTIONS, RECORD, MODEL, MODEL + '.noise.yml', PICTURES, 'experiments')
+DESCRIPTION = HELP + f'''
+
+PAIRS holds HR/ and LR/ with the same file names (BasicSR's paired folders), or RealSR's
+<Cam>_<NNN>_HR.png + _LR<s>.png, or City100's NNNH.PNG + NNNL.PNG, in one folder; colour or gray, any
+number of pairs from 1. The LR must be 1/s of the HR for the model's scale s, and aligned with it:
+each pair's real LR is compared with the model's LR of its HR (phase correlation), and a pair shifted
+by more than 2 HR pixels anywhere in the image (a shift, another scale, a rotation) or of another
+scene is refused, naming the file, before anything is written.
+
+With 3 or more pairs, a fifth of them (at least one, drawn with --seed) is held out; with 1 or 2,
+the right third of every pair is. The model is fine-tuned on the rest through BasicSR's training
+(DMLModel; the log, the checkpoints and the training states are in OUT/experiments/{EXPERIMENT}/), validated
+on the held-out part every --val-freq iterations, and the checkpoint of the best held-out PSNR (or the
+unadapted model, if none beats it) becomes OUT/model.pth. The held-out part also gives the table it
+prints: PSNR/SSIM (Y, {LR_BORDER}-pixel LR border left out) of MATLAB bicubic, the least-squares 15x15
+kernel fitted on the same training pairs, the unadapted and the adapted model against the real LR.
+
+OUT gets model.pth (loads with DMLDegradation.from_checkpoint, `degradation: {{checkpoint: OUT/model.pth}}`
+and the mmengine components), model.pth.noise.yml (its noise fitted on all the pairs: noise: fitted),
+pictures/ (basis, weight maps, kernels, as basicsr visualize draws them), adapt.yml (the source model
+and the pairs with their sha256, the command, the budget, the curve, the table) and the run itself.
+OUT must not exist (--overwrite replaces an earlier adapt output; --auto_resume continues an interrupted
+one with the same source, pairs and budget), and must not overlap PAIRS.'''
+
+
+def add_arguments(p):
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.description = DESCRIPTION
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument('--pretrained', metavar='NAME', help='a shipped DML model, e.g. realsr-x4')
+    source.add_argument('--checkpoint', metavar='PTH', help="a trained DMLNet (basicsr train's net_g_*.pth)")
+    p.add_argument('--pairs', required=True, metavar='DIR', help='the aligned HR-LR pairs of the new camera')
+    p.add_argument('--output', required=True, metavar='OUT', help='a new folder for the adapted model and its record')
+    p.add_argument('--iters', type=int, default=DEFAULTS['iterations'],
+                   help=f'fine-tuning iterations (default {DEFAULTS["iterations"]})')
+    p.add_argument('--lr', type=float, default=DEFAULTS['lr'], help=f'Adam learning rate (default {DEFAULTS["lr"]:g})')
+    p.add_argument('--train', choices=sorted(TRAINABLE), default=DEFAULTS['train'],
+                   help=f'what is fine-tuned (default {DEFAULTS["train"]})')
+    p.add_argument('--gt-size', type=int, default=DEFAULTS['gt_size'],
+                   help=f'HR patch side (default {DEFAULTS["gt_size"]}; smaller if a pair is smaller)')
+    p.add_argument('--batch-size', type=int, default=DEFAULTS['batch_size'],
+                   help=f'patches per iteration (default {DEFAULTS["batch_size"]})')
+    p.add_argument('--val-freq', type=int, default=DEFAULTS['val_freq'],
+                   help=f'held-out validation and checkpoint every N iterations (default {DEFAULTS["val_freq"]})')
+    p.add_argument('--seed', type=int, default=0, help='seed of the held-out draw and the training (default 0)')
+    p.add_argument('--device', choices=('auto', 'cpu', 'cuda'), default='auto',
+                   help='auto: CUDA when present (default)')
+    p.add_argument('--param-key', default='params', help="the checkpoint's key of the weights (default: params)")
+    resume = p.add_mutually_exclusive_group()
+    resume.add_argument('--overwrite', action='store_true', help='replace an earlier basicsr adapt output in OUT')
+    resume.add_argument('--auto_resume', '--auto-resume', dest='auto_resume', action='store_true',
+                        help='continue an interrupted basicsr adapt into OUT (the same source, pairs and budget)')
+
+
+class AdaptError(ValueError):
+    """A wrong argument, pair or output folder; the message names it."""
+
+
+def check_numbers(args):
+    for key in ('iters', 'batch_size', 'gt_size', 'val_freq'):
+        if getattr(args, key) < 1:
+            raise AdaptError(f'--{key.replace("_", "-")} must be >= 1, got {getattr(args, key)}')
+    if not (args.lr > 0 and args.lr < 1):
+        raise AdaptError(f'--lr must be in (0, 1), got {args.lr}')
+    if args.seed < 0:
+        raise AdaptError(f'--seed must be >= 0, got {args.seed}')
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        raise AdaptError('--device cuda: no CUDA device is available here (use --device cpu)')
+
+
+def source_of(args):
+    """(checkpoint path, the record's source entry, the frozen DMLNet)."""
+    path = pretrained_path(args.pretrained) if args.pretrained else args.checkpoint
+    if not os.path.isfile(path):
+        raise AdaptError(f'--checkpoint {path}: file not found')
+    net = load_dmlnet(path, args.param_key)
+    entry = dict(pretrained=args.pretrained) if args.pretrained else dict(checkpoint=os.path.abspath(path))
+    network_g = dict(num_in_ch=net.num_in_ch, num_basis=net.num_basis, kernel_size=net.kernel_size, scale=net.scale,
+                     num_feat=net.weight_net.enc1[0].out_channels)
+    return path, dict(entry, sha256=file_sha256(path), network_g=network_g), net
+
+
+def check_output(args, source_path):
+    """AdaptError if OUT is a link, overlaps PAIRS or the source, or exists without --overwrite/--auto_resume (or,
+    with them, holds what no basicsr adapt wrote)."""
+    out, pairs = os.path.realpath(args.output), os.path.realpath(args.pairs)
+    if os.path.islink(args.output):
+        raise AdaptError(f'--output {args.output} is a symbolic link: this command never writes through a link')
+    inside = lambda path, folder: os.path.commonpath([path, folder]) == folder  # noqa: E731
+    if inside(out, pairs) or inside(pairs, out):
+        raise AdaptError(f'--output {args.output} overlaps --pairs {args.pairs} (one is the other or inside it): '
+                         'the outputs never go where the pairs are; choose an output folder outside it')
+    if inside(os.path.realpath(source_path), out):
+        raise AdaptError(f'--output {args.output} holds the source model {source_path}: choose another output folder')
+    if not os.path.lexists(args.output):
+        if args.auto_resume:
+            raise AdaptError(f'--auto_resume: {args.output} does not exist: there is no run to continue')
+        return
+    if not os.path.isdir(args.output):
+        raise AdaptError(f'--output {args.output} exists and is not a folder')
+    entries = sorted(os.listdir(args.output))
+    if not (args.overwrite or args.auto_resume):
+        raise AdaptError(f'--output {args.output} exists{" (empty)" if not entries else ""}: give a new folder, '
+                         '--overwrite to replace an earlier adapt output, or --auto_resume to continue one')
+    foreign = [e for e in entries if e not in OUTPUTS]
+    if foreign or (entries and PLAN not in entries):
+        raise AdaptError(f'--output {args.output} is not a basicsr adapt output (it holds '
+                         f'{", ".join(foreign or entries)}): --overwrite and --auto_resume only touch those')
+    for name in entries:
+        if os.path.islink(os.path.join(args.output, name)):
+            raise AdaptError(f'{os.path.join(args.output, name)} is a symbolic link: this command never writes or '
+                             'deletes through a link')
+
+
+def training_regions(train_items, held_items, scale, gt_size):
+    """The patch size to train with (``gt_size``, or less for small pairs); AdaptError if a pair is too small to
+    train on or to evaluate."""
+    for pair, columns in held_items:
+        band = lr_band(pair.lr, columns)
+        if min(band.shape[-2:]) < 2 * LR_BORDER + 8:
+            raise AdaptError(f'{pair.lr_path}: its held-out part is {band.shape[-1]}x{band.shape[-2]} LR pixels, too '
+                             f'small to evaluate with a {LR_BORDER}-pixel border (at least {2 * LR_BORDER + 8} a side)')
+    smallest, where = None, None
+    for pair, columns in train_items:
+        band = lr_band(pair.lr, columns)
+        side = min(band.shape[-2:]) * scale
+        if smallest is None or side < smallest:
+            smallest, where = side, pair.lr_path
+    size = min(gt_size, smallest // scale * scale)
+    if size < max(MIN_GT_SIZE, 2 * scale):
+        raise AdaptError(f'{where}: its training part is {smallest} HR pixels a side, too small for training patches '
+                         f'of at least {max(MIN_GT_SIZE, 2 * scale)}')
+    return size
+
+
+def checked_pairs(args, net):
+    """The pairs of PAIRS, each read, of the model's scale and aligned with its LR; AdaptError naming the file."""
+    try:
+        pairs = load_camera_pairs(args.pairs, net.scale, net.num_in_ch)
+    except DatasetError as e:
+        raise AdaptError(str(e)) from None
+    unadapted = DMLDegradation(net, noise_sigma=0)
+    for pair in pairs:
+        problem = alignment_problem(unadapted, pair)
+        if problem:
+            raise AdaptError(f'{pair.lr_path}: {problem}')
+    return pairs
+
+
+def prepare(args):
+    """Every check and every number that needs no writing: (plan, source path, baselines)."""
+    check_numbers(args)
+    source_path, source, net = source_of(args)
+    check_output(args, source_path)
+    pairs = checked_pairs(args, net)
+    train_items, held_items = split_pairs(pairs, args.seed)
+    gt_size = training_regions(train_items, held_items, net.scale, args.gt_size)
+    num_gpu = 0 if args.device == 'cpu' else (1 if args.device == 'cuda' else torch.cuda.device_count() and 1)
+    budget = dict(iterations=args.iters, lr=args.lr, train=args.train, gt_size=gt_size, batch_size=args.batch_size,
+                  val_freq=args.val_freq, seed=args.seed, num_gpu=num_gpu)
+    plan = make_plan(source, args.pairs, train_items, held_items, budget)
+    baselines = {
+        f'MATLAB bicubic /{net.scale}': lr_fidelity(bicubic_degradation(net.scale), held_items),
+        'Least-squares 15x15 kernel (closed form, same training pairs)':
+            lr_fidelity(least_squares_degradation(train_items, net.scale), held_items),
+        f'Unadapted ({args.pretrained or os.path.basename(source_path)})':
+            lr_fidelity(DMLDegradation(net, noise_sigma=0), held_items),
+    }
+    return plan, source_path, baselines
+
+
+def existing_plan_problem(args, plan):
+    """With --auto_resume: why OUT's plan does not match this one (None if it does)."""
+    path = os.path.join(args.output, PLAN)
+    old = read_yaml(path, AdaptError)
+    new = dump_yaml(plan_data(plan))
+    difference = first_difference(old, load_yaml_text(new, 'plan'))
+    return None if difference is None else f'{path} differs from this run at {difference}: start a new OUT or ' \
+                                           'give the same source, pairs and budget'
+
+
+def remove_outputs(out):
+    """Remove what an earlier basicsr adapt wrote into ``out`` (check_output made sure it holds nothing else)."""
+    for name in OUTPUTS:
+        path = os.path.join(out, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        elif os.path.lexists(path):
+            os.remove(path)
+
+
+def train(args, plan, source_path):
+    """Fine-tune through BasicSR's train_pipeline (root: OUT), from the written option file."""
+    from basicsr.train import train_pipeline
+
+    options_path = os.path.join(args.output, OPTIONS)
+    write_text_atomic(options_path, dump_yaml(training_options(plan, source_path), default_flow_style=None,
+                                              width=120))
+    check_option_file(options_path, auto_resume=args.auto_resume, command='train')
+    argv = sys.argv
+    sys.argv = ['basicsr adapt', '-opt', options_path] + (['--auto_resume'] if args.auto_resume else [])
+    try:
+        train_pipeline(os.path.abspath(args.output))
+    finally:
+        sys.argv = argv
+
+
+def held_out_curve(out, total_iter):
+    """{iteration: {psnr, ssim}} of the held-out validations BasicSR logged at its checkpoints (the last of an
+    iteration repeated by a resume; not BasicSR's extra validation after the last iteration)."""
+    path = os.path.join(out, 'experiments', EXPERIMENT, f'metrics_{HELD_OUT_SET}.csv')
+    per_image = {}
+    with open(path, newline='') as f:
+        for row in csv.DictReader(f):
+            per_image[(int(row['iter']), row['image'])] = row
+    curve = {}
+    models = os.path.join(out, 'experiments', EXPERIMENT, 'models')
+    for iteration in sorted({it for it, _ in per_image}):
+        if iteration > total_iter or not os.path.isfile(os.path.join(models, f'net_g_{iteration}.pth')):
+            continue
+        rows = [r for (it, _), r in per_image.items() if it == iteration]
+        curve[iteration] = {k: round(sum(float(r[k]) for r in rows) / len(rows), 4) for k in ('psnr', 'ssim')}
+    return curve
+
+
+def best_iteration(curve, unadapted_psnr):
+    """The validated iteration of the highest held-out PSNR (the earliest of equals), or 0 if none beats the
+    unadapted model."""
+    best = max(curve, key=lambda it: (curve[it]['psnr'], -it), default=0)
+    return best if best and curve[best]['psnr'] > unadapted_psnr else 0
+
+
+def write_pictures(folder, net, hr_path):
+    """basis.png, weights.png, weights_stretched.png, kernels.png, kernel_points.png of ``net`` on the central
+    :data:`PICTURE_SIZE` square of an HR image (as ``basicsr visualize --center-crop`` draws them)."""
+    image = read_image(hr_path)
+    size = min(PICTURE_SIZE, *image.shape[:2])
+    top, left = (image.shape[0] - size) // 2, (image.shape[1] - size) // 2
+    figures = degradation_figures(net, image[top:top + size, left:left + size], grid=3)
+    os.makedirs(folder, exist_ok=True)
+    for name, picture in figures.items():
+        write_png(os.path.join(folder, name), picture)
+    return sorted(figures)
+
+
+def fitted_noise(model_path, net, pairs_dir):
+    """Write the adapted model's noise, fitted on all the pairs, beside it: a Y fit and an RGB fit for a Y model (its
+    kernels apply to RGB too), an RGB fit for an RGB one. Returns (the noise file's name, None) or (None, why not)."""
+    degradation = DMLDegradation(net, noise_sigma=0)
+    result = None
+    for color, channels in (('y', 1), ('rgb', 3)) if net.num_in_ch == 1 else (('rgb', 3),):
+        pairs = load_camera_pairs(pairs_dir, net.scale, channels)
+        try:
+            entry = fit_noise(degradation, [(p.name, p.hr, p.lr) for p in pairs])
+        except DatasetError as e:
+            return None, f'{color}: {e}'
+        data = dict(pairs=[p.name for p in pairs], fitted_by='basicsr adapt')
+        one = noise_file(entry, color, model_path, data)
+        result = one if result is None else dict(result, **{color: one[color]})
+    write_noise_file(noise_path(model_path), result)
+    return os.path.basename(noise_path(model_path)), None
+
+
+def table_text(rows):
+    lines = ['| Method | PSNR | SSIM |', '| --- | ---: | ---: |']
+    lines += [f'| {name} | {r["psnr"]:.2f} | {r["ssim"]:.4f} |' for name, r in rows.items()]
+    return '\n'.join(lines)
+
+
+def finish(args, plan, source_path, baselines, started):
+    """Choose the checkpoint, write model.pth, its noise, the pictures and the record; returns the record."""
+    out = args.output
+    unadapted_label = list(baselines)[-1]
+    curve = held_out_curve(out, plan['budget']['iterations'])
+    chosen = best_iteration(curve, baselines[unadapted_label]['psnr'])
+    chosen_path = (os.path.join(out, 'experiments', EXPERIMENT, 'models', f'net_g_{chosen}.pth') if chosen
+                   else source_path)
+    model_path = os.path.join(out, MODEL)
+    net = load_dmlnet(chosen_path, 'params' if chosen else args.param_key)
+    save_checkpoint({'params': net.state_dict()}, model_path)
+    _, held_items = plan['items']
+    rows = dict(baselines)
+    rows[f'Adapted (iteration {chosen} of {plan["budget"]["iterations"]})'] = lr_fidelity(
+        DMLDegradation(net, noise_sigma=0), held_items)
+    noise_name, noise_problem = fitted_noise(model_path, net, args.pairs)
+    pictures = write_pictures(os.path.join(out, PICTURES), net, held_items[0][0].hr_path)
+    held = sorted({p.name for p, _ in held_items})
+    record = dict(
+        plan_data(plan),
+        command=shlex.join(['basicsr', 'adapt', *sys.argv[2:]]) if sys.argv[1:2] == ['adapt']
+        else shlex.join(sys.argv),
+        held_out=dict(pairs=held, columns=list(held_items[0][1]),
+                      how='whole pairs drawn with --seed' if held_items[0][1] == (0.0, 1.0)
+                      else 'the right third of every pair (fewer than 3 pairs)'),
+        protocol=f'LR generation against the real LR of the held-out part: Y, 8-bit, {LR_BORDER}-pixel LR border '
+                 'left out; the adapted row is the checkpoint of the best held-out PSNR, chosen on these pairs',
+        curve=curve, chosen_iteration=chosen,
+        results=[dict(method=name, psnr=r['psnr'], ssim=r['ssim'], images=r['images']) for name, r in rows.items()],
+        outputs=dict(model=MODEL, model_sha256=file_sha256(model_path), noise=noise_name,
+                     noise_not_fitted=noise_problem, pictures=[f'{PICTURES}/{n}' for n in pictures]),
+        wall_seconds=round(time.time() - started, 1),
+    )
+    write_text_atomic(os.path.join(out, RECORD), dump_yaml(record, default_flow_style=None, width=120))
+    return rows, record
+
+
+def run(args):
+    started = time.time()
+    try:
+        plan, source_path, baselines = prepare(args)
+        if args.auto_resume:
+            problem = existing_plan_problem(args, plan)
+            if problem:
+                raise AdaptError(problem)
+        with output_lock(args.output, 'basicsr adapt'):
+            if args.overwrite:
+                remove_outputs(args.output)
+            write_text_atomic(os.path.join(args.output, PLAN), dump_yaml(plan_data(plan), default_flow_style=None,
+                                                                         width=120))
+            train(args, plan, source_path)
+            rows, record = finish(args, plan, source_path, baselines, started)
+    except (AdaptError, DatasetError, OptionError, CheckpointError, OutputFolderError, ValueError) as e:
+        return fail('adapt', e)
+    except (TrainingDivergedError, CheckpointSaveError) as e:
+        return fail('adapt', e, status=1)
+    held = record['held_out']
+    print(f'\nLR generation on the held-out {", ".join(held["pairs"])} ({held["how"]}; Y, {LR_BORDER}-pixel border):\n')
+    print(table_text(rows))
+    verdict = 'adaptation paid' if record['chosen_iteration'] else 'adaptation did not beat the unadapted model'
+    print(f'\nbasicsr adapt: {verdict}; {os.path.join(args.output, MODEL)} and its record {RECORD} written '
+          f'({record["wall_seconds"]:.0f} s)')
+    if record['outputs']['noise_not_fitted']:
+        print(f'basicsr adapt: warning: no fitted noise ({record["outputs"]["noise_not_fitted"]})', file=sys.stderr)
+    return 0

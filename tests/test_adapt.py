@@ -1,0 +1,338 @@
+"""``basicsr adapt``: a DML model fine-tuned to a new camera from a few pairs; its checks, outputs and record.
+
+The "new camera" here is a known degradation (a Gaussian blur at x2, not the source model's), so how much closer the
+adapted model comes to it is measured, not assumed."""
+import hashlib
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from conftest import SHARED_DATA, one_error_line, run_cli
+from dml_basicsr.archs import DMLNet, FixedKernelNet
+from dml_basicsr.data import AdaptationPairsDataset
+from dml_basicsr.data.embedded import load_embedded
+from dml_basicsr.data.errors import DatasetError
+from dml_basicsr.data.pair_folder import find_pairs
+from dml_basicsr.degradation import DMLDegradation
+from dml_basicsr.degradation.camera_pairs import (alignment_problem, load_camera_pairs, read_pair, size_problem,
+                                                  split_pairs)
+from dml_basicsr.degradation.lr_fidelity import lr_fidelity
+from dml_basicsr.ops.kernel_fit import least_squares_kernel
+from dml_basicsr.ops import gaussian_kernel
+
+SCALE = 2
+TRUE_SIGMA = 1.6  # the new camera's blur (HR pixels)
+# (image, top, left) of the 128x128 HR crops: the camera's pairs, then one scene the command never sees.
+SCENES = [('astronaut', 40, 180), ('coffee', 100, 200), ('chelsea', 60, 120), ('brick', 50, 50), ('rocket', 150, 200)]
+UNSEEN = ('astronaut', 300, 300)
+FAST = ['--iters', '40', '--val-freq', '10', '--lr', '5e-3', '--gt-size', '48', '--batch-size', '4', '--device', 'cpu']
+
+
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
+
+
+def hr_crop(name, top, left, size=128):
+    return np.round(load_embedded(name)[top:top + size, left:left + size] * 255.).astype(np.uint8)
+
+
+def camera_lr(hr_bgr):
+    """The new camera: Gaussian blur sigma TRUE_SIGMA, sampled at x2, 8-bit."""
+    net = FixedKernelNet(num_in_ch=3, scale=SCALE, kernel='gaussian', sigma=TRUE_SIGMA)
+    hr = torch.from_numpy(hr_bgr.astype(np.float32) / 255.).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        lr = DMLDegradation(net, noise_sigma=0)(hr)
+    return np.round(lr[0].permute(1, 2, 0).numpy() * 255.).astype(np.uint8)
+
+
+def write_pairs(folder, scenes, gray=(), size=128):
+    (folder / 'HR').mkdir(parents=True, exist_ok=True)
+    (folder / 'LR').mkdir(exist_ok=True)
+    for i, scene in enumerate(scenes):
+        hr = hr_crop(*scene, size=size)
+        lr = camera_lr(hr)
+        if i in gray:
+            hr, lr = (cv2.cvtColor(x, cv2.COLOR_BGR2GRAY) for x in (hr, lr))
+        cv2.imwrite(str(folder / 'HR' / f'p{i}.png'), hr)
+        cv2.imwrite(str(folder / 'LR' / f'p{i}.png'), lr)
+    return folder
+
+
+def source_checkpoint(path):
+    """A small x2 DMLNet whose degradation is not the camera's (Gaussian basis, unit gain)."""
+    torch.manual_seed(0)
+    net = DMLNet(num_in_ch=1, num_basis=2, kernel_size=9, scale=SCALE, num_feat=8, basis_init='gaussian')
+    torch.save({'params': net.state_dict()}, path)
+    return path
+
+
+@pytest.fixture(scope='module')
+def adapted(tmp_path_factory):
+    """One `basicsr adapt` of 5 pairs (one of them gray) of the known camera: (tmp folder, process, OUT)."""
+    tmp = tmp_path_factory.mktemp('adapt')
+    pairs = write_pairs(tmp / 'camera', SCENES, gray=(2,))
+    source = source_checkpoint(tmp / 'source.pth')
+    out = tmp / 'out'
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a module fixture runs before the function fixture one_torch_thread
+    try:
+        proc = run_cli(['adapt', '--checkpoint', source, '--pairs', pairs, '--output', out, *FAST], cwd=tmp)
+    finally:
+        torch.set_num_threads(threads)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return tmp, proc, out
+
+
+def record_of(out):
+    return yaml.safe_load((out / 'adapt.yml').read_text())
+
+
+def rows_of(record):
+    return {row['method'].split(' (')[0]: row for row in record['results']}
+
+
+def test_adaptation_recovers_a_known_camera_better_than_the_unadapted_model(adapted):
+    tmp, proc, out = adapted
+    rows = rows_of(record_of(out))
+    assert rows['Adapted']['psnr'] > rows['Unadapted']['psnr'] + 1.0
+    assert 'Adapted (iteration' in proc.stdout and '| Unadapted (source.pth) |' in proc.stdout
+    # On a scene it never saw, the adapted LR is closer to the camera's than the source's.
+    hr = hr_crop(*UNSEEN)
+    cv2.imwrite(str(tmp / 'unseen_hr.png'), hr)
+    cv2.imwrite(str(tmp / 'unseen_lr.png'), camera_lr(hr))
+    unseen = [(read_pair('unseen', str(tmp / 'unseen_hr.png'), str(tmp / 'unseen_lr.png'), SCALE, 1), (0., 1.))]
+    before = lr_fidelity(DMLDegradation.from_checkpoint(str(tmp / 'source.pth'), noise_sigma=0), unseen)
+    after = lr_fidelity(DMLDegradation.from_checkpoint(str(out / 'model.pth'), noise_sigma=0), unseen)
+    assert after['psnr'] > before['psnr'] + 1.0
+
+
+def test_the_table_rows_and_the_chosen_checkpoint(adapted):
+    _, _, out = adapted
+    record = record_of(out)
+    assert [r['method'].split(' (')[0].split(' /')[0] for r in record['results']] == [
+        'MATLAB bicubic', 'Least-squares 15x15 kernel', 'Unadapted', 'Adapted']
+    assert set(record['curve']) == {10, 20, 30, 40}
+    chosen = record['chosen_iteration']
+    assert record['curve'][chosen]['psnr'] == max(v['psnr'] for v in record['curve'].values())
+    # The adapted row is BasicSR's own validation of the chosen checkpoint, recomputed.
+    assert abs(rows_of(record)['Adapted']['psnr'] - record['curve'][chosen]['psnr']) < 0.02
+    assert record['held_out']['pairs'] and len(record['pairs']) == 5
+
+
+def sha256(path):
+    return hashlib.sha256(open(path, 'rb').read()).hexdigest()
+
+
+def test_the_record_is_plain_yaml_and_its_sha256s_match(adapted):
+    tmp, _, out = adapted
+    text = (out / 'adapt.yml').read_text()
+    assert '!!' not in text and '!' not in text.replace('!=', '')
+    record = yaml.safe_load(text)
+    assert record['source']['sha256'] == sha256(tmp / 'source.pth')
+    assert record['outputs']['model_sha256'] == sha256(out / 'model.pth')
+    for pair in record['pairs']:
+        assert pair['hr_sha256'] == sha256(pair['hr']) and pair['lr_sha256'] == sha256(pair['lr'])
+    assert record['command'].startswith('basicsr adapt --checkpoint ')
+    assert record['budget']['iterations'] == 40 and record['budget']['lr'] == 5e-3
+
+
+def test_the_model_loads_in_the_three_interfaces(adapted):
+    _, _, out = adapted
+    model = str(out / 'model.pth')
+    hr = torch.rand(1, 3, 32, 32)
+    api = DMLDegradation.from_checkpoint(model, noise='fitted', seed=1)
+    option_file = DMLDegradation.from_options(dict(checkpoint=model, noise='fitted', seed=1))
+    from dml_basicsr.integrations.mmengine import DMLDataPreprocessor, DMLDegrade
+    transform = DMLDegrade(checkpoint=model, noise='fitted', seed=1)
+    preprocessor = DMLDataPreprocessor(checkpoint=model, noise='fitted', seed=1)
+    lr = api(hr)
+    assert lr.shape == (1, 3, 16, 16) and torch.equal(lr, option_file(hr))
+    assert transform is not None and preprocessor is not None
+
+
+def test_pictures_and_fitted_noise_are_written(adapted):
+    _, _, out = adapted
+    for name in ('basis', 'weights', 'weights_stretched', 'kernels', 'kernel_points'):
+        assert cv2.imread(str(out / 'pictures' / f'{name}.png')) is not None
+    noise = yaml.safe_load((out / 'model.pth.noise.yml').read_text())
+    assert noise['checkpoint_sha256'] == sha256(out / 'model.pth') and 'y' in noise
+
+
+def test_an_existing_output_is_refused_and_resume_needs_the_same_plan(adapted):
+    tmp, _, out = adapted
+    before = sorted(p.name for p in out.iterdir())
+    source, pairs = tmp / 'source.pth', tmp / 'camera'
+    line = one_error_line(run_cli(['adapt', '--checkpoint', source, '--pairs', pairs, '--output', out, *FAST],
+                                  cwd=tmp), 'adapt')
+    assert 'exists' in line and '--overwrite' in line
+    proc = run_cli(['adapt', '--checkpoint', source, '--pairs', pairs, '--output', out, *FAST[:-2], '--lr', '1e-3',
+                    '--auto_resume'], cwd=tmp)
+    assert 'adapt_plan.yml differs from this run at budget.lr' in one_error_line(proc, 'adapt')
+    assert sorted(p.name for p in out.iterdir()) == before
+
+
+def refused(tmp, args, *fragments):
+    proc = run_cli(['adapt', *map(str, args), *FAST], cwd=tmp)
+    line = one_error_line(proc, 'adapt')
+    assert proc.returncode == 2
+    for fragment in fragments:
+        assert fragment in line, line
+    return line
+
+
+@pytest.fixture
+def camera(tmp_path):
+    return write_pairs(tmp_path / 'camera', SCENES[:3]), source_checkpoint(tmp_path / 'source.pth')
+
+
+def test_pairs_of_another_scale_are_refused_naming_the_file(tmp_path, camera):
+    pairs, source = camera
+    lr = cv2.imread(str(pairs / 'HR' / 'p1.png'))
+    cv2.imwrite(str(pairs / 'LR' / 'p1.png'), cv2.resize(lr, (43, 43), interpolation=cv2.INTER_AREA))
+    refused(tmp_path, ['--checkpoint', source, '--pairs', pairs, '--output', tmp_path / 'out'],
+            str(pairs / 'LR' / 'p1.png'), 'x2.98 pair', 'the model is x2')
+    assert not (tmp_path / 'out').exists()
+
+
+def test_an_lr_one_pixel_short_is_refused(tmp_path, camera):
+    pairs, source = camera
+    lr = cv2.imread(str(pairs / 'LR' / 'p0.png'))
+    cv2.imwrite(str(pairs / 'LR' / 'p0.png'), lr[:-1])
+    refused(tmp_path, ['--checkpoint', source, '--pairs', pairs, '--output', tmp_path / 'out'],
+            'p0.png', 'LR 64x63 is not 1/2 of HR 128x128')
+    assert not (tmp_path / 'out').exists()
+
+
+@pytest.mark.parametrize('how', ['shifted', 'rescaled', 'another scene'])
+def test_misaligned_pairs_are_refused_naming_the_file(tmp_path, camera, how):
+    pairs, source = camera
+    path = pairs / 'LR' / 'p2.png'
+    if how == 'shifted':  # 2 LR pixels = 4 HR pixels
+        hr = hr_crop(SCENES[2][0], SCENES[2][1], SCENES[2][2] + 4)
+        cv2.imwrite(str(path), camera_lr(hr))
+    elif how == 'rescaled':  # the LR of an HR zoomed by 6%: the shift grows across the image
+        hr = load_embedded(SCENES[2][0])
+        big = cv2.resize(hr, None, fx=1.06, fy=1.06, interpolation=cv2.INTER_CUBIC)
+        top, left = int(SCENES[2][1] * 1.06), int(SCENES[2][2] * 1.06)
+        cv2.imwrite(str(path), camera_lr(np.round(big[top:top + 128, left:left + 128] * 255).astype(np.uint8)))
+    else:
+        shutil.copy(pairs / 'LR' / 'p0.png', path)
+    line = refused(tmp_path, ['--checkpoint', source, '--pairs', pairs, '--output', tmp_path / 'out'], str(path))
+    assert ('misaligned' in line) if how != 'another scene' else ('not the same scene' in line)
+    assert not (tmp_path / 'out').exists()
+
+
+def test_outputs_overlapping_the_pairs_or_foreign_folders_are_refused(tmp_path, camera):
+    pairs, source = camera
+    base = ['--checkpoint', source, '--pairs', pairs]
+    refused(tmp_path, [*base, '--output', pairs / 'out'], 'overlaps --pairs')
+    refused(tmp_path, ['--checkpoint', source, '--pairs', pairs / 'HR', '--output', pairs], 'overlaps --pairs')
+    (tmp_path / 'elsewhere').mkdir()
+    (tmp_path / 'link').symlink_to(tmp_path / 'elsewhere')
+    refused(tmp_path, [*base, '--output', tmp_path / 'link'], 'symbolic link')
+    mine = tmp_path / 'mine'
+    mine.mkdir()
+    (mine / 'thesis.tex').write_text('keep')
+    refused(tmp_path, [*base, '--output', mine, '--overwrite'], 'not a basicsr adapt output', 'thesis.tex')
+    refused(tmp_path, [*base, '--output', tmp_path / 'new', '--auto_resume'], 'no run to continue')
+    assert (mine / 'thesis.tex').read_text() == 'keep' and not (pairs / 'out').exists()
+    assert sorted(p.name for p in pairs.iterdir()) == ['HR', 'LR']
+
+
+def test_a_pair_too_small_to_hold_out_is_refused(tmp_path):
+    pairs = write_pairs(tmp_path / 'camera', [('coffee', 100, 200)])
+    for kind in ('HR', 'LR'):
+        img = cv2.imread(str(pairs / kind / 'p0.png'))
+        cv2.imwrite(str(pairs / kind / 'p0.png'), img[:, :img.shape[1] * 5 // 8])
+    source = source_checkpoint(tmp_path / 'source.pth')
+    refused(tmp_path, ['--checkpoint', source, '--pairs', pairs, '--output', tmp_path / 'out'],
+            'p0.png', 'too small to evaluate')
+
+
+def test_one_pair_holds_out_its_right_third_and_basis_only_keeps_the_weight_cnn(tmp_path):
+    pairs = write_pairs(tmp_path / 'camera', SCENES[:1], size=160)  # the right third: 26 LR pixels wide
+    source = source_checkpoint(tmp_path / 'source.pth')
+    out = tmp_path / 'out'
+    proc = run_cli(['adapt', '--checkpoint', source, '--pairs', pairs, '--output', out, '--train', 'basis',
+                    *FAST[:1], '4', *FAST[2:3], '2', *FAST[4:]], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = record_of(out)
+    assert record['held_out']['columns'] == [pytest.approx(2 / 3), 1.0]
+    assert [p['columns'] for p in record['pairs'] if p['role'] == 'train'] == [[0.0, pytest.approx(2 / 3)]]
+    last = torch.load(out / 'experiments' / 'adapt' / 'models' / 'net_g_4.pth')['params']
+    first = torch.load(source)['params']
+    assert torch.equal(last['weight_net.conv_last.weight'], first['weight_net.conv_last.weight'])
+    assert not torch.equal(last['basis'], first['basis'])
+
+
+def test_find_pairs_reads_the_three_layouts(tmp_path):
+    folder = write_pairs(tmp_path / 'folders', SCENES[:2])
+    assert [name for name, _, _ in find_pairs(str(folder))] == ['p0.png', 'p1.png']
+    realsr, city = tmp_path / 'realsr', tmp_path / 'city'
+    realsr.mkdir()
+    city.mkdir()
+    for i in range(2):
+        shutil.copy(folder / 'HR' / f'p{i}.png', realsr / f'Cam_{i + 1:03d}_HR.png')
+        shutil.copy(folder / 'LR' / f'p{i}.png', realsr / f'Cam_{i + 1:03d}_LR2.png')
+        shutil.copy(folder / 'HR' / f'p{i}.png', city / f'{i + 1:03d}H.PNG')
+        shutil.copy(folder / 'LR' / f'p{i}.png', city / f'{i + 1:03d}L.PNG')
+    assert [n for n, _, _ in find_pairs(str(realsr))] == ['Cam_001_HR.png', 'Cam_002_HR.png']
+    assert [n for n, _, _ in find_pairs(str(city))] == ['001H.PNG', '002H.PNG']
+    (folder / 'LR' / 'p1.png').unlink()
+    with pytest.raises(DatasetError, match='p1.png'):
+        find_pairs(str(folder))
+    with pytest.raises(DatasetError, match='no HR-LR pairs'):
+        find_pairs(str(tmp_path / 'folders' / 'HR'))
+
+
+def test_size_problem_names_the_scale_it_found():
+    assert size_problem((128, 128), (64, 64), 2) is None
+    assert size_problem((129, 127), (65, 64), 2) is None and size_problem((129, 127), (64, 63), 2) is None
+    assert 'x4 pair; the model is x2' in size_problem((128, 128), (32, 32), 2)
+    assert 'not 1/2' in size_problem((128, 128), (64, 40), 2)
+    assert 'LR 64x63 is not 1/2 of HR 128x128 (expected 64x64)' == size_problem((128, 128), (63, 64), 2)
+
+
+def test_split_holds_out_a_fifth_of_the_pairs_or_a_band_of_each():
+    pairs = list(range(10))
+    train, held = split_pairs(pairs, seed=0)
+    assert len(held) == 2 and len(train) == 8 and {p for p, _ in train} | {p for p, _ in held} == set(pairs)
+    assert split_pairs(pairs, seed=0) == (train, held) and split_pairs(pairs, seed=1) != (train, held)
+    train, held = split_pairs([0, 1], seed=0)
+    assert [c for _, c in train] == [(0.0, 2 / 3)] * 2 and [c for _, c in held] == [(2 / 3, 1.0)] * 2
+
+
+def test_the_adaptation_dataset_reads_a_band_of_columns(tmp_path):
+    pairs = write_pairs(tmp_path / 'camera', SCENES[:1])
+    opt = dict(name='band', type='AdaptationPairsDataset', phase='val', scale=SCALE, color='y',
+               pairs=[[str(pairs / 'HR' / 'p0.png'), str(pairs / 'LR' / 'p0.png')]], columns=[0.5, 1.0])
+    item = AdaptationPairsDataset(opt)[0]
+    assert item['gt'].shape == (1, 128, 64) and item['lq'].shape == (1, 64, 32)
+    whole = AdaptationPairsDataset(dict(opt, columns=[0, 1]))[0]
+    assert torch.equal(item['lq'], whole['lq'][..., 32:]) and torch.equal(item['gt'], whole['gt'][..., 64:])
+    with pytest.raises(DatasetError, match='columns'):
+        AdaptationPairsDataset(dict(opt, columns=[0.7, 0.2]))
+
+
+def test_the_least_squares_kernel_recovers_a_known_kernel():
+    torch.manual_seed(0)
+    kernel = gaussian_kernel(7, 1.3, dtype=torch.float64, offset=0.5) * 0.9
+    hr = torch.rand(1, 1, 80, 80, dtype=torch.float64)
+    lr = torch.nn.functional.conv2d(torch.nn.functional.pad(hr, (3, 3, 3, 3), mode='reflect'), kernel[None, None],
+                                    stride=2)  # correlation, centred on HR (2i, 2j): the operator's convention
+    fitted, mse = least_squares_kernel([(hr, lr)], kernel_size=7, scale=2)
+    assert torch.allclose(fitted, kernel, atol=1e-9) and mse < 1e-20
+
+
+@pytest.mark.skipif(not (SHARED_DATA / 'RealSR_V3_x4_crops').is_dir(), reason='../shared/data is absent')
+def test_real_pairs_pass_the_alignment_check_and_a_four_pixel_shift_does_not():
+    root = SHARED_DATA / 'RealSR_V3_x4_crops' / 'Nikon' / 'Train' / '4'
+    deg = DMLDegradation.pretrained('realsr-x4', noise_sigma=0)
+    pair = read_pair('Nikon_031', str(root / 'Nikon_031_HR.png'), str(root / 'Nikon_031_LR4.png'), 4, 1)
+    assert alignment_problem(deg, pair) is None
+    pair.hr = torch.roll(pair.hr, 4, dims=-1)
+    assert 'misaligned' in alignment_problem(deg, pair)
+    assert len(load_camera_pairs(str(root.parent.parent.parent / 'Canon' / 'Train' / '4'), 4, 1)) == 35
