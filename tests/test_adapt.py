@@ -336,3 +336,30 @@ def test_real_pairs_pass_the_alignment_check_and_a_four_pixel_shift_does_not():
     pair.hr = torch.roll(pair.hr, 4, dims=-1)
     assert 'misaligned' in alignment_problem(deg, pair)
     assert len(load_camera_pairs(str(root.parent.parent.parent / 'Canon' / 'Train' / '4'), 4, 1)) == 35
+
+
+def test_train_trainable_is_checked_before_training(tmp_path):
+    from conftest import expect_option_error, tiny_dml_options
+    opt = tiny_dml_options('trainable')
+    opt['train']['trainable'] = ['weight_net.conv_lsat']
+    expect_option_error(tmp_path, opt, 'train.trainable: no parameter of network_g is named weight_net.conv_lsat')
+    opt['train']['trainable'] = 'basis'
+    expect_option_error(tmp_path, opt, 'train.trainable must be a list')
+
+
+def test_auto_resume_continues_an_interrupted_run(tmp_path, camera):
+    pairs, source = camera
+    out = tmp_path / 'out'
+    args = ['adapt', '--checkpoint', source, '--pairs', pairs, '--output', out, '--iters', '4', '--val-freq', '2',
+            *FAST[4:]]
+    assert run_cli(args, cwd=tmp_path).returncode == 0
+    # As if killed after the checkpoint of iteration 2: the later files and the outputs are not there.
+    experiment = out / 'experiments' / 'adapt'
+    for path in [experiment / 'training_states' / '4.state', experiment / 'models' / 'net_g_4.pth',
+                 experiment / 'models' / 'net_g_latest.pth', out / 'model.pth', out / 'adapt.yml']:
+        path.unlink()
+    proc = run_cli([*args, '--auto_resume'], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = ''.join(p.read_text() for p in experiment.glob('train_*.log'))
+    assert 'Resuming training from epoch: 0, iter: 2' in log
+    assert set(record_of(out)['curve']) == {2, 4} and (out / 'model.pth').is_file()

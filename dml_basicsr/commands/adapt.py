@@ -242,7 +242,7 @@ def train(args, plan, source_path):
     options_path = os.path.join(args.output, OPTIONS)
     write_text_atomic(options_path, dump_yaml(training_options(plan, source_path), default_flow_style=None,
                                               width=120))
-    check_option_file(options_path, auto_resume=args.auto_resume, command='train')
+    check_option_file(options_path, command='train')  # its resume check looks under ./experiments, not OUT
     argv = sys.argv
     sys.argv = ['basicsr adapt', '-opt', options_path] + (['--auto_resume'] if args.auto_resume else [])
     try:

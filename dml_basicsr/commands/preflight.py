@@ -20,6 +20,7 @@ from dml_basicsr.data.dataset_checks import BASICSR_DATASET_KEYS
 from dml_basicsr.degradation import DMLDegradation, build_degradation
 from dml_basicsr.degradation.dml_degradation import SOURCE_KEYS, degradation_source
 from dml_basicsr.degradation.pretrained_models import pretrained_manifest, pretrained_path
+from dml_basicsr.models.dml_model import freeze_all_but
 from dml_basicsr.utils.checkpoint import CheckpointError
 from dml_basicsr.utils.options import OptionError, check_known_keys, constructor_options, load_options
 from .option_values import check_option_values
@@ -199,6 +200,7 @@ def check_network(opt, opt_path, auto_resume=False):
     if 'network_g' not in opt:
         return
     net = build_network_opt(opt['network_g'], f'{opt_path}: network_g')
+    check_trainable(opt, opt_path, net)
     path_opt = opt.get('path') or {}
     pretrained = path_opt.get('pretrain_network_g')
     experiment = os.path.join('experiments', str(opt.get('name')))
@@ -211,6 +213,20 @@ def check_network(opt, opt_path, auto_resume=False):
     if not os.path.isfile(pretrained):
         raise OptionError(f'{opt_path}: path.pretrain_network_g not found: {os.path.abspath(pretrained)}')
     check_weights_fit(net, pretrained, path_opt.get('param_key_g') or 'params', path_opt.get('strict_load_g', True))
+
+
+def check_trainable(opt, opt_path, net):
+    """``train.trainable`` (DMLModel's parameters to train) names parameters of ``network_g``."""
+    trainable = (opt.get('train') or {}).get('trainable') if isinstance(opt.get('train'), dict) else None
+    if trainable is None:
+        return
+    if opt.get('model_type') != 'DMLModel':
+        raise OptionError(f'{opt_path}: train.trainable is read by DMLModel only; model_type is '
+                          f'{opt.get("model_type")!r} (remove train.trainable)')
+    try:
+        freeze_all_but(net, trainable)
+    except ValueError as e:
+        raise OptionError(f'{opt_path}: {e}') from None
 
 
 def check_resumed_network_fits(net, state_path, experiment, opt_path):
