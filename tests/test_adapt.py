@@ -363,3 +363,21 @@ def test_auto_resume_continues_an_interrupted_run(tmp_path, camera):
     log = ''.join(p.read_text() for p in experiment.glob('train_*.log'))
     assert 'Resuming training from epoch: 0, iter: 2' in log
     assert set(record_of(out)['curve']) == {2, 4} and (out / 'model.pth').is_file()
+
+
+def test_the_sr_option_file_for_an_adapted_camera_trains_with_two_lines_changed(adapted):
+    """options/train_srx4_my_camera.yml with its two marked lines changed (and shrunk to 2 iterations of a tiny x2
+    network, since the camera here is x2) trains on the adapted model and validates on the camera's pairs."""
+    from conftest import PROJECT_ROOT
+    tmp, _, out = adapted
+    (tmp / 'sr').mkdir()
+    shutil.copytree(tmp / 'camera', tmp / 'sr' / 'my_camera')
+    overrides = [f'degradation:checkpoint={out / "model.pth"}', f'datasets:train:dataroot_gt={tmp / "camera" / "HR"}',
+                 'scale=2', 'network_g:upscale=2', 'network_g:num_feat=8', 'network_g:num_block=1',
+                 'datasets:train:gt_size=32', 'datasets:train:batch_size_per_gpu=2', 'datasets:train:num_worker_per_gpu=0',
+                 'train:total_iter=2', 'val:val_freq=2', 'logger:print_freq=1', 'logger:save_checkpoint_freq=2']
+    proc = run_cli(['train', '-opt', PROJECT_ROOT / 'options' / 'train_srx4_my_camera.yml', '--force_yml',
+                    *overrides], cwd=tmp / 'sr')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    csv = (tmp / 'sr' / 'experiments' / 'SRx4_my_camera' / 'metrics_my_camera_pairs.csv').read_text()
+    assert csv.startswith('iter,image,psnr,ssim,lpips') and len(csv.splitlines()) == 1 + 2 * 5
