@@ -383,6 +383,20 @@ def test_overwrite_removes_only_the_recorded_pairs_and_never_follows_a_link(synt
     assert tree(synth) == before
 
 
+@pytest.mark.parametrize('recorded', ['../../victim/keep', '{victim}/keep', '../HR/../../victim/keep'])
+def test_overwrite_deletes_no_file_a_tampered_record_names_outside_the_pairs(synth, recorded):
+    """A record is data someone else may have written: names in it that reach out of HR/ and LR/ delete nothing."""
+    assert synthesize(synth).returncode == 0
+    record_path = synth / 'out' / 'synthesis.yml'
+    record = yaml.safe_load(record_path.read_text())
+    record['input_files'][recorded.format(victim=synth / 'victim') + '.png'] = {'size': 1, 'mtime_ns': 1}
+    record_path.write_text(yaml.safe_dump(record))
+    victim, inputs = tree(synth / 'victim'), tree(synth / 'D')
+    proc = synthesize(synth, '--seed', '3', '--overwrite')
+    assert proc.returncode == 0, proc.stderr
+    assert tree(synth / 'victim') == victim and tree(synth / 'D') == inputs
+
+
 @pytest.mark.parametrize('tag', CODE_TAGS)
 def test_synthesis_record_with_a_python_tag_runs_nothing(synth, tag):
     marker = synth / 'MARKER'

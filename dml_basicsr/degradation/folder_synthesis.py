@@ -225,15 +225,23 @@ def foreign_images(output_dir, ours):
 
 
 def _remove_pairs(output_dir, names):
-    """Delete HR/<name> and LR/<name> of ``names`` (a link itself, never what it points to), the temporary files
-    of interrupted runs, meta_info.txt and the record."""
-    paths = [os.path.join(output_dir, RECORD), os.path.join(output_dir, META_INFO)]
+    """Delete this output's pairs: the entries of HR/ and LR/ (regular files, or a link itself, never what it points
+    to) whose names are among ``names`` and that are images directly in that folder; a recorded name is data that
+    someone else may have written, so it is matched against the folder's own listing and never joined into a path
+    (``../x.png`` or an absolute name reaches nothing). Then the temporary files of interrupted runs, meta_info.txt,
+    and the record last: a deletion that fails leaves the record that lists what remains."""
+    names = set(names)
     for sub in ('HR', 'LR'):
         folder = os.path.join(output_dir, sub)
-        if os.path.isdir(folder):
-            paths += [os.path.join(folder, name) for name in names]
-            remove_stale_tmp(folder)
-    for path in paths:
+        if os.path.islink(folder) or not os.path.isdir(folder):
+            continue
+        for name in list_images(folder):
+            path = os.path.join(folder, name)
+            if name in names and (os.path.islink(path) or os.path.isfile(path)):
+                os.remove(path)
+        remove_stale_tmp(folder)
+    for name in (META_INFO, RECORD):
+        path = os.path.join(output_dir, name)
         if os.path.islink(path) or os.path.isfile(path):
             os.remove(path)
 
