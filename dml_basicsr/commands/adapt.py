@@ -23,13 +23,11 @@ from dml_basicsr.degradation.lr_fidelity import (LR_BORDER, bicubic_degradation,
 from dml_basicsr.degradation.noise_fit import fit_noise, noise_file, noise_path, write_noise_file
 from dml_basicsr.degradation.pretrained_models import pretrained_path
 from dml_basicsr.models.finite_loss import TrainingDivergedError
-from dml_basicsr.utils.atomic_write import write_text_atomic
 from dml_basicsr.utils.checkpoint import CheckpointError, file_sha256, save_checkpoint
 from dml_basicsr.utils.options import OptionError
-from dml_basicsr.utils.output_folder import OutputFolderError, output_lock
+from dml_basicsr.utils.output_folder import OutputFolder, OutputFolderError, output_lock
 from dml_basicsr.utils.safe_yaml import dump_yaml, load_yaml_text, read_yaml
 from dml_basicsr.utils.training_saves import CheckpointSaveError
-from dml_basicsr.visualization.noise_plots import write_png
 from dml_basicsr.visualization.paper_figures import degradation_figures
 from . import fail
 from .adapt_plan import (EXPERIMENT, HELD_OUT_SET, TRAINABLE, first_difference, make_plan, plan_data,
@@ -239,9 +237,8 @@ def train(args, plan, source_path):
     """Fine-tune through BasicSR's train_pipeline (root: OUT), from the written option file."""
     from basicsr.train import train_pipeline
 
-    options_path = os.path.join(args.output, OPTIONS)
-    write_text_atomic(options_path, dump_yaml(training_options(plan, source_path), default_flow_style=None,
-                                              width=120))
+    options_path = OutputFolder(args.output, [args.pairs]).write_text(
+        OPTIONS, dump_yaml(training_options(plan, source_path), default_flow_style=None, width=120))
     check_option_file(options_path, command='train')  # its resume check looks under ./experiments, not OUT
     argv = sys.argv
     sys.argv = ['basicsr adapt', '-opt', options_path] + (['--auto_resume'] if args.auto_resume else [])
@@ -278,14 +275,14 @@ def best_iteration(curve, unadapted_psnr):
 
 def write_pictures(folder, net, hr_path):
     """basis.png, weights.png, weights_stretched.png, kernels.png, kernel_points.png of ``net`` on the central
-    :data:`PICTURE_SIZE` square of an HR image (as ``basicsr visualize --center-crop`` draws them)."""
+    :data:`PICTURE_SIZE` square of an HR image (as ``basicsr visualize --center-crop`` draws them) into the
+    :class:`OutputFolder` ``folder``."""
     image = read_image(hr_path)
     size = min(PICTURE_SIZE, *image.shape[:2])
     top, left = (image.shape[0] - size) // 2, (image.shape[1] - size) // 2
     figures = degradation_figures(net, image[top:top + size, left:left + size], grid=3)
-    os.makedirs(folder, exist_ok=True)
     for name, picture in figures.items():
-        write_png(os.path.join(folder, name), picture)
+        folder.write_png(name, picture)
     return sorted(figures)
 
 
@@ -329,7 +326,7 @@ def finish(args, plan, source_path, baselines, started):
     rows[f'Adapted (iteration {chosen} of {plan["budget"]["iterations"]})'] = lr_fidelity(
         DMLDegradation(net, noise_sigma=0), held_items)
     noise_name, noise_problem = fitted_noise(model_path, net, args.pairs)
-    pictures = write_pictures(os.path.join(out, PICTURES), net, held_items[0][0].hr_path)
+    pictures = write_pictures(OutputFolder(os.path.join(out, PICTURES), [args.pairs]), net, held_items[0][0].hr_path)
     held = sorted({p.name for p, _ in held_items})
     record = dict(
         plan_data(plan),
@@ -346,7 +343,7 @@ def finish(args, plan, source_path, baselines, started):
                      noise_not_fitted=noise_problem, pictures=[f'{PICTURES}/{n}' for n in pictures]),
         wall_seconds=round(time.time() - started, 1),
     )
-    write_text_atomic(os.path.join(out, RECORD), dump_yaml(record, default_flow_style=None, width=120))
+    OutputFolder(out, [args.pairs]).write_text(RECORD, dump_yaml(record, default_flow_style=None, width=120))
     return rows, record
 
 
@@ -361,8 +358,8 @@ def run(args):
         with output_lock(args.output, 'basicsr adapt'):
             if args.overwrite:
                 remove_outputs(args.output)
-            write_text_atomic(os.path.join(args.output, PLAN), dump_yaml(plan_data(plan), default_flow_style=None,
-                                                                         width=120))
+            OutputFolder(args.output, [args.pairs]).write_text(PLAN, dump_yaml(plan_data(plan),
+                                                                               default_flow_style=None, width=120))
             train(args, plan, source_path)
             rows, record = finish(args, plan, source_path, baselines, started)
     except (AdaptError, DatasetError, OptionError, CheckpointError, OutputFolderError, ValueError) as e:

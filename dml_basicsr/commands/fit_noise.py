@@ -9,9 +9,10 @@ import os
 from dml_basicsr.data.errors import DatasetError
 from dml_basicsr.degradation import DMLDegradation
 from dml_basicsr.degradation.noise_fit import (COLORS, dataset_pairs, fit_noise, merge_noise_file, noise_file,
-                                               noise_path, write_noise_file)
+                                               noise_file_text, noise_path, write_noise_file)
 from dml_basicsr.utils.options import OptionError, load_options
-from dml_basicsr.visualization.noise_plots import noise_level_picture, write_png
+from dml_basicsr.utils.output_folder import OutputFolder
+from dml_basicsr.visualization.noise_plots import noise_level_picture
 from . import fail
 from .prepare import build_source
 
@@ -45,13 +46,22 @@ def add_arguments(p):
     p.add_argument('--force_yml', nargs='+', default=None, help='update the options, e.g. datasets:train:color=~')
 
 
+NOISE_FILE, NOISE_PICTURE = 'noise.yml', 'noise_level.png'
+
+
+def dataset_roots(opt, key):
+    """The folders the section datasets.<key> reads its pairs from."""
+    section = (opt.get('datasets') or {}).get(key) or {}
+    return [section[k] for k in ('dataroot', 'dataroot_gt', 'dataroot_lq') if isinstance(section.get(k), str)]
+
+
 def fit(args):
     """Fit and write the outputs of the arguments; returns (noise file mapping, colour)."""
     if not os.path.isfile(args.checkpoint):
         raise OptionError(f'--checkpoint {args.checkpoint}: file not found')
-    if os.path.exists(args.output) and not os.path.isdir(args.output):
-        raise OptionError(f'--output {args.output} exists and is not a folder')
     opt = load_options(args.opt, args.force_yml)
+    folder = OutputFolder(args.output, [args.opt, *dataset_roots(opt, args.dataset)])
+    folder.check_targets([NOISE_FILE, NOISE_PICTURE])
     dataset = build_source(opt, args.dataset, args.opt, phase='val', command='fit-noise')
     deg = DMLDegradation.from_checkpoint(args.checkpoint, noise_sigma=0, param_key=args.param_key)
     entry = fit_noise(deg, dataset_pairs(dataset))
@@ -60,11 +70,10 @@ def fit(args):
     data = dict(option_file=args.opt, dataset=args.dataset, name=section.get('name'), type=section.get('type'),
                 force_yml=list(args.force_yml or []), checkpoint=os.path.basename(args.checkpoint))
     result = noise_file(entry, color, args.checkpoint, data)
-    os.makedirs(args.output, exist_ok=True)
-    write_noise_file(os.path.join(args.output, 'noise.yml'), result)
-    write_png(os.path.join(args.output, 'noise_level.png'),
-              noise_level_picture(entry['bins'], entry, color, f'{os.path.basename(args.checkpoint)}: {color} fit on '
-                                  f'{entry["pairs"]} pairs of datasets.{args.dataset}'))
+    folder.write_text(NOISE_FILE, noise_file_text(result))
+    folder.write_png(NOISE_PICTURE, noise_level_picture(
+        entry['bins'], entry, color,
+        f'{os.path.basename(args.checkpoint)}: {color} fit on {entry["pairs"]} pairs of datasets.{args.dataset}'))
     if args.save_beside:
         beside = noise_path(args.checkpoint)
         write_noise_file(beside, merge_noise_file(beside, result))
@@ -74,7 +83,7 @@ def fit(args):
 def run(args):
     try:
         result, color = fit(args)
-    except (DatasetError, OptionError, ValueError) as e:  # CheckpointError is a ValueError
+    except (DatasetError, OptionError, ValueError) as e:  # CheckpointError and OutputFolderError are ValueErrors
         return fail('fit-noise', e)
     entry = result[color]
     fmt = lambda values: ', '.join(f'{v:.3g}' for v in values)  # noqa: E731

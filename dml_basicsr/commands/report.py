@@ -28,6 +28,7 @@ import os
 import re
 
 from dml_basicsr.utils.atomic_write import write_text_atomic
+from dml_basicsr.utils.output_folder import OutputFolderError, check_output_file
 from . import UsageError, fail
 
 HELP = 'One Markdown table (methods x scales) of the metrics CSVs of experiment/results folders.'
@@ -271,10 +272,12 @@ def run(args):
         if not metrics:
             raise UsageError('--metrics is empty')
     try:
+        if args.output:
+            check_output_file(args.output, paths)
         table = build_table(paths, labels, dataset=args.dataset, scale=args.scale, metrics=metrics)
         if args.output:
             write_text_atomic(args.output, table + '\n')
-    except ReportError as e:
+    except (ReportError, OutputFolderError) as e:
         return fail('report', e)
     except OSError as e:
         return fail('report', f'cannot write {args.output}: {e.strerror or e}')

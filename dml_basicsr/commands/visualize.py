@@ -23,15 +23,12 @@ Written to DIR (PNG, 8 bit):
                        enlarged), every --sr model's output and the HR (--hr) side by side (Fig. 5/6)
 """
 import argparse
-import os
-import sys
-
-import cv2
 
 from dml_basicsr.archs.network_loading import load_network
 from dml_basicsr.data.embedded import load_embedded
 from dml_basicsr.data.errors import DatasetError
 from dml_basicsr.data.image_io import read_image
+from dml_basicsr.utils.output_folder import OutputFolder
 from dml_basicsr.visualization.paper_figures import FigureError, degradation_figures, sr_crops_figure
 from . import fail
 
@@ -138,15 +135,21 @@ def make_figures(args):
     return figures
 
 
+def input_paths(args):
+    """The files this run reads: the images and the models (an embedded image is no file)."""
+    images = [p for p in (args.image, args.lr, args.hr) if p and not p.startswith('embedded:')]
+    models = [p for p in (args.dml, args.kpn) if p] + [entry.partition('=')[2] for entry in args.sr]
+    return [p for p in images + models if p]
+
+
 def run(args):
     try:
+        folder = OutputFolder(args.output, input_paths(args))
         figures = make_figures(args)
+        folder.check_targets(figures)
     except (ValueError, RuntimeError) as e:
         return fail('visualize', e)
-    os.makedirs(args.output, exist_ok=True)
     for name, picture in figures.items():
-        if not cv2.imwrite(os.path.join(args.output, name), picture):
-            print(f'basicsr visualize: error: cannot write {os.path.join(args.output, name)}', file=sys.stderr)
-            return 2
+        folder.write_png(name, picture)
     print(f'basicsr visualize: {", ".join(sorted(figures))} in {args.output}')
     return 0

@@ -266,6 +266,11 @@ def merge_noise_file(path, new):
     return merged
 
 
+def noise_file_text(data):
+    """The text of the noise file mapping ``data`` (plain YAML, short lists on one line)."""
+    return dump_yaml(data, default_flow_style=None, width=120)
+
+
 def write_noise_file(path, data):
-    """Write the noise file mapping ``data`` to ``path`` (atomically; plain YAML, short lists on one line)."""
-    write_text_atomic(path, dump_yaml(data, default_flow_style=None, width=120))
+    """Write the noise file mapping ``data`` to ``path`` (atomically)."""
+    write_text_atomic(path, noise_file_text(data))

@@ -1,14 +1,13 @@
-import os
 from collections import OrderedDict
 from os import path as osp
 
-import cv2
 import torch
 from basicsr.models.sr_model import SRModel
-from basicsr.utils import imwrite, tensor2img
+from basicsr.utils import tensor2img
 from basicsr.utils.registry import MODEL_REGISTRY
 
 from dml_basicsr.ops import center_pad, relative_kernel_error
+from dml_basicsr.utils.output_folder import OutputFolder
 from dml_basicsr.visualization.kernel_pictures import kernel_comparison, kernel_grid, weight_map_grid
 from .finite_loss import FiniteLossMixin
 from .per_image_metrics import PerImageMetricsMixin, image_metrics
@@ -115,8 +114,7 @@ class DMLModel(FiniteLossMixin, PerImageMetricsMixin, SRModel):
             if idx == 0:
                 self._save_pictures(dataset_name, img_name, current_iter, tb_logger)
             if save_img:
-                imwrite(tensor2img([self.output.cpu()]),
-                        self.validation_image_path(dataset_name, img_name, current_iter))
+                self.save_validation_image(tensor2img([self.output.cpu()]), dataset_name, img_name, current_iter)
             rows.append(dict(iter=current_iter, image=img_name, **row))
         self.finish_validation(dataset_name, rows, current_iter, tb_logger)
 
@@ -138,8 +136,7 @@ class DMLModel(FiniteLossMixin, PerImageMetricsMixin, SRModel):
     def _save_pictures(self, dataset_name, img_name, current_iter, tb_logger=None):
         """Basis kernels, weight maps of this image and true vs learned kernels, as far as the net has them."""
         net = self._eval_net()
-        folder = osp.join(self.opt['path']['visualization'], dataset_name)
-        os.makedirs(folder, exist_ok=True)
+        folder = OutputFolder(osp.join(self.opt['path']['visualization'], dataset_name), what='validation folder')
         pictures = {}
         with torch.no_grad():
             if hasattr(net, 'basis_kernels'):
@@ -149,6 +146,6 @@ class DMLModel(FiniteLossMixin, PerImageMetricsMixin, SRModel):
         if self.kernel_true is not None and hasattr(net, 'kernels_at'):
             pictures[f'kernels_true_vs_learned_{img_name}'] = kernel_comparison(*self._last_kernels)
         for name, picture in pictures.items():
-            cv2.imwrite(osp.join(folder, f'{name}_{current_iter}.png'), picture)
+            folder.write_png(f'{name}_{current_iter}.png', picture)
             if tb_logger is not None and isinstance(current_iter, int):
                 tb_logger.add_image(f'{dataset_name}/{name.split("_")[0]}', picture, current_iter, dataformats='HW')

@@ -1,7 +1,7 @@
 from os import path as osp
 
 from basicsr.models.sr_model import SRModel
-from basicsr.utils import get_root_logger, imwrite, tensor2img
+from basicsr.utils import get_root_logger, tensor2img
 from basicsr.utils.registry import MODEL_REGISTRY
 
 from dml_basicsr.degradation import build_degradation
@@ -91,7 +91,7 @@ class DMLOnlineSRModel(FiniteLossMixin, PerImageMetricsMixin, SRModel):
             sr_img = tensor2img([self.output.detach().cpu()])
             aligned = hasattr(self, 'gt') and bool(val_data.get('aligned', [True])[0])
             if save_img or not aligned:
-                imwrite(sr_img, self.validation_image_path(dataset_name, img_name, current_iter))
+                self.save_validation_image(sr_img, dataset_name, img_name, current_iter)
             if aligned and metric_opts:
                 gt_img = tensor2img([self.gt.detach().cpu()])
                 rows.append(dict(iter=current_iter, image=img_name, **image_metrics(sr_img, gt_img, metric_opts)))

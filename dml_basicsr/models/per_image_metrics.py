@@ -12,6 +12,8 @@ from os import path as osp
 from basicsr.metrics import calculate_metric
 from basicsr.utils import get_root_logger
 
+from dml_basicsr.utils.output_folder import OutputFolder
+
 
 def image_metrics(sr_img, gt_img, metric_opts):
     """{name: float} of BasicSR metric options (``val.metrics``) for one pair of uint8 HWC images."""
@@ -40,6 +42,11 @@ class PerImageMetricsMixin:
             return osp.join(self.opt['path']['visualization'], img_name, f'{img_name}_{current_iter}.png')
         suffix = self.opt['val'].get('suffix') or self.opt['name']
         return osp.join(self.opt['path']['visualization'], dataset_name, f'{img_name}_{suffix}.png')
+
+    def save_validation_image(self, img, dataset_name, img_name, current_iter):
+        """Write a uint8 validation image at :meth:`validation_image_path` (whole, never through a link)."""
+        path = self.validation_image_path(dataset_name, img_name, current_iter)
+        OutputFolder(osp.dirname(path), what='validation folder').write_png(osp.basename(path), img)
 
     def init_best_records(self, dataset_name, metric_opts, extra_lower_better=()):
         """BasicSR's best-metric records, plus lower-is-better ones for metrics outside ``val.metrics``."""

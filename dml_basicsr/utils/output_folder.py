@@ -7,10 +7,16 @@
 * :func:`output_lock`: one writer per output folder, an exclusive ``fcntl.flock`` on the folder itself, held while
   the command writes. The kernel drops the lock when its process ends, also by ``kill -9``: a killed run never
   leaves a stuck lock, and no lock file is written.
+* :class:`OutputFolder`: the folder a command writes its own files into (pictures, tables, records): it neither
+  holds nor lies inside an input, its file names are single path components, it never writes through a link and it
+  writes each file whole; :func:`check_output_file` for a single output file.
 """
 import contextlib
 import fcntl
 import os
+
+from .atomic_write import write_bytes_atomic
+
 
 class OutputFolderError(ValueError):
     """The output folder overlaps an input, is written by another run, or holds files this command did not write;
@@ -88,3 +94,84 @@ def run_lock(parent, name, command):
                 f'{os.path.join(parent, name)} is being written by another {command} now (one run of a name at a time); '
                 'wait for it to finish, or give this run another name'):
         yield
+
+
+def overlap(output, inputs):
+    """The first input (a file or folder) that the real path ``output`` holds, lies in or is, and how; or None."""
+    out = os.path.realpath(output)
+    for input_path in inputs:
+        src = os.path.realpath(input_path)
+        if src == out:
+            return input_path, 'is the input'
+        if _inside(src, out):
+            return input_path, 'holds the input'
+        if _inside(out, src):
+            return input_path, 'lies inside the input'
+    return None
+
+
+def check_output_file(path, inputs, what='--output'):
+    """OutputFolderError if writing the file ``path`` could touch an input: it is a symbolic link, is one of
+    ``inputs`` (files or folders) or lies inside one."""
+    if os.path.islink(path):
+        raise OutputFolderError(f'{what} {path} is a symbolic link (to {os.path.realpath(path)}): this command never '
+                                'writes through a link')
+    found = overlap(path, inputs)
+    if found:
+        raise OutputFolderError(f'{what} {path} {found[1]} {found[0]}: an output never goes where what it reads '
+                                'is; write it elsewhere')
+
+
+class OutputFolder:
+    """The folder a command writes its files into, each through :meth:`write_bytes` (or its wrappers).
+
+    Checked when made, before anything is written: the folder is no symbolic link, and it neither holds, is, nor
+    lies inside any of ``inputs`` (resolved paths). Each file name is one path component (no separator, not
+    ``.``/``..``: nothing lands outside the folder), a target that is a symbolic link is refused (never written
+    through), and every file is written whole under a temporary name, then renamed."""
+
+    def __init__(self, path, inputs=(), what='--output'):
+        self.path, self.what = path, what
+        if os.path.islink(path):
+            raise OutputFolderError(f'{what} {path} is a symbolic link (to {os.path.realpath(path)}): this command '
+                                    'never writes through a link')
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise OutputFolderError(f'{what} {path} exists and is not a folder')
+        found = overlap(path, inputs)
+        if found:
+            raise OutputFolderError(f'{what} {path} {found[1]} {found[0]}: outputs never go where what the command '
+                                    'reads is; choose another folder')
+
+    def target(self, name):
+        """The path of the file ``name`` inside the folder; OutputFolderError if ``name`` is not one plain path
+        component or the target is a symbolic link."""
+        if not isinstance(name, str) or not name or name in ('.', '..') or os.sep in name or (
+                os.altsep and os.altsep in name) or '\0' in name:
+            raise OutputFolderError(f'{name!r}: not a file name inside {self.path} (one path component)')
+        path = os.path.join(self.path, name)
+        if os.path.islink(path):
+            raise OutputFolderError(f'{path} is a symbolic link (to {os.path.realpath(path)}): this command never '
+                                    'writes through a link; remove it')
+        return path
+
+    def check_targets(self, names):
+        """:meth:`target` of every name, before the first is written."""
+        return [self.target(name) for name in names]
+
+    def write_bytes(self, name, data):
+        path = self.target(name)
+        os.makedirs(self.path, exist_ok=True)
+        write_bytes_atomic(path, data)
+        return path
+
+    def write_text(self, name, text):
+        return self.write_bytes(name, text.encode('utf-8'))
+
+    def write_png(self, name, picture):
+        """A uint8 picture (H, W[, C], BGR) as PNG; OSError if OpenCV cannot encode it."""
+        import cv2
+
+        ok, encoded = cv2.imencode('.png', picture)
+        if not ok:
+            raise OSError(f'{os.path.join(self.path, name)}: cannot encode the picture')
+        return self.write_bytes(name, encoded.tobytes())

@@ -1,0 +1,122 @@
+"""utils/output_folder: the folder a command writes its own files into never holds or lies inside an input, never
+writes through a link, and keeps every file inside it; the commands that write through it (visualize, report,
+fit-noise, validation pictures) refuse such outputs before writing anything."""
+import os
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from conftest import one_error_line, run_cli
+from dml_basicsr.archs import DMLNet
+from dml_basicsr.utils.output_folder import OutputFolder, OutputFolderError, check_output_file
+
+
+def tree(root):
+    return {os.path.relpath(os.path.join(d, n), root): (os.readlink(os.path.join(d, n))
+                                                        if os.path.islink(os.path.join(d, n)) else
+                                                        open(os.path.join(d, n), 'rb').read())
+            for d, _, files in os.walk(root) for n in files}
+
+
+def test_an_output_folder_holding_or_inside_an_input_is_refused(tmp_path):
+    (tmp_path / 'in').mkdir()
+    (tmp_path / 'in' / 'a.png').write_bytes(b'x')
+    for out, fragment in [(tmp_path / 'in', 'is the input'), (tmp_path / 'in' / 'sub', 'lies inside the input'),
+                          (tmp_path, 'holds the input')]:
+        with pytest.raises(OutputFolderError, match=fragment):
+            OutputFolder(str(out), [str(tmp_path / 'in')])
+    with pytest.raises(OutputFolderError, match='holds the input'):
+        OutputFolder(str(tmp_path / 'in'), [str(tmp_path / 'in' / 'a.png')])
+    OutputFolder(str(tmp_path / 'out'), [str(tmp_path / 'in')])  # beside it: fine
+
+
+@pytest.mark.parametrize('name', ['../x.png', '/tmp/x.png', 'sub/x.png', '..', '.', ''])
+def test_names_that_leave_the_folder_are_refused(tmp_path, name):
+    folder = OutputFolder(str(tmp_path / 'out'))
+    with pytest.raises(OutputFolderError, match='not a file name'):
+        folder.write_bytes(name, b'x')
+    assert not (tmp_path / 'x.png').exists() and not (tmp_path / 'out').exists()
+
+
+def test_a_target_that_is_a_link_is_never_written_through(tmp_path):
+    (tmp_path / 'victim.png').write_bytes(b'keep')
+    (tmp_path / 'out').mkdir()
+    (tmp_path / 'out' / 'basis.png').symlink_to(tmp_path / 'victim.png')
+    folder = OutputFolder(str(tmp_path / 'out'))
+    with pytest.raises(OutputFolderError, match='symbolic link'):
+        folder.write_png('basis.png', np.zeros((4, 4), np.uint8))
+    assert (tmp_path / 'victim.png').read_bytes() == b'keep'
+    (tmp_path / 'linked').symlink_to(tmp_path / 'out')
+    with pytest.raises(OutputFolderError, match='symbolic link'):
+        OutputFolder(str(tmp_path / 'linked'))
+
+
+def test_files_are_written_whole(tmp_path):
+    folder = OutputFolder(str(tmp_path / 'out'))
+    path = folder.write_png('p.png', np.full((5, 6), 7, np.uint8))
+    assert cv2.imread(path, cv2.IMREAD_UNCHANGED).shape == (5, 6) and os.listdir(tmp_path / 'out') == ['p.png']
+
+
+def test_a_single_output_file_that_is_an_input_or_inside_one_is_refused(tmp_path):
+    (tmp_path / 'run').mkdir()
+    (tmp_path / 'run' / 'metrics_val.csv').write_text('iter,image,psnr\n')
+    for target in ('run/metrics_val.csv', 'run/table.md'):
+        with pytest.raises(OutputFolderError, match='inside the input'):
+            check_output_file(str(tmp_path / target), [str(tmp_path / 'run')])
+    check_output_file(str(tmp_path / 'table.md'), [str(tmp_path / 'run')])
+
+
+def save_dmlnet(path):
+    torch.manual_seed(0)
+    torch.save({'params': DMLNet(num_in_ch=1, num_basis=2, kernel_size=5, scale=2, num_feat=8).state_dict()}, path)
+    return path
+
+
+@pytest.mark.parametrize('layout', ['output holds the image', 'output is a link', 'basis.png is a link'])
+def test_visualize_never_writes_over_its_input_or_through_a_link(tmp_path, layout):
+    pics = tmp_path / 'pics'
+    pics.mkdir()
+    cv2.imwrite(str(pics / 'kernels.png'), np.full((64, 64, 3), 128, np.uint8))
+    save_dmlnet(tmp_path / 'dml.pth')
+    image, output = pics / 'kernels.png', pics
+    if layout == 'output is a link':
+        (tmp_path / 'out').symlink_to(pics)
+        output = tmp_path / 'out'
+    elif layout == 'basis.png is a link':
+        output = tmp_path / 'figs'
+        output.mkdir()
+        (output / 'basis.png').symlink_to(image)
+    before = tree(tmp_path)
+    proc = run_cli(['visualize', '--image', image, '--dml', tmp_path / 'dml.pth', '--grid', '2', '--output', output],
+                   cwd=tmp_path)
+    line = one_error_line(proc, 'visualize')
+    assert proc.returncode == 2 and ('holds the input' in line or 'symbolic link' in line), line
+    assert tree(tmp_path) == before
+
+
+def test_report_never_replaces_the_metrics_it_reads(tmp_path):
+    run = tmp_path / 'A_x2'
+    run.mkdir()
+    (run / 'metrics_val.csv').write_text('iter,image,psnr,ssim\n1,a,30.0,0.9\n')
+    before = tree(tmp_path)
+    proc = run_cli(['report', 'A_x2', '--output', 'A_x2/metrics_val.csv'], cwd=tmp_path)
+    assert 'lies inside the input A_x2' in one_error_line(proc, 'report') and tree(tmp_path) == before
+    proc = run_cli(['report', 'A_x2', '--output', 'table.md'], cwd=tmp_path)
+    assert proc.returncode == 0 and (tmp_path / 'table.md').read_text().startswith('|')
+
+
+def test_validation_pictures_are_never_written_through_a_link(tmp_path):
+    from conftest import tiny_dml_options, write_yaml
+    opt_file = write_yaml(tmp_path / 'tiny.yml', tiny_dml_options('links', total_iter=2))
+    assert run_cli(['train', '-opt', opt_file], cwd=tmp_path).returncode == 0
+    (tmp_path / 'victim.png').write_bytes(b'keep')
+    folder = tmp_path / 'experiments' / 'links' / 'visualization' / 'SkimageLensVal'
+    for name in os.listdir(folder):  # every picture of the run replaced by a link planted there
+        os.remove(folder / name)
+        (folder / name).symlink_to(tmp_path / 'victim.png')
+    proc = run_cli(['train', '-opt', opt_file, '--auto_resume', '--force_yml', 'train:total_iter=6'], cwd=tmp_path)
+    last = proc.stderr.strip().splitlines()[-1]  # BasicSR's log is on stderr too
+    assert proc.returncode == 2 and last.startswith('basicsr train: error: ') and 'basis_4.png is a symbolic link' in last
+    assert (tmp_path / 'victim.png').read_bytes() == b'keep'
