@@ -9,8 +9,8 @@ unadapted model (RealSR V3 x4 crops: Canon and Nikon, scenes 001-035).
     python scripts/adapt_study.py --source ... --camera Nikon --ks 5 --pool 1 20 --test 21 30 \
         --variant all:5e-5 --variant basis:1e-3 ... --iters 800 --val-freq 100 --out results/adapt_study/dev
 
-Each run is `basicsr adapt` in its own process (JOBS at a time); the pairs of a run are drawn from the pool with
---seed, and laid out as HR/ + LR/ links in OUT/pairs_k<k>/. Writes OUT/study.yml (every number), OUT/study.md (the
+Each run is `basicsr adapt` in its own process (JOBS at a time); the pairs of a run are the first k of one draw from
+the pool with --seed (so the pairs of a smaller k are among those of a larger one), laid out as HR/ + LR/ links in OUT/pairs_k<k>/. Writes OUT/study.yml (every number), OUT/study.md (the
 tables) and, with several k, OUT/curve.png (test PSNR against k).
 """
 import argparse
@@ -98,7 +98,8 @@ def main():
     variants = [tuple(v.split(':')) for v in (args.variant or ['all:5e-5'])]
     os.makedirs(args.out, exist_ok=True)
     pool = list(range(args.pool[0], args.pool[1] + 1))
-    draws = {k: sorted(random.Random(args.seed).sample(pool, k)) for k in args.ks}
+    order = random.Random(args.seed).sample(pool, len(pool))
+    draws = {k: sorted(order[:k]) for k in args.ks}  # nested: the k pairs are among the next k's
     runs = []
     for k, numbers in draws.items():
         pairs_dir = os.path.join(args.out, f'pairs_k{k}')
