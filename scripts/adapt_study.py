@@ -159,6 +159,7 @@ def plot_curve(results, path):
     ax.axhline(results['unadapted']['psnr'], color='gray', linestyle='--', label='unadapted')
     ax.axhline(results['bicubic']['psnr'], color='gray', linestyle=':', label='MATLAB bicubic')
     ax.set_xscale('log')
+    ax.minorticks_off()
     ax.set_xticks(ks)
     ax.set_xticklabels([str(k) for k in ks])
     ax.set_xlabel(f'pairs of the new camera ({results["camera"]})')

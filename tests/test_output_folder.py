@@ -120,3 +120,53 @@ def test_validation_pictures_are_never_written_through_a_link(tmp_path):
     last = proc.stderr.strip().splitlines()[-1]  # BasicSR's log is on stderr too
     assert proc.returncode == 2 and last.startswith('basicsr train: error: ') and 'basis_4.png is a symbolic link' in last
     assert (tmp_path / 'victim.png').read_bytes() == b'keep'
+
+
+# ------------------------------------------------ inputs that could hang, names that escape, weights that cannot work
+
+
+def test_a_fifo_or_a_device_named_like_an_image_is_refused_without_blocking(tmp_path):
+    from dml_basicsr.data.errors import DatasetError
+    from dml_basicsr.data.image_io import check_image_file, read_png_header, read_raw
+    os.mkfifo(tmp_path / 'z.png')
+    (tmp_path / 'zero.png').symlink_to('/dev/zero')
+    for name in ('z.png', 'zero.png'):
+        for read in (read_raw, check_image_file, read_png_header):
+            with pytest.raises(DatasetError, match='not a regular file'):
+                read(str(tmp_path / name))
+
+
+@pytest.mark.parametrize('where, value', [('name', './../../data'), ('name', '/abs/x'), ('name', '..'),
+                                          ('datasets:val:name', '../../../x'), ('datasets:train:name', 'a/b')])
+def test_names_joined_into_paths_must_be_plain_names(tmp_path, where, value):
+    from conftest import expect_option_error, tiny_dml_options
+    opt = tiny_dml_options('plain')
+    node, *path = where.split(':')
+    section = opt
+    for key in [node, *path][:-1]:
+        section = section[key]
+    section[[node, *path][-1]] = value
+    expect_option_error(tmp_path, opt, 'must be a plain name', repr(value))
+
+
+@pytest.mark.parametrize('milestones', ['abc', [1000, 'x'], [-5]])
+def test_scheduler_milestones_must_be_iteration_numbers(tmp_path, milestones):
+    from conftest import expect_option_error, tiny_dml_options
+    opt = tiny_dml_options('milestones')
+    opt['train']['scheduler']['milestones'] = milestones
+    expect_option_error(tmp_path, opt, 'train.scheduler.milestones must be a list of iteration numbers')
+
+
+@pytest.mark.parametrize('spoil, fragment', [
+    (lambda s: s['basis'].zero_(), 'sum to zero'),
+    (lambda s: s['basis'][1].copy_(torch.eye(5) - torch.eye(5).flip(0)), 'sum to zero'),  # two diagonals cancel
+    (lambda s: s.__setitem__('weight_net.conv_last.weight', s['weight_net.conv_last.weight'].long()), 'not floating'),
+])
+def test_a_dml_checkpoint_that_cannot_make_an_image_is_refused(tmp_path, spoil, fragment):
+    from dml_basicsr.degradation import DMLDegradation
+    from dml_basicsr.utils.checkpoint import CheckpointError
+    state = DMLNet(num_in_ch=1, num_basis=2, kernel_size=5, scale=2, num_feat=8).state_dict()
+    spoil(state)
+    torch.save({'params': state}, tmp_path / 'bad.pth')
+    with pytest.raises(CheckpointError, match=fragment):
+        DMLDegradation.from_checkpoint(str(tmp_path / 'bad.pth'))

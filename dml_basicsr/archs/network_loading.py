@@ -9,6 +9,8 @@ import copy
 import math
 import os
 
+import torch
+
 from dml_basicsr.utils.checkpoint import CheckpointError, latest_numbered_file, load_state_dict
 from dml_basicsr.utils.options import (OptionError, check_known_keys, constructor_options, did_you_mean, load_options,
                                        recorded_overrides)
@@ -16,11 +18,29 @@ from .directkpn_arch import DirectKPN
 from .dml_arch import DMLNet
 
 
+def check_dmlnet_weights(state):
+    """ValueError if the weights of a DMLNet state dict cannot make an image: a weight tensor that is not floating
+    point (integers truncate every weight), or a basis kernel whose entries sum to (about) zero (it is normalised to
+    sum 1: a zero kernel gives black LR images, a near-zero sum explodes)."""
+    integral = [k for k, v in state.items() if torch.is_tensor(v) and k != 'scale_factor' and not v.is_floating_point()]
+    if integral:
+        raise ValueError(f'not a usable DMLNet: {", ".join(integral[:3])} hold {state[integral[0]].dtype} values, not '
+                         'floating point')
+    basis = state['basis'].double()
+    sums, scale = basis.sum(dim=(-2, -1)), basis.abs().sum(dim=(-2, -1))
+    degenerate = [i for i, (s, a) in enumerate(zip(sums.tolist(), scale.tolist())) if abs(s) <= 1e-3 * a or a == 0]
+    if degenerate:
+        raise ValueError(f'not a usable DMLNet: basis kernel(s) {degenerate} sum to zero (all zero, or cancelling), '
+                         'so they cannot be normalised to sum 1')
+
+
 def dmlnet_from_state_dict(state):
-    """A frozen DMLNet (eval mode) whose options are read off the tensor shapes of ``state``."""
+    """A frozen DMLNet (eval mode) whose options are read off the tensor shapes of ``state``; ValueError if it is no
+    DMLNet or :func:`check_dmlnet_weights` refuses its weights."""
     missing = [k for k in ('basis', 'scale_factor', 'weight_net.enc1.0.weight') if k not in state]
     if missing:
         raise ValueError(f'not a DMLNet state dict: missing {", ".join(missing)}')
+    check_dmlnet_weights(state)
     num_basis, kernel_size, _ = state['basis'].shape
     num_feat, num_in_ch = state['weight_net.enc1.0.weight'].shape[:2]
     net = DMLNet(num_in_ch=num_in_ch, num_basis=num_basis, kernel_size=kernel_size,

@@ -86,12 +86,30 @@ def check_option_values(opt, opt_path, command):
         raise OptionError(f'{opt_path}: path must be a section (pretrain_network_g, strict_load_g, resume_state), '
                           f'got {opt["path"]!r}')
     opt.setdefault('path', {})  # BasicSR reads opt['path'] and adds the experiment folders to it
+    check_names(opt, opt_path)
     check_model_type(opt, opt_path)
     check_dataset_values(datasets, opt_path, training)
     if training:
         check_training_values(opt, opt_path)
     check_val_values(opt, opt_path, training)
     check_network_fits_data(opt, opt_path)
+
+
+def check_folder_name(value, where):
+    """A name BasicSR joins into a path (``experiments/<name>``, ``visualization/<dataset name>``): one plain path
+    component, so that nothing it makes, renames or writes lands outside its folder."""
+    if not isinstance(value, str) or not value.strip() or value in ('.', '..') or '/' in value or '\\' in value \
+            or '\0' in value:
+        raise OptionError(f'{where} must be a plain name (one path component: no /, not . or ..), got {value!r}')
+
+
+def check_names(opt, opt_path):
+    """The experiment name and every dataset's name are plain names (see :func:`check_folder_name`)."""
+    if 'name' in opt or 'manifest' not in opt:
+        check_folder_name(opt.get('name'), f'{opt_path}: name')
+    for phase, section in (opt.get('datasets') or {}).items():
+        if isinstance(section, dict) and 'name' in section:
+            check_folder_name(section['name'], f'{opt_path}: datasets.{phase}.name')
 
 
 def check_model_type(opt, opt_path):
@@ -135,6 +153,11 @@ def check_training_values(opt, opt_path):
         raise OptionError(f'{where}.optim_g is missing (e.g. {{type: Adam, lr: 1.0e-4}})')
     scheduler = check_section(train, 'scheduler', where, 'e.g. {type: MultiStepLR, milestones: [..], gamma: 0.5}')
     check_type(scheduler, f'{where}.scheduler', SCHEDULERS, 'scheduler of BasicSR')
+    for key in ('milestones', 'periods', 'restarts'):
+        values = scheduler.get(key)
+        if values is not None and not (isinstance(values, list) and all(is_integer(v) and v >= 0 for v in values)):
+            raise OptionError(f'{where}.scheduler.{key} must be a list of iteration numbers (integers >= 0), got '
+                              f'{values!r}')
     for key in ('print_freq', 'save_checkpoint_freq'):
         check_integer(logger, key, f'{opt_path}: logger', 1, required=True)
 

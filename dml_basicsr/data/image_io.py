@@ -1,5 +1,6 @@
 """Image reading that handles the odd files real folders contain, with errors that name the file."""
 import os
+import stat
 import struct
 
 import cv2
@@ -18,6 +19,7 @@ def is_image_file(name):
 # The most pixels an image may declare in its header: 2^28 (e.g. 16384 x 16384), far above any camera photo, well
 # below what one decode could not allocate. A header is read before any pixel is decoded.
 MAX_IMAGE_PIXELS = 1 << 28
+MAX_FILE_BYTES = 1 << 31  # 2 GiB: far above any encoded photograph of MAX_IMAGE_PIXELS
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 JPEG_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame: the size is in them
 
@@ -36,7 +38,7 @@ def png_header(buffer):
 
 def read_png_header(path):
     """:func:`png_header` of the file ``path`` (reads its first bytes only)."""
-    with open(path, 'rb') as f:
+    with open_image_file(path) as f:
         return png_header(f.read(PNG_HEADER_BYTES))
 
 
@@ -107,11 +109,11 @@ HEADER_BYTES = 1 << 16  # enough for a PNG's IHDR and a JPEG's first start-of-fr
 
 def check_image_file(path):
     """:func:`check_header` of the file ``path`` from its first bytes (decodes nothing); DatasetError naming it."""
-    try:
-        with open(path, 'rb') as f:
+    with open_image_file(path) as f:
+        try:
             head = f.read(HEADER_BYTES)
-    except OSError as e:
-        raise DatasetNotFoundError(f'{path}: cannot read image ({e.strerror})') from e
+        except OSError as e:
+            raise DatasetNotFoundError(f'{path}: cannot read image ({e.strerror})') from e
     check_header(head, path, complete=len(head) < HEADER_BYTES)
 
 
@@ -162,13 +164,35 @@ def decode_image(buffer, name):
     return raw_to_float(decode_raw(buffer, name))
 
 
-def read_raw(path):
-    """Read an image file as its stored pixels, uint8/uint16 (H, W, 1 or 3); see :func:`decode_raw`."""
+def open_image_file(path):
+    """The binary file object of the image file ``path``; DatasetError naming it unless it is a regular file (a FIFO
+    or a device could block or read without end: it is opened without blocking and refused) of at most
+    :data:`MAX_FILE_BYTES`; DatasetNotFoundError if it cannot be opened."""
     try:
-        with open(path, 'rb') as f:
-            buffer = f.read()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as e:
         raise DatasetNotFoundError(f'{path}: cannot read image ({e.strerror})') from e
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise DatasetError(f'{path}: not a regular file (a FIFO, a device or a folder); images are read from '
+                               'regular files only')
+        if st.st_size > MAX_FILE_BYTES:
+            raise DatasetError(f'{path}: {st.st_size} bytes, more than an image file may have ({MAX_FILE_BYTES})')
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, 'rb')
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_raw(path):
+    """Read an image file as its stored pixels, uint8/uint16 (H, W, 1 or 3); see :func:`decode_raw`."""
+    with open_image_file(path) as f:
+        try:
+            buffer = f.read(MAX_FILE_BYTES + 1)
+        except OSError as e:
+            raise DatasetNotFoundError(f'{path}: cannot read image ({e.strerror})') from e
     return decode_raw(buffer, path)
 
 
