@@ -170,3 +170,15 @@ def test_a_dml_checkpoint_that_cannot_make_an_image_is_refused(tmp_path, spoil, 
     torch.save({'params': state}, tmp_path / 'bad.pth')
     with pytest.raises(CheckpointError, match=fragment):
         DMLDegradation.from_checkpoint(str(tmp_path / 'bad.pth'))
+
+
+def test_a_yaml_alias_bomb_or_a_recursive_alias_is_one_line(tmp_path):
+    from conftest import tiny_dml_options, write_yaml
+    lines = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f'{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]' for p, c in zip('abcdefgh', 'bcdefghi')]
+    for extra, fragment in [('\n'.join(lines), 'its aliases expand it to 4903'),
+                            ('loop: &loop [1, *loop]', 'a recursive alias')]:
+        path = write_yaml(tmp_path / 'opt.yml', tiny_dml_options('bomb'))
+        path.write_text(path.read_text() + extra + '\n')
+        proc = run_cli(['train', '-opt', path], cwd=tmp_path)
+        assert fragment in one_error_line(proc, 'train') and not (tmp_path / 'experiments').exists()

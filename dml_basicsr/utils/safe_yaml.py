@@ -44,12 +44,59 @@ def yaml_problem(error):
     return f'{problem} at line {mark.line + 1}, column {mark.column + 1}' if mark is not None else problem
 
 
+# The most nodes a document may have with its aliases expanded: far above any option file or manifest (hundreds to a
+# few thousand), far below what an alias bomb ("billion laughs") expands to in whatever walks the data afterwards.
+MAX_EXPANDED_NODES = 1_000_000
+
+
+class RecursiveAliasError(Exception):
+    """A YAML alias inside the node it refers to."""
+
+
+def expanded_size(node, sizes=None, open_nodes=None):
+    """The number of nodes of the composed YAML ``node`` with every alias expanded (each shared node counted as
+    often as it is used), computed once per node; RecursiveAliasError for a node that contains itself."""
+    sizes = {} if sizes is None else sizes
+    open_nodes = set() if open_nodes is None else open_nodes
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in open_nodes:
+        raise RecursiveAliasError('a recursive alias (a node that contains itself)')
+    open_nodes.add(key)
+    if isinstance(node, yaml.MappingNode):
+        children = [n for pair in node.value for n in pair]
+    elif isinstance(node, yaml.SequenceNode):
+        children = node.value
+    else:
+        children = []
+    size = 1 + sum(expanded_size(child, sizes, open_nodes) for child in children)
+    open_nodes.discard(key)
+    sizes[key] = size
+    return size
+
+
 def load_yaml_text(text, where, error=ValueError):
-    """The YAML data of the string ``text``; ``error('<where>: ...')`` if it is not plain YAML data."""
+    """The YAML data of the string ``text``; ``error('<where>: ...')`` if it is not plain YAML data, nests too
+    deeply, or expands (through its aliases) to more than :data:`MAX_EXPANDED_NODES` nodes."""
+    loader = SafeOptionLoader(text)
     try:
-        return yaml.load(text, Loader=SafeOptionLoader)
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        size = expanded_size(node)
+        if size > MAX_EXPANDED_NODES:
+            raise error(f'{where}: its aliases expand it to {size} values, more than {MAX_EXPANDED_NODES} (an alias '
+                        'bomb?); write the values out')
+        return loader.construct_document(node)
     except yaml.YAMLError as e:
         raise error(f'{where}: not valid YAML: {yaml_problem(e)}') from None
+    except RecursionError:
+        raise error(f'{where}: not valid YAML: nested too deeply') from None
+    except RecursiveAliasError as e:
+        raise error(f'{where}: not plain YAML data: {e}') from None
+    finally:
+        loader.dispose()
 
 
 def read_yaml(path, error=ValueError, opener=open):
