@@ -279,6 +279,7 @@ def test_preprocessor_runs_on_the_models_device():
     ({'inputs': torch.zeros(2, 3, 16, 16), 'data_samples': torch.zeros(2, 3, 16, 16)},
      r"data\['data_samples'\] receives it; leave data_samples out"),
     ({'inputs': torch.zeros(2, 1, 16, 16)}, r"mean/std have 3 values but the training data\['inputs'\] have 1"),
+    ({'inputs': torch.rand(2, 3, 16, 16)}, r"data\['inputs'\] hold values in \[0, 1\]; it takes 0-255 images"),
 ])
 def test_preprocessor_bad_training_batches_name_the_key(data, match):
     preprocessor = DMLDataPreprocessor(**OPTIONS, mean=[0., 0., 0.], std=[1., 1., 1.])
@@ -292,6 +293,7 @@ def test_preprocessor_bad_training_batches_name_the_key(data, match):
     (dict(pretrained='city100-nikon-x2', bgr_to_rgb=True, rgb_to_bgr=True), r'set at most one of bgr_to_rgb and '),
     (dict(pretrained='city100-nikon-x2', mean=[0., 0., 0.]), r'give both mean and std .*, or neither'),
     (dict(pretrained='city100-nikon-x2', noise_sigma=-1), r'noise_sigma must be a finite number >= 0'),
+    (dict(pretrained='city100-nikon-x2', mean=[0., 0., 0.], std=[255., 0., 255.]), r'std must be numbers > 0'),
 ])
 def test_preprocessor_bad_options_give_one_clear_error(options, match):
     with pytest.raises(ValueError, match='DMLDataPreprocessor: ' + match):

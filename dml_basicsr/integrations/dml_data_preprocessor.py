@@ -71,6 +71,9 @@ class DMLDataPreprocessor(ImgDataPreprocessor):
             raise ValueError('DMLDataPreprocessor: set at most one of bgr_to_rgb and rgb_to_bgr')
         if (mean is None) != (std is None):
             raise ValueError('DMLDataPreprocessor: give both mean and std (1 or 3 values each), or neither')
+        if std is not None and not all(isinstance(s, (int, float)) and s > 0 for s in
+                                       (std if isinstance(std, (list, tuple)) else [std])):
+            raise ValueError(f'DMLDataPreprocessor: std must be numbers > 0 (it divides), got {std!r}')
         super().__init__(mean, std, pad_size_divisor, pad_value, bgr_to_rgb, rgb_to_bgr, non_blocking)
         self.source = dict(checkpoint=checkpoint, pretrained=pretrained, fixed_kernel=fixed_kernel)
         self.degradation = build_degradation('DMLDataPreprocessor', self.source, param_key, noise_sigma, clamp,
@@ -88,6 +91,7 @@ class DMLDataPreprocessor(ImgDataPreprocessor):
                              f"(got {type(data['data_samples']).__name__})")
         gt = stack_gt(data['inputs'])
         self._check_channels(gt)
+        self._check_range(gt)
         gt_rgb = flip_colour(gt) if self.bgr_inputs else gt
         lr_rgb = self.degradation(gt_rgb / 255.) * 255.
         lr, gt = (flip_colour(lr_rgb), flip_colour(gt_rgb)) if self.bgr_outputs else (lr_rgb, gt_rgb)
@@ -98,6 +102,13 @@ class DMLDataPreprocessor(ImgDataPreprocessor):
     def normalize(self, batch):
         """(B, C, H, W) on the 0-255 scale -> ``(batch - mean) / std`` (unchanged without mean/std)."""
         return (batch - self.mean) / self.std if self._enable_normalize else batch
+
+    @staticmethod
+    def _check_range(gt):
+        """A floating-point batch whose values all lie in (0, 1] is a [0, 1] image, not the 0-255 one this takes."""
+        if gt.is_floating_point() and gt.numel() and 0 < float(gt.max()) <= 1:
+            raise ValueError("DMLDataPreprocessor: data['inputs'] hold values in [0, 1]; it takes 0-255 images (uint8 "
+                             'or float), as mmengine\'s ImgDataPreprocessor: multiply by 255')
 
     def _check_channels(self, gt):
         if self._enable_normalize and self.mean.shape[0] != 1 and self.mean.shape[0] != gt.shape[1]:
