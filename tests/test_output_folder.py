@@ -182,3 +182,12 @@ def test_a_yaml_alias_bomb_or_a_recursive_alias_is_one_line(tmp_path):
         path.write_text(path.read_text() + extra + '\n')
         proc = run_cli(['train', '-opt', path], cwd=tmp_path)
         assert fragment in one_error_line(proc, 'train') and not (tmp_path / 'experiments').exists()
+
+
+def test_a_crop_border_that_leaves_nothing_is_an_error_not_nan(tmp_path):
+    from conftest import tiny_dml_options, write_yaml
+    opt = tiny_dml_options('border', total_iter=2)
+    opt['val']['metrics']['psnr']['crop_border'] = 500
+    proc = run_cli(['train', '-opt', write_yaml(tmp_path / 'opt.yml', opt)], cwd=tmp_path)
+    last = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 2 and 'val.metrics.psnr.crop_border 500 leaves nothing of a' in last

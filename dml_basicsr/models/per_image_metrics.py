@@ -12,11 +12,18 @@ from os import path as osp
 from basicsr.metrics import calculate_metric
 from basicsr.utils import get_root_logger
 
+from dml_basicsr.utils.options import OptionError
 from dml_basicsr.utils.output_folder import OutputFolder
 
 
 def image_metrics(sr_img, gt_img, metric_opts):
-    """{name: float} of BasicSR metric options (``val.metrics``) for one pair of uint8 HWC images."""
+    """{name: float} of BasicSR metric options (``val.metrics``) for one pair of uint8 HWC images; OptionError if a
+    ``crop_border`` leaves nothing of the image (BasicSR would report NaN)."""
+    for name, opt_ in metric_opts.items():
+        border = opt_.get('crop_border', 0) if isinstance(opt_, dict) else 0
+        if isinstance(border, int) and 2 * border >= min(gt_img.shape[:2]):
+            raise OptionError(f'val.metrics.{name}.crop_border {border} leaves nothing of a {gt_img.shape[1]}x'
+                              f'{gt_img.shape[0]} validation image; use a crop_border below {min(gt_img.shape[:2]) // 2}')
     data = dict(img=sr_img, img2=gt_img)
     return {name: float(calculate_metric(data, opt_)) for name, opt_ in metric_opts.items()}
 
