@@ -773,6 +773,11 @@ def _set(opt, keys, value):
 OPTION_MISTAKES = [  # (change of the tiny DML options, what the line says)
     (lambda o: _drop(o, 'num_gpu'), 'num_gpu is missing'),
     (lambda o: _set(o, ['num_gpu'], 'two'), 'num_gpu must be auto or an integer >= 0'),
+    (lambda o: _set(o, ['num_gpu'], 1), 'num_gpu 1, but this machine has 0 CUDA device(s)'),
+    (lambda o: _set(o, ['manual_seed'], 'abc'), "manual_seed must be an integer >= 0 (or absent: a random one), got 'abc'"),
+    (lambda o: _set(o, ['datasets', 'train', 'batch_size_per_gpu'], 2.0), 'batch_size_per_gpu must be an integer, got 2.0'),
+    (lambda o: _set(o, ['train', 'optim_g', 'type'], 'AdamW'), "train.optim_g.type 'AdamW' is not a registered "
+                                                               "optimizer of BasicSR"),
     (lambda o: _drop(o, 'datasets'), 'datasets is missing'),
     (lambda o: _set(o, ['datasets'], ['train']), 'datasets is not a section'),
     (lambda o: _drop(o, 'datasets', 'train'), 'datasets has no train section'),

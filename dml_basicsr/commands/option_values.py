@@ -15,12 +15,15 @@ import inspect
 import math
 import numbers
 
+import torch
+
 from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY
 
 from dml_basicsr.utils.options import OptionError, did_you_mean
 
-# What BasicSR 1.4.2's SRModel builds (setup_optimizers / setup_schedulers); anything else is NotImplementedError.
-OPTIMIZERS = ('Adam', 'AdamW', 'Adamax', 'SGD', 'ASGD', 'RMSprop', 'Rprop')
+# What BasicSR 1.4.2's SRModel builds (BaseModel.get_optimizer / setup_schedulers); anything else is
+# NotImplementedError when the model is built, after the experiment folder exists.
+OPTIMIZERS = ('Adam',)
 SCHEDULERS = ('MultiStepLR', 'MultiStepRestartLR', 'CosineAnnealingRestartLR')
 # The arguments that BasicSR's calculate_metric passes itself (the images), not from the option file.
 METRIC_DATA_ARGS = ('img', 'img2')
@@ -79,6 +82,12 @@ def check_option_values(opt, opt_path, command):
         raise OptionError(f'{opt_path}: num_gpu is missing (BasicSR reads it: 0 for the CPU, a number, or auto)')
     if not (opt['num_gpu'] == 'auto' or (is_integer(opt['num_gpu']) and opt['num_gpu'] >= 0)):
         raise OptionError(f'{opt_path}: num_gpu must be auto or an integer >= 0, got {opt["num_gpu"]!r}')
+    if opt['num_gpu'] != 'auto' and opt['num_gpu'] > torch.cuda.device_count():
+        raise OptionError(f'{opt_path}: num_gpu {opt["num_gpu"]}, but this machine has {torch.cuda.device_count()} '
+                          'CUDA device(s): use num_gpu: auto (CUDA when present, else the CPU) or 0')
+    seed = opt.get('manual_seed')
+    if seed is not None and not (isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0):
+        raise OptionError(f'{opt_path}: manual_seed must be an integer >= 0 (or absent: a random one), got {seed!r}')
     datasets = check_section(opt, 'datasets', opt_path, 'the data to train or test on')
     if 'manifest' not in opt:
         check_section(opt, 'network_g', opt_path, 'the network to train or test (its type and options)')
@@ -128,8 +137,11 @@ def check_dataset_values(datasets, opt_path, training):
         if not isinstance(section, dict):
             raise OptionError(f'{where} must be a dataset section (type, dataroot, ...), got {section!r}')
         if phase.split('_')[0] == 'train':
-            check_integer(section, 'batch_size_per_gpu', where, 1, required=True)
-            check_integer(section, 'num_worker_per_gpu', where, 0, required=True)
+            for key, minimum in (('batch_size_per_gpu', 1), ('num_worker_per_gpu', 0)):
+                check_integer(section, key, where, minimum, required=True)
+                if not isinstance(section[key], int):  # the DataLoader takes no 2.0
+                    raise OptionError(f'{where}.{key} must be an integer, got {section[key]!r} (write '
+                                      f'{int(section[key])})')
             check_integer(section, 'dataset_enlarge_ratio', where, 1)
         if 'gt_size' in section:
             check_integer(section, 'gt_size', where, 1)
