@@ -191,3 +191,24 @@ def test_a_crop_border_that_leaves_nothing_is_an_error_not_nan(tmp_path):
     proc = run_cli(['train', '-opt', write_yaml(tmp_path / 'opt.yml', opt)], cwd=tmp_path)
     last = proc.stderr.strip().splitlines()[-1]
     assert proc.returncode == 2 and 'val.metrics.psnr.crop_border 500 leaves nothing of a' in last
+
+
+def test_hr_folder_globs_neither_follow_link_loops_nor_leave_the_folder(tmp_path):
+    import glob
+    from dml_basicsr.data.errors import DatasetError
+    from dml_basicsr.data.syn_dml_dataset import _disk_files
+    root = tmp_path / 'hr'
+    for rel in ('a.png', 'x/b.png', 'x/y/c.png', 'x/notes.txt', '.hidden.png'):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / rel), np.zeros((8, 8), np.uint8)) if rel.endswith('.png') else (root / rel).write_text('')
+    for patterns in ('**/*', '*.png', 'x/*', ['x/**/*.png', '*.png'], 'x/[a-b].png', 'x/[!a].png', 'x/?/*'):
+        expected = sorted({p for q in ([patterns] if isinstance(patterns, str) else patterns)
+                           for p in glob.glob(os.path.join(str(root), q), recursive=True)
+                           if p.endswith('.png') and os.path.isfile(p)})
+        assert _disk_files(str(root), patterns) == expected, patterns
+    (root / 'x' / 'loop').symlink_to(root)  # a link back up: glob would walk it again and again
+    (root / 'out').symlink_to(tmp_path)
+    assert len(_disk_files(str(root), '**/*')) == 3
+    for pattern in ('/etc/*', '../*', 'x/../../*'):
+        with pytest.raises(DatasetError, match='must be a relative pattern inside dataroot_gt'):
+            _disk_files(str(root), pattern)

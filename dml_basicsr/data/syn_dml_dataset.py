@@ -1,6 +1,6 @@
-import glob
 import os
 import random
+import re
 
 import numpy as np
 import torch
@@ -17,14 +17,63 @@ from .pair_transforms import image_to_tensor
 from .prepared_lmdb import lmdb_keys
 
 
+def _component_regex(part):
+    """The regex of one glob path component: ``*`` and ``?`` never cross a ``/``, ``[...]`` (``[!...]``) is a
+    character class, as in :mod:`glob`."""
+    out, i, n = '', 0, len(part)
+    while i < n:
+        c = part[i]
+        end = -1
+        if c == '[':
+            j = i + 1 + (part[i + 1:i + 2] == '!')
+            j += part[j:j + 1] == ']'
+            end = part.find(']', j)
+        if c == '*':
+            out += '[^/]*'
+        elif c == '?':
+            out += '[^/]'
+        elif end != -1:
+            body = part[i + 1:end].replace('\\', '\\\\')
+            out += '[' + ('^' + body[1:] if body.startswith('!') else body) + ']'
+            i = end
+        else:
+            out += re.escape(c)
+        i += 1
+    return out
+
+
+def glob_regex(pattern):
+    """A compiled regex of a relative glob ``pattern`` (``/``-separated, ``**`` any number of folders) matched
+    against paths relative to the folder; DatasetError for an absolute pattern or one with ``..``."""
+    parts = pattern.replace(os.sep, '/').split('/')
+    if pattern.startswith(('/', os.sep)) or '..' in parts or not pattern:
+        raise DatasetError(f'SynDMLDataset: gt_glob {pattern!r} must be a relative pattern inside dataroot_gt '
+                           '(no leading /, no ..)')
+    regex = ''
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if part == '**':
+            regex += '.*' if last else '(?:[^/]+/)*'
+        else:
+            regex += _component_regex(part) + ('' if last else '/')
+    return re.compile(regex + r'\Z', re.S)
+
+
 def _disk_files(folder, patterns):
     """Image files matching the glob ``patterns`` (one or a list, relative to ``folder``, ``**`` recursive),
-    sorted, each once."""
+    sorted, each once. The folder is walked without following links to folders (a link loop cannot hang it, a link
+    cannot lead the walk out of the folder); links to files are listed like files."""
     if not os.path.isdir(folder):
         raise DatasetNotFoundError(f'HR folder not found: {os.path.abspath(folder)}')
     patterns = [patterns] if isinstance(patterns, str) else list(patterns)
-    matches = {path for pattern in patterns for path in glob.glob(os.path.join(glob.escape(folder), pattern),
-                                                                   recursive=True)}
+    regexes = [glob_regex(p) for p in patterns]
+    matches = []
+    for root, _, files in os.walk(folder, followlinks=False):
+        rel_root = os.path.relpath(root, folder).replace(os.sep, '/')
+        for name in files:
+            rel = name if rel_root == '.' else f'{rel_root}/{name}'
+            if not name.startswith('.') and any(r.match(rel) for r in regexes):
+                matches.append(os.path.join(root, name))
     return sorted(path for path in matches if is_image_file(path) and os.path.isfile(path))
 
 
