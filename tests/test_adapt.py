@@ -206,7 +206,7 @@ def test_an_lr_one_pixel_short_is_refused(tmp_path, camera):
     assert not (tmp_path / 'out').exists()
 
 
-@pytest.mark.parametrize('how', ['shifted', 'rescaled', 'another scene'])
+@pytest.mark.parametrize('how', ['shifted', 'rescaled', 'zoomed about its centre', 'another scene'])
 def test_misaligned_pairs_are_refused_naming_the_file(tmp_path, camera, how):
     pairs, source = camera
     path = pairs / 'LR' / 'p2.png'
@@ -218,10 +218,16 @@ def test_misaligned_pairs_are_refused_naming_the_file(tmp_path, camera, how):
         big = cv2.resize(hr, None, fx=1.06, fy=1.06, interpolation=cv2.INTER_CUBIC)
         top, left = int(SCENES[2][1] * 1.06), int(SCENES[2][2] * 1.06)
         cv2.imwrite(str(path), camera_lr(np.round(big[top:top + 128, left:left + 128] * 255).astype(np.uint8)))
+    elif how == 'zoomed about its centre':  # 15%: no shift at the centre, 4.8 HR pixels at the quadrants' centres
+        hr = hr_crop(*SCENES[2])
+        zoom = cv2.getRotationMatrix2D((63.5, 63.5), 0, 1.15)
+        cv2.imwrite(str(path), camera_lr(cv2.warpAffine(hr, zoom, (128, 128), flags=cv2.INTER_CUBIC,
+                                                        borderMode=cv2.BORDER_REFLECT)))
     else:
         shutil.copy(pairs / 'LR' / 'p0.png', path)
     line = refused(tmp_path, ['--checkpoint', source, '--pairs', pairs, '--output', tmp_path / 'out'], str(path))
     assert ('misaligned' in line) if how != 'another scene' else ('not the same scene' in line)
+    assert ('between quadrants' in line) == (how == 'zoomed about its centre')
     assert not (tmp_path / 'out').exists()
 
 
