@@ -218,17 +218,31 @@ def test_misaligned_pairs_are_refused_naming_the_file(tmp_path, camera, how):
         big = cv2.resize(hr, None, fx=1.06, fy=1.06, interpolation=cv2.INTER_CUBIC)
         top, left = int(SCENES[2][1] * 1.06), int(SCENES[2][2] * 1.06)
         cv2.imwrite(str(path), camera_lr(np.round(big[top:top + 128, left:left + 128] * 255).astype(np.uint8)))
-    elif how == 'zoomed about its centre':  # 15%: no shift at the centre, 4.8 HR pixels at the quadrants' centres
-        hr = hr_crop(*SCENES[2])
-        zoom = cv2.getRotationMatrix2D((63.5, 63.5), 0, 1.15)
-        cv2.imwrite(str(path), camera_lr(cv2.warpAffine(hr, zoom, (128, 128), flags=cv2.INTER_CUBIC,
+    elif how == 'zoomed about its centre':  # 8%: no shift at the centre, 5 HR pixels at the quadrants' centres
+        hr = hr_crop('astronaut', 40, 180, size=256)
+        cv2.imwrite(str(pairs / 'HR' / 'p2.png'), hr)
+        zoom = cv2.getRotationMatrix2D((127.5, 127.5), 0, 1.08)
+        cv2.imwrite(str(path), camera_lr(cv2.warpAffine(hr, zoom, (256, 256), flags=cv2.INTER_CUBIC,
                                                         borderMode=cv2.BORDER_REFLECT)))
     else:
         shutil.copy(pairs / 'LR' / 'p0.png', path)
     line = refused(tmp_path, ['--checkpoint', source, '--pairs', pairs, '--output', tmp_path / 'out'], str(path))
     assert ('misaligned' in line) if how != 'another scene' else ('not the same scene' in line)
-    assert ('between quadrants' in line) == (how == 'zoomed about its centre')
     assert not (tmp_path / 'out').exists()
+
+
+@pytest.mark.parametrize('quadrants, refused', [([(1.6, 0.), (-1.6, 0.), (0., 0.), (0.1, 0.)], True),
+                                                ([(1.6, 0.), (0.7, 0.), (0., 0.), (0.1, 0.)], False)])
+def test_two_quadrants_apart_are_a_scale_or_rotation_one_is_not(monkeypatch, quadrants, refused):
+    import dml_basicsr.degradation.camera_pairs as camera_pairs
+    hr = hr_crop(*SCENES[0])
+    deg = DMLDegradation(FixedKernelNet(scale=SCALE, kernel='gaussian', sigma=TRUE_SIGMA), noise_sigma=0)
+    gray = torch.from_numpy(cv2.cvtColor(hr, cv2.COLOR_BGR2GRAY).astype(np.float32) / 255.)[None, None]
+    pair = camera_pairs.CameraPair('p', 'hr.png', 'lr.png', gray, deg(gray))
+    assert camera_pairs.alignment_problem(deg, pair) is None
+    monkeypatch.setattr(camera_pairs, 'quadrant_shifts', lambda *a: quadrants)  # limit at x2: 3 HR = 1.5 LR pixels
+    problem = camera_pairs.alignment_problem(deg, pair)
+    assert (problem is not None and 'between quadrants' in problem) == refused
 
 
 def test_outputs_overlapping_the_pairs_or_foreign_folders_are_refused(tmp_path, camera):
