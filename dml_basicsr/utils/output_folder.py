@@ -15,8 +15,6 @@ import contextlib
 import fcntl
 import os
 
-from .atomic_write import write_bytes_atomic
-
 
 class OutputFolderError(ValueError):
     """The output folder overlaps an input, is written by another run, or holds files this command did not write;
@@ -159,6 +157,8 @@ class OutputFolder:
         return [self.target(name) for name in names]
 
     def write_bytes(self, name, data):
+        from .atomic_write import write_bytes_atomic  # here: the lock functions above import nothing of the package
+
         path = self.target(name)
         os.makedirs(self.path, exist_ok=True)
         write_bytes_atomic(path, data)
