@@ -24,6 +24,7 @@ import matplotlib
 import torch
 
 from dml_basicsr.archs.network_loading import load_dmlnet
+from dml_basicsr.commands.adapt import DEFAULTS
 from dml_basicsr.degradation import DMLDegradation
 from dml_basicsr.degradation.camera_pairs import read_pair
 from dml_basicsr.degradation.lr_fidelity import bicubic_degradation, least_squares_degradation, lr_fidelity
@@ -88,14 +89,15 @@ def main():
     parser.add_argument('--test', type=int, nargs=2, default=[31, 35], metavar=('FIRST', 'LAST'))
     parser.add_argument('--variant', action='append', metavar='TRAIN:LR',
                         help='what to train and the learning rate (default: the command\'s defaults)')
-    parser.add_argument('--iters', type=int, default=500)
-    parser.add_argument('--val-freq', type=int, default=50)
+    parser.add_argument('--iters', type=int, default=DEFAULTS['iterations'])
+    parser.add_argument('--val-freq', type=int, default=DEFAULTS['val_freq'])
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--jobs', type=int, default=int(os.environ.get('JOBS', 2)))
     parser.add_argument('--out', required=True)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    variants = [tuple(v.split(':')) for v in (args.variant or ['all:5e-5'])]
+    default = f'{DEFAULTS["train"]}:{DEFAULTS["lr"]:g}'
+    variants = [tuple(v.split(':')) for v in (args.variant or [default])]
     os.makedirs(args.out, exist_ok=True)
     pool = list(range(args.pool[0], args.pool[1] + 1))
     order = random.Random(args.seed).sample(pool, len(pool))
