@@ -166,7 +166,9 @@ def plot_curve(results, path):
     ax.set_xticklabels([str(k) for k in ks])
     ax.set_xlabel(f'pairs of the new camera ({results["camera"]})')
     ax.set_ylabel('PSNR of the LR (dB)')
-    ax.set_title(f'{results["camera"]} {results["test"][0]:03d}-{results["test"][1]:03d}, Y, 7-px border', fontsize=9)
+    source = os.path.basename(os.path.dirname(os.path.dirname(os.path.abspath(results['source']))))
+    ax.set_title(f'{source} adapted to {results["camera"]}\ntest: {results["camera"]} {results["test"][0]:03d}-'
+                 f'{results["test"][1]:03d}, Y, 7-px border', fontsize=8)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
