@@ -47,9 +47,10 @@ DESCRIPTION = HELP + f'''
 PAIRS holds HR/ and LR/ with the same file names (BasicSR's paired folders), or RealSR's
 <Cam>_<NNN>_HR.png + _LR<s>.png, or City100's NNNH.PNG + NNNL.PNG, in one folder; colour or gray, any
 number of pairs from 1. The LR must be 1/s of the HR for the model's scale s, and aligned with it:
-each pair's real LR is compared with the model's LR of its HR (phase correlation), and a pair shifted
-by more than 2 HR pixels anywhere in the image (a shift, another scale, a rotation) or of another
-scene is refused, naming the file, before anything is written.
+each pair's real LR is compared with the model's LR of its HR (phase correlation): a pair shifted by
+more than 2 HR pixels over the whole image, whose quadrants move apart by more than 3 HR pixels
+(another scale, a rotation), or of another scene is refused, naming the file, before anything is
+written.
 
 With 3 or more pairs, a fifth of them (at least one, drawn with --seed) is held out; with 1 or 2,
 the right third of every pair is. The model is fine-tuned on the rest through BasicSR's training
