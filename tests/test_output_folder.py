@@ -212,3 +212,14 @@ def test_hr_folder_globs_neither_follow_link_loops_nor_leave_the_folder(tmp_path
     for pattern in ('/etc/*', '../*', 'x/../../*'):
         with pytest.raises(DatasetError, match='must be a relative pattern inside dataroot_gt'):
             _disk_files(str(root), pattern)
+
+
+@pytest.mark.parametrize('device, fragment', [('bogus', "device must be 'cpu' or 'cuda'"), ('meta', "device must be"),
+                                              ('cuda', 'CUDA is not available')])
+def test_synthesize_refuses_a_device_it_cannot_use_before_writing(tmp_path, device, fragment):
+    (tmp_path / 'in').mkdir()
+    cv2.imwrite(str(tmp_path / 'in' / 'a.png'), np.full((32, 32, 3), 100, np.uint8))
+    save_dmlnet(tmp_path / 'dml.pth')
+    proc = run_cli(['synthesize', '--input', 'in', '--output', 'out', '--checkpoint', 'dml.pth', '--device', device,
+                    '--no-progress'], cwd=tmp_path)
+    assert fragment in one_error_line(proc, 'synthesize') and not (tmp_path / 'out').exists()

@@ -139,7 +139,13 @@ def _check_arguments(color, seed, tile, tile_overlap, device, noise_sigma):
         raise ValueError(f'tile must be a non-negative number of pixels (0: no tiling), got {tile!r}')
     if int(tile_overlap) < 0:
         raise ValueError(f'tile_overlap must be non-negative, got {tile_overlap!r}')
-    if str(device).startswith('cuda') and not torch.cuda.is_available():
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device must be 'cpu' or 'cuda' (or 'cuda:N'), got {device!r}") from None
+    if kind not in ('cpu', 'cuda'):
+        raise ValueError(f"device must be 'cpu' or 'cuda' (or 'cuda:N'), got {device!r}")
+    if kind == 'cuda' and not torch.cuda.is_available():
         raise ValueError(f'device {device!r} requested, but CUDA is not available')
 
 
