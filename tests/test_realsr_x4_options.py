@@ -96,3 +96,24 @@ def test_table2_option_file_trains_on_the_crops(project, name):
     for row in rows:  # the published real-world protocol: PSNR/SSIM on Y without crop, LPIPS
         assert 0 < float(row['psnr']) < 100 and 0 < float(row['ssim']) <= 1 and 0 <= float(row['lpips']) < 1
     assert opt['val']['metrics']['psnr']['crop_border'] == 0 and opt['val']['metrics']['psnr']['test_y_channel']
+
+
+ONE_CAMERA_FILES = {'train_dml_realsr_crops_x4_canon.yml': 'Canon', 'train_dml_realsr_crops_x4_nikon.yml': 'Nikon'}
+
+
+@pytest.mark.parametrize('name', sorted(ONE_CAMERA_FILES))
+def test_one_camera_option_files_train_and_validate_on_their_camera_only(project, name):
+    """The sources of the adaptation study (docs/adapt.md): one camera's 001-030 train, its 031-035 validate."""
+    with open(PROJECT_ROOT / 'options' / name) as f:
+        opt = shrink(yaml.safe_load(f), 32)
+    proc = run_cli(['train', '-opt', str(write_yaml(project / f'shrunk_{name}', opt))], cwd=project)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    camera = ONE_CAMERA_FILES[name]
+    with open(project / 'experiments' / opt['name'] / f'metrics_RealSRcrops_{camera}_val.csv') as f:
+        images = sorted(row['image'] for row in csv.DictReader(f) if row['iter'] == '2')
+    assert images == [f'{camera}_031_HR', f'{camera}_032_HR']
+    with open(PROJECT_ROOT / 'options' / 'train_dml_realsr_crops_x4.yml') as f:
+        both = yaml.safe_load(f)
+    with open(PROJECT_ROOT / 'options' / name) as f:
+        one = yaml.safe_load(f)
+    assert one['train'] == both['train'] and one['network_g'] == both['network_g']  # the same budget and model
