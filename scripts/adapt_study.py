@@ -10,8 +10,9 @@ unadapted model (RealSR V3 x4 crops: Canon and Nikon, scenes 001-035).
         --variant all:5e-5 --variant basis:1e-3 ... --iters 800 --val-freq 100 --out results/adapt_study/dev
 
 Each run is `basicsr adapt` in its own process (JOBS at a time); the pairs of a run are the first k of one draw from
-the pool with --seed (so the pairs of a smaller k are among those of a larger one), laid out as HR/ + LR/ links in OUT/pairs_k<k>/. Writes OUT/study.yml (every number), OUT/study.md (the
-tables) and, with several k, OUT/curve.png (test PSNR against k).
+the pool with --seed (so the pairs of a smaller k are among those of a larger one), laid out as HR/ + LR/ links in
+OUT/pairs_k<k>/. Writes OUT/study.yml (every number), OUT/study.md (the tables) and, with several k, OUT/curve.png
+(test PSNR against k).
 """
 import argparse
 import concurrent.futures
@@ -39,7 +40,8 @@ WHOLE = (0.0, 1.0)
 
 def scene_files(root, camera, number):
     folder = os.path.join(root, camera, 'Train', '4')
-    return (os.path.join(folder, f'{camera}_{number:03d}_HR.png'), os.path.join(folder, f'{camera}_{number:03d}_LR4.png'))
+    stem = os.path.join(folder, f'{camera}_{number:03d}')
+    return f'{stem}_HR.png', f'{stem}_LR4.png'
 
 
 def camera_pairs(root, camera, numbers):

@@ -25,7 +25,7 @@ MAX_SHIFT_HR = 2.0
 # (HR pixels) from the whole image's shift. On the 70 RealSR pairs the second largest quadrant deviation was at most
 # 0.41 LR pixels (1.6 HR pixels); one quadrant alone reached 0.87 (local parallax or texture, not a scale).
 MAX_QUADRANT_SPREAD_HR = 3.0
-# Below this phase-correlation peak the two LRs are not one scene (aligned pairs: 0.83-0.94; a wrong pairing: 0.05).
+# Below this phase-correlation peak the two LRs are not one scene (aligned pairs: 0.82-0.94; a wrong pairing: 0.05).
 MIN_CORRELATION = 0.2
 # The held-out band of each pair when fewer than 3 pairs are given (no pair can be spared): the right third.
 HELD_OUT_COLUMNS = (2 / 3, 1.0)
@@ -53,7 +53,8 @@ def size_problem(hr_shape, lr_shape, scale):
     expected = ' or '.join(f'{b}x{a}' for a, b in sorted(allowed))
     ratios = (h / h_lr, w / w_lr) if h_lr and w_lr else (0., 0.)
     if abs(ratios[0] - ratios[1]) < 0.05 * max(ratios) and abs(ratios[0] - scale) > 0.25:
-        return f'HR {w}x{h} and LR {w_lr}x{h_lr} are a x{ratios[0]:.3g} pair; the model is x{scale} (LR {expected} expected)'
+        return (f'HR {w}x{h} and LR {w_lr}x{h_lr} are a x{ratios[0]:.3g} pair; the model is x{scale} (LR {expected} '
+                'expected)')
     return f'LR {w_lr}x{h_lr} is not 1/{scale} of HR {w}x{h} (expected {expected})'
 
 

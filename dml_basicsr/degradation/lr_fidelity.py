@@ -1,7 +1,8 @@
 """How close a degradation's LR comes to a camera's real LR: Table 1's protocol (Y, 8-bit, a 7-pixel LR border left
 out), on whole pairs or on a band of columns of them; and the closed-form reference, the least-squares kernel.
 
-    rows = lr_fidelity(DMLDegradation(net, noise_sigma=0), [(pair, (0.0, 1.0))])   # {'psnr': .., 'ssim': .., 'images': [..]}
+    rows = lr_fidelity(DMLDegradation(net, noise_sigma=0), [(pair, (0.0, 1.0))])
+    rows['psnr'], rows['ssim'], rows['images']   # the means, and [{image, psnr, ssim}]
 """
 import torch
 from basicsr.utils import tensor2img

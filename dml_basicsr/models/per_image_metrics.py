@@ -22,8 +22,9 @@ def image_metrics(sr_img, gt_img, metric_opts):
     for name, opt_ in metric_opts.items():
         border = opt_.get('crop_border', 0) if isinstance(opt_, dict) else 0
         if isinstance(border, int) and 2 * border >= min(gt_img.shape[:2]):
+            side = min(gt_img.shape[:2])
             raise OptionError(f'val.metrics.{name}.crop_border {border} leaves nothing of a {gt_img.shape[1]}x'
-                              f'{gt_img.shape[0]} validation image; use a crop_border below {min(gt_img.shape[:2]) // 2}')
+                              f'{gt_img.shape[0]} validation image; use a crop_border below {side // 2}')
     data = dict(img=sr_img, img2=gt_img)
     return {name: float(calculate_metric(data, opt_)) for name, opt_ in metric_opts.items()}
 
