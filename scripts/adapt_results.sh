@@ -4,7 +4,8 @@
 #   2. how the defaults were chosen: variants at k=5 on development scenes (Canon -> Nikon, pairs from 001-020,
 #      tested on 021-030: no test scene), 600 iterations, every 100th checkpoint tested;
 #   3. the study: k = 1, 2, 5, 10 pairs of the other camera from 001-030, tested on its 031-035, both directions.
-# Usage: bash scripts/adapt_results.sh [sources|defaults|study|all]   (default: all; finished runs are skipped)
+#   4. the SR consequence: one x4 network per row of options/train_srx4_nikon5_*.yml, tested on Nikon 031-035.
+# Usage: bash scripts/adapt_results.sh [sources|defaults|study|sr|all]   (default: all; finished runs are skipped)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PY:-.venv/bin/python}"
@@ -31,4 +32,11 @@ if [[ "$WHAT" == study || "$WHAT" == all ]]; then
   "$PY" scripts/adapt_study.py --source "$CANON" --camera Nikon --ks 1 2 5 10 --jobs 1 --out "$OUT/canon_to_nikon" &
   "$PY" scripts/adapt_study.py --source "$NIKON" --camera Canon --ks 1 2 5 10 --jobs 1 --out "$OUT/nikon_to_canon" &
   wait
+fi
+if [[ "$WHAT" == sr || "$WHAT" == all ]]; then
+  rows=(a-adapted b-unadapted c-synbicubic d-synleastsquares e-real)
+  printf '%s\n' "${rows[@]}" | xargs -P "$JOBS" -I{} env OMP_NUM_THREADS=1 \
+    .venv/bin/basicsr train -opt options/train_srx4_nikon5_{}.yml --auto_resume
+  .venv/bin/basicsr report --dataset RealSRcrops_val --scale 4 --output "$OUT/sr_nikon5.md" \
+    $(for r in "${rows[@]}"; do echo "--label ($r)=experiments/SRx4_Nikon5_$r"; done)
 fi

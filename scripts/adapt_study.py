@@ -11,11 +11,13 @@ unadapted model (RealSR V3 x4 crops: Canon and Nikon, scenes 001-035).
 
 Each run is `basicsr adapt` in its own process (JOBS at a time); the pairs of a run are the first k of one draw from
 the pool with --seed (so the pairs of a smaller k are among those of a larger one), laid out as HR/ + LR/ links in
-OUT/pairs_k<k>/. Writes OUT/study.yml (every number), OUT/study.md (the tables) and, with several k, OUT/curve.png
+OUT/pairs_k<k>/. Writes OUT/study.yml (every number), OUT/study.md (the tables), OUT/least_squares_k<k>.pth (the
+least-squares kernel of the k pairs as a DMLNet checkpoint, for Syn training) and, with several k, OUT/curve.png
 (test PSNR against k).
 """
 import argparse
 import concurrent.futures
+import math
 import os
 import random
 import subprocess
@@ -24,6 +26,7 @@ import sys
 import matplotlib
 import torch
 
+from dml_basicsr.archs import DMLNet
 from dml_basicsr.archs.network_loading import load_dmlnet
 from dml_basicsr.commands.adapt import DEFAULTS
 from dml_basicsr.degradation import DMLDegradation
@@ -69,6 +72,21 @@ def adapt(args, run_dir, pairs_dir, train, lr):
     with open(run_dir.rstrip('/') + '.log', 'w') as log:
         return subprocess.run(command, stdout=log, stderr=subprocess.STDOUT,
                               env=dict(os.environ, OMP_NUM_THREADS='1')).returncode
+
+
+def kernel_checkpoint(kernel, scale, path):
+    """Save one (K, K) kernel as a DMLNet checkpoint that applies exactly it at every pixel (so that `degradation:
+    {checkpoint: ...}` trains SR on it): two identical basis kernels, the kernel normalised to sum 1, and constant
+    weights of half its sum (the weight CNN's last convolution zero, its bias the logit of that half)."""
+    gain = float(kernel.sum())
+    if not 0 < gain < 2:
+        raise ValueError(f'kernel sum {gain} cannot be a DMLNet gain')
+    net = DMLNet(num_in_ch=1, num_basis=2, kernel_size=kernel.shape[-1], scale=scale)
+    state = net.state_dict()
+    state['basis'] = (kernel / gain).float().expand(2, -1, -1).clone()
+    state['weight_net.conv_last.weight'].zero_()
+    state['weight_net.conv_last.bias'].fill_(math.log(gain / 2 / (1 - gain / 2)))
+    torch.save({'params': state}, path)
 
 
 def checkpoint_curve(run_dir, test_items):
@@ -125,7 +143,10 @@ def main():
         if code:
             continue
         k_items = [(p, WHOLE) for p in camera_pairs(args.root, args.camera, draws[k])]
-        least_squares = lr_fidelity(least_squares_degradation(k_items, 4), test_items)
+        ls_degradation = least_squares_degradation(k_items, 4)
+        least_squares = lr_fidelity(ls_degradation, test_items)
+        kernel_checkpoint(ls_degradation.net.weight.detach().double(), 4,
+                          os.path.join(args.out, f'least_squares_k{k}.pth'))
         adapted = lr_fidelity(DMLDegradation(load_dmlnet(os.path.join(run_dir, 'model.pth')), noise_sigma=0),
                               test_items)
         results['runs'].append(dict(k=k, train=train, lr=float(lr), least_squares=least_squares, adapted=adapted,

@@ -21,7 +21,7 @@ TABLE2_DEGRADATION_LINES = {
     'train_srx4_realsr_real_syndml.yml': 'Online DML degradation from pretrained realsr-x4: scale 4, noise_sigma 5.0',
 }
 TABLE2_FILES = sorted(p.name for p in (PROJECT_ROOT / 'options').glob('train_srx4_realsr_*.yml'))
-SCENES = (1, 2, 30, 31, 32)  # 1-30 train, 31-35 validate
+SCENES = (1, 2, 13, 14, 25, 28, 30, 31, 32)  # 1-30 train (2, 13, 14, 25, 28: the adaptation's 5 pairs), 31-35 validate
 
 
 @pytest.fixture(scope='module')
@@ -117,3 +117,36 @@ def test_one_camera_option_files_train_and_validate_on_their_camera_only(project
     with open(PROJECT_ROOT / 'options' / name) as f:
         one = yaml.safe_load(f)
     assert one['train'] == both['train'] and one['network_g'] == both['network_g']  # the same budget and model
+
+
+NIKON5_DEGRADATION_LINES = {
+    'train_srx4_nikon5_a-adapted.yml': 'Online DML degradation from model_zoo/realsr_x4_adapt/dml_x4_canononly_adapted_nikon_k5.pth',
+    'train_srx4_nikon5_b-unadapted.yml': 'Online DML degradation from model_zoo/realsr_x4_adapt/dml_x4_canononly.pth',
+    'train_srx4_nikon5_c-synbicubic.yml': "Online fixed-kernel degradation {'kernel': 'bicubic', 'scale': 4}",
+    'train_srx4_nikon5_d-synleastsquares.yml': 'Online DML degradation from model_zoo/realsr_x4_adapt/leastsquares_nikon_k5.pth',
+    'train_srx4_nikon5_e-real.yml': None,
+}
+
+
+def test_the_adaptation_sr_rows_are_shipped():
+    assert sorted(p.name for p in (PROJECT_ROOT / 'options').glob('train_srx4_nikon5_*.yml')) == sorted(
+        NIKON5_DEGRADATION_LINES)
+
+
+@pytest.mark.parametrize('name', sorted(NIKON5_DEGRADATION_LINES))
+def test_adaptation_sr_option_file_trains_and_validates_on_nikon(project, name):
+    """The SR rows of docs/adapt.md: each trains (shrunk) with the degradation it names, on the 5 Nikon pairs' HR
+    (and Urban100) or on the 5 pairs themselves, and validates on Nikon 031-035 only."""
+    if not (project / 'model_zoo').exists():
+        (project / 'model_zoo').symlink_to(PROJECT_ROOT / 'model_zoo')
+    with open(PROJECT_ROOT / 'options' / name) as f:
+        opt = shrink(yaml.safe_load(f), 80)
+    proc = run_cli(['train', '-opt', str(write_yaml(project / f'shrunk_{name}', opt))], cwd=project)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    exp = project / 'experiments' / opt['name']
+    log = ''.join(p.read_text() for p in exp.glob('train_*.log'))
+    expected = NIKON5_DEGRADATION_LINES[name]
+    assert (expected in log) if expected else 'degradation from' not in log and 'degradation {' not in log
+    with open(exp / 'metrics_RealSRcrops_val.csv') as f:
+        images = sorted(row['image'] for row in csv.DictReader(f) if row['iter'] == '2')
+    assert images == ['Nikon_031_LR4', 'Nikon_032_LR4']
