@@ -62,7 +62,8 @@ bicubic, the least-squares 15x15 kernel fitted on the same training pairs, the u
 adapted model against the real LR. By default only the basis kernels are fine-tuned (--train).
 
 OUT gets model.pth (loads with DMLDegradation.from_checkpoint, `degradation: {{checkpoint: OUT/model.pth}}`
-and the mmengine components), model.pth.noise.yml (its noise fitted on all the pairs: noise: fitted),
+and the mmengine components), model.pth.noise.yml (its noise fitted on all the pairs, for noise: fitted;
+not written, with a warning, when the pairs have too few flat areas to fit it),
 pictures/ (basis, weight maps, kernels, as basicsr visualize draws them), adapt.yml (the source model
 and the pairs with their sha256, the command, the budget, the curve, the table) and the run itself.
 OUT must not exist (--overwrite replaces an earlier adapt output; --auto_resume continues an interrupted
