@@ -193,7 +193,7 @@ def test_a_crop_border_that_leaves_nothing_is_an_error_not_nan(tmp_path):
     assert proc.returncode == 2 and 'val.metrics.psnr.crop_border 500 leaves nothing of a' in last
 
 
-def test_hr_folder_globs_neither_follow_link_loops_nor_leave_the_folder(tmp_path):
+def test_hr_folder_globs_survive_link_loops_and_stay_relative(tmp_path):
     import glob
     from dml_basicsr.data.errors import DatasetError
     from dml_basicsr.data.syn_dml_dataset import _disk_files
@@ -207,8 +207,12 @@ def test_hr_folder_globs_neither_follow_link_loops_nor_leave_the_folder(tmp_path
                            if p.endswith('.png') and os.path.isfile(p)})
         assert _disk_files(str(root), patterns) == expected, patterns
     (root / 'x' / 'loop').symlink_to(root)  # a link back up: glob would walk it again and again
-    (root / 'out').symlink_to(tmp_path)
     assert len(_disk_files(str(root), '**/*')) == 3
+    (tmp_path / 'elsewhere').mkdir()  # a dataset linked in from elsewhere is read
+    cv2.imwrite(str(tmp_path / 'elsewhere' / 'd.png'), np.zeros((8, 8), np.uint8))
+    (root / 'linked').symlink_to(tmp_path / 'elsewhere')
+    found = _disk_files(str(root), '**/*')
+    assert len(found) == 4 and str(root / 'linked' / 'd.png') in found
     for pattern in ('/etc/*', '../*', 'x/../../*'):
         with pytest.raises(DatasetError, match='must be a relative pattern inside dataroot_gt'):
             _disk_files(str(root), pattern)

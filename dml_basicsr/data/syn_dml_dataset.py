@@ -59,16 +59,30 @@ def glob_regex(pattern):
     return re.compile(regex + r'\Z', re.S)
 
 
+def _walk_once(folder):
+    """``os.walk`` of ``folder`` that follows links to folders (a dataset linked in is read) but enters each real
+    folder once, so a link loop cannot make it walk without end."""
+    seen = set()
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        st = os.stat(root)
+        if (st.st_dev, st.st_ino) in seen:
+            dirs[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        dirs[:] = [d for d in dirs if (lambda s: (s.st_dev, s.st_ino) not in seen)(os.stat(os.path.join(root, d)))]
+        yield root, files
+
+
 def _disk_files(folder, patterns):
     """Image files matching the glob ``patterns`` (one or a list, relative to ``folder``, ``**`` recursive),
-    sorted, each once. The folder is walked without following links to folders (a link loop cannot hang it, a link
-    cannot lead the walk out of the folder); links to files are listed like files."""
+    sorted, each once. The folder is walked following links to folders but entering each real folder once (a link
+    loop cannot hang it); patterns are relative (no leading /, no ..)."""
     if not os.path.isdir(folder):
         raise DatasetNotFoundError(f'HR folder not found: {os.path.abspath(folder)}')
     patterns = [patterns] if isinstance(patterns, str) else list(patterns)
     regexes = [glob_regex(p) for p in patterns]
     matches = []
-    for root, _, files in os.walk(folder, followlinks=False):
+    for root, files in _walk_once(folder):
         rel_root = os.path.relpath(root, folder).replace(os.sep, '/')
         for name in files:
             rel = name if rel_root == '.' else f'{rel_root}/{name}'
