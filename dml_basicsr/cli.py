@@ -1,6 +1,6 @@
 """The ``basicsr`` console script: BasicSR's train/test pipelines with dml_basicsr registered, and its tools.
 
-    basicsr adapt --pretrained NAME | --checkpoint PTH --pairs DIR --output OUT [--iters 500] [--lr 5e-5] [...]
+    basicsr adapt --pretrained NAME | --checkpoint PTH --pairs DIR --output OUT [--iters 500] [--lr 1e-3] [...]
     basicsr train -opt options/train_dml_x4.yml [--launcher none|pytorch|slurm] [--auto_resume]
                   [--debug] [--local_rank N] [--force_yml key:sub=value ...]
     basicsr test  -opt options/test_xxx.yml    (with a top-level manifest: every row of a models.yml, one table)

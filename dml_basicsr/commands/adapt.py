@@ -25,7 +25,7 @@ from dml_basicsr.degradation.pretrained_models import pretrained_path
 from dml_basicsr.models.finite_loss import TrainingDivergedError
 from dml_basicsr.utils.checkpoint import CheckpointError, file_sha256, save_checkpoint
 from dml_basicsr.utils.options import OptionError
-from dml_basicsr.utils.output_folder import OutputFolder, OutputFolderError, output_lock
+from dml_basicsr.utils.output_folder import OutputFolder, OutputFolderError, output_lock, overlap
 from dml_basicsr.utils.safe_yaml import dump_yaml, load_yaml_text, read_yaml
 from dml_basicsr.utils.training_saves import CheckpointSaveError
 from dml_basicsr.visualization.paper_figures import degradation_figures
@@ -130,14 +130,12 @@ def source_of(args):
 def check_output(args, source_path):
     """AdaptError if OUT is a link, overlaps PAIRS or the source, or exists without --overwrite/--auto_resume (or,
     with them, holds what no basicsr adapt wrote)."""
-    out, pairs = os.path.realpath(args.output), os.path.realpath(args.pairs)
     if os.path.islink(args.output):
         raise AdaptError(f'--output {args.output} is a symbolic link: this command never writes through a link')
-    inside = lambda path, folder: os.path.commonpath([path, folder]) == folder  # noqa: E731
-    if inside(out, pairs) or inside(pairs, out):
+    if overlap(args.output, [args.pairs]):
         raise AdaptError(f'--output {args.output} overlaps --pairs {args.pairs} (one is the other or inside it): '
                          'the outputs never go where the pairs are; choose an output folder outside it')
-    if inside(os.path.realpath(source_path), out):
+    if overlap(args.output, [source_path]):
         raise AdaptError(f'--output {args.output} holds the source model {source_path}: choose another output folder')
     if not os.path.lexists(args.output):
         if args.auto_resume:
@@ -290,13 +288,22 @@ def write_pictures(folder, net, hr_path):
     return sorted(figures)
 
 
-def fitted_noise(model_path, net, pairs_dir):
-    """Write the adapted model's noise, fitted on all the pairs, beside it: a Y fit and an RGB fit for a Y model (its
-    kernels apply to RGB too), an RGB fit for an RGB one. Returns (the noise file's name, None) or (None, why not)."""
+def plan_pairs(plan):
+    """Every pair of the plan once (with 1 or 2 pairs, a pair is both in training and held out), as read for the
+    model (Y or RGB)."""
+    train_items, held_items = plan['items']
+    return list({id(p): p for p, _ in train_items + held_items}.values())
+
+
+def fitted_noise(model_path, net, pairs, pairs_dir):
+    """Write the adapted model's noise, fitted on all the ``pairs`` (as read for the model), beside it: a Y fit and
+    an RGB fit for a Y model (its kernels apply to RGB too; the RGB pairs are read from ``pairs_dir``), an RGB fit
+    for an RGB one. Returns (the noise file's name, None) or (None, why not)."""
     degradation = DMLDegradation(net, noise_sigma=0)
     result = None
     for color, channels in (('y', 1), ('rgb', 3)) if net.num_in_ch == 1 else (('rgb', 3),):
-        pairs = load_camera_pairs(pairs_dir, net.scale, channels)
+        if channels != net.num_in_ch:
+            pairs = load_camera_pairs(pairs_dir, net.scale, channels)
         try:
             entry = fit_noise(degradation, [(p.name, p.hr, p.lr) for p in pairs])
         except DatasetError as e:
@@ -329,7 +336,7 @@ def finish(args, plan, source_path, baselines, started):
     rows = dict(baselines)
     rows[f'Adapted (iteration {chosen} of {plan["budget"]["iterations"]})'] = lr_fidelity(
         DMLDegradation(net, noise_sigma=0), held_items)
-    noise_name, noise_problem = fitted_noise(model_path, net, args.pairs)
+    noise_name, noise_problem = fitted_noise(model_path, net, plan_pairs(plan), args.pairs)
     pictures = write_pictures(OutputFolder(os.path.join(out, PICTURES), [args.pairs]), net, held_items[0][0].hr_path)
     held = sorted({p.name for p, _ in held_items})
     record = dict(

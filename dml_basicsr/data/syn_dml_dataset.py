@@ -62,14 +62,17 @@ def glob_regex(pattern):
 def _walk_once(folder):
     """``os.walk`` of ``folder`` that follows links to folders (a dataset linked in is read) but enters each real
     folder once, so a link loop cannot make it walk without end."""
+    def real_folder(path):
+        st = os.stat(path)
+        return st.st_dev, st.st_ino
+
     seen = set()
     for root, dirs, files in os.walk(folder, followlinks=True):
-        st = os.stat(root)
-        if (st.st_dev, st.st_ino) in seen:
+        if real_folder(root) in seen:  # reached again through a link: neither its files nor its folders
             dirs[:] = []
             continue
-        seen.add((st.st_dev, st.st_ino))
-        dirs[:] = [d for d in dirs if (lambda s: (s.st_dev, s.st_ino) not in seen)(os.stat(os.path.join(root, d)))]
+        seen.add(real_folder(root))
+        dirs[:] = [d for d in dirs if real_folder(os.path.join(root, d)) not in seen]
         yield root, files
 
 

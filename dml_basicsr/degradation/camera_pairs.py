@@ -77,7 +77,7 @@ def load_camera_pairs(root, scale, channels):
     return [read_pair(name, hr, lr, scale, channels) for name, hr, lr in find_pairs(root)]
 
 
-def _luma(x):
+def _mean_plane(x):
     """(1, C, h, w) -> float64 (h, w) numpy: the channel mean (Y already for 1-channel pairs)."""
     return x[0].mean(0).double().numpy()
 
@@ -111,8 +111,8 @@ def alignment_problem(degradation, pair):
     wrong."""
     s = degradation.scale
     with torch.no_grad():
-        model_lr = _luma(degradation.degrade_clean(pair.hr))
-    real_lr = _luma(pair.lr)
+        model_lr = _mean_plane(degradation.degrade_clean(pair.hr))
+    real_lr = _mean_plane(pair.lr)
     (dx, dy), peak = phase_shift(model_lr, real_lr)
     if peak < MIN_CORRELATION:
         return (f'its LR does not match the model\'s LR of its HR (phase-correlation peak {peak:.2f} < '

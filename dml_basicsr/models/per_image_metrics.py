@@ -20,9 +20,8 @@ def image_metrics(sr_img, gt_img, metric_opts):
     """{name: float} of BasicSR metric options (``val.metrics``) for one pair of uint8 HWC images; OptionError if a
     ``crop_border`` leaves nothing of the image (BasicSR would report NaN)."""
     for name, opt_ in metric_opts.items():
-        border = opt_.get('crop_border', 0) if isinstance(opt_, dict) else 0
-        if isinstance(border, int) and 2 * border >= min(gt_img.shape[:2]):
-            side = min(gt_img.shape[:2])
+        border, side = (opt_.get('crop_border', 0) if isinstance(opt_, dict) else 0), min(gt_img.shape[:2])
+        if isinstance(border, int) and 2 * border >= side:
             raise OptionError(f'val.metrics.{name}.crop_border {border} leaves nothing of a {gt_img.shape[1]}x'
                               f'{gt_img.shape[0]} validation image; use a crop_border below {side // 2}')
     data = dict(img=sr_img, img2=gt_img)

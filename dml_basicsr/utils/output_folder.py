@@ -108,12 +108,17 @@ def overlap(output, inputs):
     return None
 
 
-def check_output_file(path, inputs, what='--output'):
-    """OutputFolderError if writing the file ``path`` could touch an input: it is a symbolic link, is one of
-    ``inputs`` (files or folders) or lies inside one."""
+def refuse_link(path, what):
+    """OutputFolderError if ``path`` is a symbolic link: nothing is written through one."""
     if os.path.islink(path):
         raise OutputFolderError(f'{what} {path} is a symbolic link (to {os.path.realpath(path)}): this command never '
                                 'writes through a link')
+
+
+def check_output_file(path, inputs, what='--output'):
+    """OutputFolderError if writing the file ``path`` could touch an input: it is a symbolic link, is one of
+    ``inputs`` (files or folders) or lies inside one."""
+    refuse_link(path, what)
     found = overlap(path, inputs)
     if found:
         raise OutputFolderError(f'{what} {path} {found[1]} {found[0]}: an output never goes where what it reads '
@@ -130,9 +135,7 @@ class OutputFolder:
 
     def __init__(self, path, inputs=(), what='--output'):
         self.path, self.what = path, what
-        if os.path.islink(path):
-            raise OutputFolderError(f'{what} {path} is a symbolic link (to {os.path.realpath(path)}): this command '
-                                    'never writes through a link')
+        refuse_link(path, what)
         if os.path.exists(path) and not os.path.isdir(path):
             raise OutputFolderError(f'{what} {path} exists and is not a folder')
         found = overlap(path, inputs)
@@ -147,9 +150,7 @@ class OutputFolder:
                 os.altsep and os.altsep in name) or '\0' in name:
             raise OutputFolderError(f'{name!r}: not a file name inside {self.path} (one path component)')
         path = os.path.join(self.path, name)
-        if os.path.islink(path):
-            raise OutputFolderError(f'{path} is a symbolic link (to {os.path.realpath(path)}): this command never '
-                                    'writes through a link; remove it')
+        refuse_link(path, 'the output')
         return path
 
     def check_targets(self, names):
