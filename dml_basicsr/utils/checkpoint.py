@@ -8,6 +8,7 @@ import hashlib
 import os
 import pickle
 import re
+import zipfile
 
 import torch
 
@@ -41,13 +42,76 @@ def _unsafe_globals(path):
         return []
 
 
+# torch.save writes its records uncompressed; a zip whose records inflate to more than this many times the file is a
+# zip bomb (a few kB that torch.load would inflate to gigabytes).
+MAX_INFLATION = 4
+# The tensors of a checkpoint may share storage (tied weights) but not expand it: a 1 kB file can declare a stride-0
+# view of 10^9 elements, which the first ``.float()`` or ``isfinite`` of it turns into gigabytes.
+MAX_TENSOR_BYTES_PER_STORAGE_BYTE = 4
+SLACK_BYTES = 1 << 20
+
+
+def _check_archive(path, what):
+    """CheckpointError unless ``path`` is a torch zip archive whose records inflate to at most MAX_INFLATION x its
+    size (checked on the zip directory, before anything is inflated)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            inflated = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError) as e:
+        raise CheckpointError(f'{path}: cannot load a {what} (not a zip archive as torch.save writes it: '
+                              f'{_first_line(e)})') from None
+    size = os.path.getsize(path)
+    if inflated > MAX_INFLATION * size + SLACK_BYTES:
+        raise CheckpointError(f'{path}: refused to load this {what}: its {size} bytes declare {inflated} bytes of '
+                              f'compressed records (torch.save writes them uncompressed): a zip bomb')
+
+
+def _tensors_in(obj):
+    if torch.is_tensor(obj):
+        yield obj
+    elif isinstance(obj, dict):
+        for value in obj.values():
+            yield from _tensors_in(value)
+    elif isinstance(obj, (list, tuple)):
+        for value in obj:
+            yield from _tensors_in(value)
+
+
+def _check_tensor_sizes(obj, path, what):
+    """CheckpointError if a tensor views more elements than its storage holds (an expanded, stride-0 view) or the
+    tensors together declare far more bytes than their storages: both cost memory the file never paid for."""
+    storages, declared = {}, 0
+    for tensor in _tensors_in(obj):
+        storage = tensor.untyped_storage()
+        tensor_bytes = tensor.numel() * tensor.element_size()
+        if tensor_bytes > storage.nbytes():
+            raise CheckpointError(f'{path}: refused to load this {what}: a tensor of shape {tuple(tensor.shape)} '
+                                  f'views {tensor_bytes} bytes over a storage of {storage.nbytes()} (an expanded '
+                                  'view, which would take memory the file does not hold)')
+        storages[storage.data_ptr(), storage.nbytes()] = storage.nbytes()
+        declared += tensor_bytes
+    held = sum(storages.values())
+    if declared > MAX_TENSOR_BYTES_PER_STORAGE_BYTE * held + SLACK_BYTES:
+        raise CheckpointError(f'{path}: refused to load this {what}: its tensors declare {declared} bytes over '
+                              f'{held} bytes of storage (the same data repeated under many names)')
+
+
 def _torch_load(path, what, map_location='cpu', safe_globals=()):
-    """``torch.load(path, weights_only=True)``; CheckpointError (UnsafeCheckpointError for code) naming the file."""
+    """``torch.load(path, weights_only=True)``; CheckpointError (UnsafeCheckpointError for code) naming the file.
+
+    The zip directory is checked before loading (no zip bomb) and the tensors after (no expanded views): a checkpoint
+    takes about the memory its file size says.
+    """
     if not os.path.isfile(path):
         raise CheckpointError(f'{path}: {what} not found')
+    _check_archive(path, what)
     try:
         with torch.serialization.safe_globals(list(safe_globals)):
-            return torch.load(path, map_location=map_location, weights_only=True)
+            loaded = torch.load(path, map_location=map_location, weights_only=True)
+        _check_tensor_sizes(loaded, path, what)
+        return loaded
+    except CheckpointError:
+        raise
     except pickle.UnpicklingError as e:
         unsafe = _unsafe_globals(path)
         if unsafe:

@@ -1,0 +1,85 @@
+"""dml_basicsr.utils.checkpoint: a checkpoint costs about the memory its file size says, or is refused by name.
+
+The hostile files are torch's own zip archives with an edited pickle or record, as a user could receive them.
+"""
+import os
+import pickletools
+import struct
+import zipfile
+
+import pytest
+import torch
+
+from dml_basicsr.utils.checkpoint import CheckpointError, load_checkpoint, load_state_dict
+
+
+def rewrite_archive(src, dst, pickle_edit=None, deflate_data=False):
+    """``src`` (a torch.save zip) copied to ``dst`` with ``pickle_edit(bytes) -> bytes`` applied to its data.pkl and,
+    if ``deflate_data``, its tensor records compressed."""
+    with zipfile.ZipFile(src) as archive, zipfile.ZipFile(dst, 'w', zipfile.ZIP_STORED) as out:
+        for info in archive.infolist():
+            data = archive.read(info.filename)
+            if info.filename.endswith('/data.pkl') and pickle_edit:
+                data = pickle_edit(data)
+            compress = zipfile.ZIP_DEFLATED if deflate_data and '/data/' in info.filename else zipfile.ZIP_STORED
+            out.writestr(info.filename, data, compress_type=compress)
+
+
+def binint(value):
+    return b'J' + struct.pack('<i', value)
+
+
+def test_an_ordinary_checkpoint_with_tied_weights_loads(tmp_path):
+    weight = torch.arange(12.).reshape(3, 4)
+    torch.save({'params': {'a': weight, 'b': weight, 'c': weight[1:]}}, tmp_path / 'tied.pth')
+    state = load_state_dict(str(tmp_path / 'tied.pth'))
+    assert torch.equal(state['b'], weight) and torch.equal(state['c'], weight[1:])
+
+
+def test_an_expanded_view_is_refused_before_it_takes_memory(tmp_path):
+    """A 1 kB file that declares a stride-0 view of 10^9 floats: torch.load returns it for free; the first .float()
+    or isfinite of it would take 4 GB."""
+    torch.save({'w': torch.zeros(10)}, tmp_path / 'small.pth')
+
+    def expand(pkl):
+        ops = [(op.name, arg) for op, arg, _ in pickletools.genops(pkl)]
+        assert ('BININT1', 10) in ops  # the storage's numel and the tensor's size, as torch 2.x writes them
+        size_then_stride = b'K\x00K\n\x85'  # storage offset 0, size (10,)
+        assert size_then_stride + b'q\x08K\x01\x85' in pkl  # ... then stride (1,)
+        return pkl.replace(size_then_stride + b'q\x08K\x01\x85', b'K\x00' + binint(10 ** 9) + b'\x85q\x08K\x00\x85')
+
+    rewrite_archive(tmp_path / 'small.pth', tmp_path / 'expanded.pth', expand)
+    with pytest.raises(CheckpointError, match=r'expanded\.pth: refused .* shape \(1000000000,\) .* expanded view'):
+        load_checkpoint(str(tmp_path / 'expanded.pth'))
+
+
+def test_a_zip_bomb_is_refused_from_the_zip_directory(tmp_path):
+    """Records of zeros deflate ~1000:1; torch.load would inflate them. Refused before anything is inflated."""
+    torch.save({'w': torch.zeros(2_000_000)}, tmp_path / 'zeros.pth')
+    rewrite_archive(tmp_path / 'zeros.pth', tmp_path / 'bomb.pth', deflate_data=True)
+    assert os.path.getsize(tmp_path / 'bomb.pth') < 100_000
+    with pytest.raises(CheckpointError, match=r'bomb\.pth: refused .* declare \d+ bytes of compressed records'):
+        load_checkpoint(str(tmp_path / 'bomb.pth'))
+
+
+def test_one_storage_under_many_names_is_refused(tmp_path):
+    big = torch.zeros(1 << 19)  # 2 MiB
+    torch.save({f'w{i}': big for i in range(8)}, tmp_path / 'repeated.pth')
+    with pytest.raises(CheckpointError, match=r'repeated\.pth: refused .* tensors declare 16777216 bytes over '
+                                              r'2097152 bytes of storage'):
+        load_checkpoint(str(tmp_path / 'repeated.pth'))
+
+
+def test_a_declared_size_larger_than_its_record_is_refused(tmp_path):
+    torch.save({'w': torch.zeros(10)}, tmp_path / 'small.pth')
+    rewrite_archive(tmp_path / 'small.pth', tmp_path / 'liar.pth',
+                    lambda pkl: pkl.replace(b'K\nt', binint(10 ** 9) + b't', 1))
+    with pytest.raises(CheckpointError, match=r'liar\.pth: cannot load a checkpoint'):
+        load_checkpoint(str(tmp_path / 'liar.pth'))
+
+
+@pytest.mark.parametrize('content', [b'', b'not a checkpoint', b'PK\x03\x04truncated'])
+def test_a_file_that_is_not_a_torch_archive_is_one_error(tmp_path, content):
+    (tmp_path / 'x.pth').write_bytes(content)
+    with pytest.raises(CheckpointError, match=r'x\.pth: cannot load a checkpoint \(not a zip archive'):
+        load_checkpoint(str(tmp_path / 'x.pth'))
