@@ -265,6 +265,19 @@ def test_lmdb_errors_name_the_folder(tmp_path):
         build('City100Dataset', 'val', dataroot=str(tmp_path / 'sub'), io_backend={'type': 'lmdb'}, cache=True)
 
 
+@pytest.mark.parametrize('keep', ['half', 'header'])
+def test_a_truncated_lmdb_is_refused_before_a_page_is_mapped(tmp_path, keep):
+    """Reading a page past the end of a truncated data.mdb is a SIGBUS (the process dies without a word)."""
+    root = make_odd_city100(tmp_path / 'city', size=(64, 64))
+    assert prepare(tmp_path, city100_section(root), tmp_path / 'sub', '--crop-size', '64').returncode == 0
+    data = tmp_path / 'sub' / 'LR.lmdb' / 'data.mdb'
+    size = data.stat().st_size
+    os.truncate(data, size // 2 if keep == 'half' else 8192)  # 8192: the two meta pages
+    with pytest.raises(DatasetError, match=rf'LR\.lmdb/data\.mdb: truncated \(\d+ bytes, its header declares '
+                                           rf'{size}\): copy or prepare it again'):
+        build('City100Dataset', 'val', dataroot=str(tmp_path / 'sub'), io_backend={'type': 'lmdb'})
+
+
 def test_prepare_is_atomic_and_refuses_an_existing_output(tmp_path, monkeypatch):
     root = make_odd_city100(tmp_path / 'city')
     from dml_basicsr.data import prepared_lmdb

@@ -27,11 +27,33 @@ from .image_io import decode_raw
 HR_LMDB, LR_LMDB, INFO_FILE = 'HR.lmdb', 'LR.lmdb', 'prepared.yml'
 
 
+def check_lmdb_complete(folder):
+    """DatasetError unless ``<folder>/data.mdb`` holds every page its header declares.
+
+    LMDB maps the file into memory: reading a page past the end of a truncated file (an interrupted copy, a full
+    disk) kills the process with SIGBUS, no message. The header (read with plain reads) says how many pages there are.
+    """
+    data = os.path.join(folder, 'data.mdb')
+    if not os.path.isfile(data):
+        raise DatasetNotFoundError(f'{folder}: not a BasicSR LMDB folder (no data.mdb)')
+    try:
+        with lmdb.open(folder, readonly=True, lock=False, readahead=False) as env:
+            needed = (env.info()['last_pgno'] + 1) * env.stat()['psize']
+    except lmdb.Error as e:
+        raise DatasetError(f'{data}: not a readable LMDB database ({type(e).__name__}: {e}); copy or prepare it '
+                           'again') from None
+    size = os.path.getsize(data)
+    if size < needed:
+        raise DatasetError(f'{data}: truncated ({size} bytes, its header declares {needed}): copy or prepare it again')
+
+
 def lmdb_keys(folder):
-    """Keys of a BasicSR LMDB folder (``<folder>/meta_info.txt``: ``<key>.png (h,w,c) ...``)."""
+    """Keys of a BasicSR LMDB folder (``<folder>/meta_info.txt``: ``<key>.png (h,w,c) ...``), whose data.mdb is
+    complete."""
     meta = os.path.join(folder, 'meta_info.txt')
     if not folder.endswith('.lmdb') or not os.path.isfile(meta):
         raise DatasetNotFoundError(f'{folder}: not a BasicSR LMDB folder (expected <name>.lmdb with meta_info.txt)')
+    check_lmdb_complete(folder)
     with open(meta) as f:
         return [line.split('.')[0] for line in f if line.strip()]
 
