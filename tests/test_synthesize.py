@@ -278,6 +278,21 @@ def test_bad_inputs_are_clear_errors(hr_dir, checkpoint, tmp_path):
         run(hr_dir, tmp_path / 'o4', checkpoint, tile=64, tile_overlap=8)
 
 
+@pytest.mark.parametrize('bad', ['float.tiff', 'tiny.png', 'int32.tif'])
+def test_an_input_that_would_stop_the_run_is_refused_before_the_output_exists(checkpoint, tmp_path, bad):
+    """The inputs sort before the bad one, so a check made while writing would leave pairs and a record that block
+    the corrected rerun."""
+    folder = write_images(tmp_path / 'in', {'a.png': (20, 20, 3, np.uint8)})
+    arrays = {'float.tiff': np.zeros((20, 20, 3), np.float32), 'tiny.png': np.zeros((1, 1, 3), np.uint8),
+              'int32.tif': np.zeros((20, 20), np.int32)}
+    assert cv2.imwrite(str(folder / bad), arrays[bad])
+    with pytest.raises(DatasetError, match=rf'{bad}: (unsupported pixel type|image 1x1 is too small)'):
+        run(folder, tmp_path / 'out', checkpoint)
+    assert not (tmp_path / 'out').exists()
+    (folder / bad).unlink()
+    assert run(folder, tmp_path / 'out', checkpoint)['written'] == 1
+
+
 # (f) CLI -------------------------------------------------------------------------------------
 
 def _start_cli(args, cwd):

@@ -101,6 +101,26 @@ def _draw_sigma(noise_sigma, rng):
     return sigma_range(noise_sigma)[0]
 
 
+def usable_size(deg, shape, path):
+    """(h, w) of an image of ``shape`` cropped to a multiple of the scale; DatasetError naming ``path`` if that is
+    too small for the model's kernel."""
+    s, k = deg.scale, deg.net.kernel_size
+    h, w = shape[0] // s * s, shape[1] // s * s
+    if min(h, w) < max(4, k // 2 + 1):
+        raise DatasetError(f'{path}: image {shape[0]}x{shape[1]} is too small for the model '
+                           f'(scale {s}, kernel size {k}: after cropping to a multiple of {s} both sides '
+                           f'must be at least {max(4, k // 2 + 1)})')
+    return h, w
+
+
+def check_inputs(deg, input_dir, names):
+    """Decode every input image once and check its size for the model: whatever would stop the run is raised
+    before the output folder or its record exists (decoding is a small part of synthesising an image)."""
+    for name in names:
+        path = os.path.join(input_dir, name)
+        usable_size(deg, read_image(path).shape, path)
+
+
 def synthesize_image(deg, path, name, noise_sigma=5.0, seed=0, tile=512, tile_overlap=64, device='cpu',
                      color=None):
     """One HR file -> (HR uint8, LR uint8), HWC, BGR (or 1 channel for ``color='y'``).
@@ -108,14 +128,8 @@ def synthesize_image(deg, path, name, noise_sigma=5.0, seed=0, tile=512, tile_ov
     The HR is quantised to 8 bits first and the LR is made from that quantised HR, so the pair on
     disk is consistent also for 16-bit inputs.
     """
-    s = deg.scale
     img = convert_color(read_image(path), color)
-    h, w = img.shape[0] // s * s, img.shape[1] // s * s
-    k = deg.net.kernel_size
-    if min(h, w) < max(4, k // 2 + 1):
-        raise DatasetError(f'{path}: image {img.shape[0]}x{img.shape[1]} is too small for the model '
-                           f'(scale {s}, kernel size {k}: after cropping to a multiple of {s} both sides '
-                           f'must be at least {max(4, k // 2 + 1)})')
+    h, w = usable_size(deg, img.shape, path)
     hr8 = np.round(img[:h, :w] * 255.).astype(np.uint8)
     hr = _to_tensor(hr8.astype(np.float32) / 255.)
     try:
@@ -335,9 +349,10 @@ def synthesize_folder(input_dir, output_dir, checkpoint, noise_sigma=5.0, seed=0
         raise DatasetError(f'{input_dir}: no image files found')
     outputs = _output_names(input_dir, names)
     _check_arguments(color, seed, tile, tile_overlap, device, noise_sigma)
-    for name in names:  # an empty or oversized image is refused before anything is written
+    for name in names:  # an empty or oversized image is refused before anything is decoded
         check_image_file(os.path.join(input_dir, name))
     deg = _load_degradation(checkpoint, noise_sigma, color, tile, tile_overlap)
+    check_inputs(deg, input_dir, names)
     deg.net.to(device)
     record = synthesis_record(input_dir, checkpoint, deg.scale, noise_sigma, seed, color, names)
     with output_lock(output_dir, 'basicsr synthesize'):
