@@ -63,6 +63,19 @@ def test_realsr_v3_odd_sizes_are_cropped_to_match(tmp_path):
     assert item['gt'].shape == (3, 48, 40) and item['lq'].shape == (3, 12, 10)
 
 
+@pytest.mark.parametrize('phase', ['train', 'val'])
+def test_an_lr_one_pixel_short_is_refused_by_the_option_check(tmp_path, phase):
+    """check_options (run before BasicSR makes experiments/<name>) compares every pair's sizes from the headers,
+    not only the pairs a training happens to draw."""
+    make_realsr(tmp_path)
+    lr = sorted(tmp_path.rglob('Nikon_012_LR4.png'))[0]
+    assert cv2.imwrite(str(lr), cv2.imread(str(lr))[:-1])
+    opt = dict(type='RealSRDataset', name='r', phase=phase, dataroot=str(tmp_path), split='Train', gt_size=16,
+               scale=4)
+    with pytest.raises(DatasetError, match=r'Nikon_012_LR4\.png is 11x10, expected 12x10 for HR .*Nikon_012_HR'):
+        DATASET_REGISTRY.get('RealSRDataset').check_options(opt)
+
+
 def test_realsr_v2_hr_grid(tmp_path):
     levels = make_realsr(tmp_path, grid='hr', split='Test', scale=3)
     ds = build('RealSRDataset', 'val', dataroot=str(tmp_path), scale=3, lr_grid='hr')

@@ -117,6 +117,13 @@ def check_image_file(path):
     check_header(head, path, complete=len(head) < HEADER_BYTES)
 
 
+def read_declared_size(path):
+    """(height, width) that the header of the PNG or JPEG file ``path`` declares (first bytes only); None for
+    other formats."""
+    with open_image_file(path) as f:
+        return declared_size(f.read(HEADER_BYTES))
+
+
 def decode_raw(buffer, name):
     """Decode encoded image bytes to the stored pixels: uint8 or uint16 BGR (H, W, 3), or gray (H, W, 1).
 
