@@ -118,10 +118,12 @@ def check_image_file(path):
 
 
 def read_declared_size(path):
-    """(height, width) that the header of the PNG or JPEG file ``path`` declares (first bytes only); None for
-    other formats."""
+    """(height, width) that the header of the PNG or JPEG file ``path`` declares (first bytes only, checked by
+    :func:`check_header`); None for other formats."""
     with open_image_file(path) as f:
-        return declared_size(f.read(HEADER_BYTES))
+        head = f.read(HEADER_BYTES)
+    check_header(head, path, complete=len(head) < HEADER_BYTES)
+    return declared_size(head)
 
 
 def decode_raw(buffer, name):
