@@ -106,40 +106,45 @@ def test_nested_python_tag_and_custom_tags_are_refused(tmp_path, tag):
     assert not marker.exists() and not (tmp_path / 'experiments').exists()
 
 
-def test_basicsrs_own_option_parser_runs_nothing(tmp_path, monkeypatch):
-    """basicsr.train/test call BasicSR's parse_options again: it is replaced by the safe one, for the file, for
+def parsed(*argv):
+    from dml_basicsr.cli import build_parser
+
+    return build_parser().parse_args(list(argv))
+
+
+def test_basicsrs_option_parser_runs_nothing_during_our_command(tmp_path, monkeypatch):
+    """During our command basicsr.train/test call parse_options: what they get is the safe one, for the file, for
     --force_yml values (BasicSR eval'd a value starting with '[') and for --force_yml keys (BasicSR exec'd
     'opt["<key>"]=value')."""
     import basicsr.test
     import basicsr.train
     import basicsr.utils.options
 
+    from dml_basicsr.commands.basicsr_scope import basicsr_run
     from dml_basicsr.utils.options import OptionError
 
     marker = tmp_path / 'MARKER'
-    for parse in (basicsr.utils.options.parse_options, basicsr.train.parse_options, basicsr.test.parse_options):
-        for tag in CODE_TAGS:
-            opt_file = write_hostile_options(tmp_path / 'opt.yml', tiny_dml_options('x'), 'name', tag, marker)
-            monkeypatch.setattr(sys, 'argv', ['basicsr train', '-opt', str(opt_file)])
-            with pytest.raises(OptionError, match='Python object'):
-                parse(str(tmp_path), is_train=True)
+    for tag in CODE_TAGS:
+        opt_file = write_hostile_options(tmp_path / 'opt.yml', tiny_dml_options('x'), 'name', tag, marker)
+        with basicsr_run(parsed('train', '-opt', str(opt_file))):
+            for parse in (basicsr.utils.options.parse_options, basicsr.train.parse_options, basicsr.test.parse_options):
+                with pytest.raises(OptionError, match='Python object'):
+                    parse(str(tmp_path), is_train=True)
     write_yaml(tmp_path / 'ok.yml', tiny_dml_options('x'))
     value = f"[__import__('os').system('touch {marker}')]"
     key = f'name"];__import__("os").system("touch {marker}");opt["x'
-    monkeypatch.setattr(sys, 'argv', ['basicsr train', '-opt', str(tmp_path / 'ok.yml'), '--force_yml',
-                                      f'datasets:val:images={value}', f'{key}=1', 'train:total_iter=1e1',
-                                      'manual_seed=~'])
-    opt, _ = basicsr.train.parse_options(str(tmp_path), is_train=True)
+    with basicsr_run(parsed('train', '-opt', str(tmp_path / 'ok.yml'), '--force_yml', f'datasets:val:images={value}',
+                            f'{key}=1', 'train:total_iter=1e1', 'manual_seed=~')):
+        opt, _ = basicsr.train.parse_options(str(tmp_path), is_train=True)
+        assert basicsr.utils.options._postprocess_yml_value(value) == [value[1:-1]]
+        loader = basicsr.utils.options.ordered_yaml()[0]
+        with pytest.raises(yaml.YAMLError):
+            yaml.load(hostile(CODE_TAGS[0], marker), Loader=loader)
     assert opt['datasets']['val']['images'] == [value[1:-1]]  # a list of one harmless string
     assert opt[key] == 1 and opt['train']['total_iter'] == 10.0 and opt['manual_seed'] is None
-    assert basicsr.utils.options._postprocess_yml_value(value) == [value[1:-1]]
-    loader = basicsr.utils.options.ordered_yaml()[0]
-    with pytest.raises(yaml.YAMLError):
-        yaml.load(hostile(CODE_TAGS[0], marker), Loader=loader)
-    monkeypatch.setattr(sys, 'argv', ['basicsr train', '-opt', str(tmp_path / 'ok.yml'), '--force_yml',
-                                      f'name={value}'])
-    with pytest.raises(OptionError, match='ok.yml: name must be a string'):
-        basicsr.train.parse_options(str(tmp_path), is_train=True)
+    with basicsr_run(parsed('train', '-opt', str(tmp_path / 'ok.yml'), '--force_yml', f'name={value}')):
+        with pytest.raises(OptionError, match='ok.yml: name must be a string'):
+            basicsr.train.parse_options(str(tmp_path), is_train=True)
     assert not marker.exists()
 
 
@@ -242,20 +247,16 @@ def test_visualize_recorded_force_yml_code_runs_nothing(tmp_path):
 
 
 def test_training_records_its_command_so_that_the_overrides_read_back_whole(tmp_path):
-    from dml_basicsr.compat import copy_opt_file
+    from dml_basicsr.commands.basicsr_options import basicsr_argv, copy_opt_file, recorded_command
     from dml_basicsr.utils.options import recorded_overrides
 
     write_yaml(tmp_path / 'opt.yml', {'name': 'x'})
     (tmp_path / 'exp').mkdir()
-    argv = sys.argv
-    sys.argv = ['basicsr train', '-opt', 'opt.yml', '--force_yml', 'name=a b', "network_g:note=it's", '--debug']
-    try:
-        copy_opt_file(str(tmp_path / 'opt.yml'), str(tmp_path / 'exp'))
-    finally:
-        sys.argv = argv
+    args = parsed('train', '-opt', 'opt.yml', '--force_yml', 'name=a b', "network_g:note=it's", '--debug')
+    copy_opt_file(str(tmp_path / 'opt.yml'), str(tmp_path / 'exp'), recorded_command(basicsr_argv(args)))
     copy = tmp_path / 'exp' / 'opt.yml'
-    assert copy.read_text().splitlines()[1:3] == ['# CMD:', "# basicsr train -opt opt.yml --force_yml 'name=a b' "
-                                                  "'network_g:note=it'\"'\"'s' --debug"]
+    assert copy.read_text().splitlines()[1:3] == ['# CMD:', "# basicsr train -opt opt.yml --debug --force_yml "
+                                                  "'name=a b' 'network_g:note=it'\"'\"'s'"]
     assert recorded_overrides(str(copy)) == ['name=a b', "network_g:note=it's"]
 
 

@@ -309,7 +309,9 @@ def test_auto_resume_without_any_intact_state_is_an_error(work):
 def test_checkpoints_are_written_atomically(tmp_path, monkeypatch):
     from basicsr.models.base_model import BaseModel
 
-    class Model(BaseModel):  # BaseModel's save_network is dml_basicsr.utils.training_saves.save_network
+    from dml_basicsr.models.safe_training import SafeTrainingMixin
+
+    class Model(SafeTrainingMixin, BaseModel):  # as DMLModel and DMLOnlineSRModel save
         opt = {'path': {'models': str(tmp_path)}}
 
         def __init__(self):

@@ -32,6 +32,8 @@ from dml_basicsr.visualization.paper_figures import degradation_figures
 from . import fail
 from .adapt_plan import (EXPERIMENT, HELD_OUT_SET, TRAINABLE, first_difference, make_plan, plan_data,
                          training_options)
+from .basicsr_options import run_args
+from .basicsr_scope import basicsr_run
 from .preflight import check_option_file
 
 HELP = 'Fine-tune a DML degradation to your own camera from a few aligned HR-LR pairs (BasicSR training).'
@@ -241,12 +243,8 @@ def train(args, plan, source_path):
     options_path = OutputFolder(args.output, [args.pairs]).write_text(
         OPTIONS, dump_yaml(training_options(plan, source_path), default_flow_style=None, width=120))
     check_option_file(options_path, command='train')  # its resume check looks under ./experiments, not OUT
-    argv = sys.argv
-    sys.argv = ['basicsr adapt', '-opt', options_path] + (['--auto_resume'] if args.auto_resume else [])
-    try:
+    with basicsr_run(run_args('adapt', options_path, args.auto_resume)):
         train_pipeline(os.path.abspath(args.output))
-    finally:
-        sys.argv = argv
 
 
 def held_out_curve(out, total_iter):

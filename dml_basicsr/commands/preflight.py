@@ -15,7 +15,7 @@ import os
 from basicsr.utils.registry import DATASET_REGISTRY
 
 from dml_basicsr.archs.network_loading import build_network_opt, check_weights_fit
-from dml_basicsr.compat import latest_training_state
+from .training_resume import latest_training_state
 from dml_basicsr.data.dataset_checks import BASICSR_DATASET_KEYS
 from dml_basicsr.degradation import DMLDegradation, build_degradation
 from dml_basicsr.degradation.dml_degradation import SOURCE_KEYS, degradation_source
@@ -235,7 +235,7 @@ def check_resumed_network_fits(net, state_path, experiment, opt_path):
     iteration = os.path.basename(state_path).split('.')[0]
     path = os.path.join(experiment, 'models', f'net_g_{iteration}.pth')
     if not os.path.isfile(path):
-        return  # the resume skips that state (see compat.newest_intact_state)
+        return  # the resume skips that state (see training_resume.newest_intact_state)
     try:
         check_weights_fit(net, path)
     except CheckpointError as e:

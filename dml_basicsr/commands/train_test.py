@@ -4,7 +4,9 @@ The option file and its datasets are checked (:mod:`.preflight`) before BasicSR 
 experiment or results folder; option and layout errors are one line on stderr (exit status 2), also a
 DatasetError raised in a DataLoader worker; a training stopped by a NaN/inf loss or by a checkpoint it cannot save is
 one line too (exit status 1).
-The flags are BasicSR's own (``basicsr.utils.options.parse_options``), which reads them again.
+The flags are BasicSR's own, parsed once: BasicSR's pipeline gets the options of this command line
+(:mod:`.basicsr_scope`, which also installs for the run, and for the run only, what the pipeline needs of this
+project: safe option reading and resume, atomic saves, CPU distributed training).
 ``basicsr test`` of an option file with a top-level ``manifest`` tests every row of that manifest of trained
 networks and prints one table of them all (:mod:`.manifest_test`).
 """
@@ -21,6 +23,7 @@ from dml_basicsr.utils.options import OptionError
 from dml_basicsr.utils.output_folder import OutputFolderError, run_lock
 from dml_basicsr.utils.training_saves import CheckpointSaveError
 from . import UsageError, fail
+from .basicsr_scope import basicsr_run
 from .manifest_test import manifest_test
 from .preflight import check_option_file
 from .report import ReportError
@@ -47,26 +50,6 @@ def add_leading_local_rank(parser):
     parser.add_argument('--local-rank', '--local_rank', dest='leading_local_rank', type=int, help=argparse.SUPPRESS)
 
 
-def basicsr_argv(args, opt_path=None, force_yml=None):
-    """The command line that BasicSR's own parser reads (and records in the experiment's option copy); by default
-    ``args.opt`` with ``args.force_yml``, else the option file ``opt_path`` with ``force_yml``."""
-    force_yml = args.force_yml if opt_path is None else force_yml
-    argv = [f'basicsr {args.command}', '-opt', args.opt if opt_path is None else opt_path]
-    if args.launcher != 'none':
-        argv += ['--launcher', args.launcher]
-    if args.auto_resume:
-        argv.append('--auto_resume')
-    if args.debug:
-        argv.append('--debug')
-    local_rank = getattr(args, 'leading_local_rank', None)
-    local_rank = args.local_rank if local_rank is None else local_rank
-    if local_rank:
-        argv += ['--local_rank', str(local_rank)]
-    if force_yml:
-        argv += ['--force_yml', *force_yml]
-    return argv
-
-
 def run(args):
     if args.command == 'train':
         from basicsr.train import train_pipeline as pipeline
@@ -79,8 +62,7 @@ def run(args):
             check_launcher_env(args.launcher)  # before the run's lock makes experiments/ or results/
         if 'manifest' in opt:
             return run_manifest(args, opt, pipeline)
-        sys.argv = basicsr_argv(args)
-        with one_run_of_the_name(opt, args):
+        with one_run_of_the_name(opt, args), basicsr_run(args):
             pipeline(os.getcwd())
     except (DatasetError, OptionError, CheckpointError, DistributedError, ReportError, OutputFolderError) as e:
         return fail(args.command, original_message(e))
@@ -109,8 +91,8 @@ def run_manifest(args, opt, pipeline):
                          'another in this process; run it without --launcher')
 
     def run_one(run):  # the option file derived for the row has the --force_yml entries applied already
-        sys.argv = basicsr_argv(args, opt_path=run.opt_path)
-        pipeline(os.getcwd())
+        with basicsr_run(argparse.Namespace(**dict(vars(args), opt=run.opt_path, force_yml=None))):
+            pipeline(os.getcwd())
 
     text, path = manifest_test(opt, run_one, debug=args.debug)
     print(text)

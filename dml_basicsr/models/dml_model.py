@@ -11,6 +11,7 @@ from dml_basicsr.utils.output_folder import OutputFolder
 from dml_basicsr.visualization.kernel_pictures import kernel_comparison, kernel_grid, weight_map_grid
 from .finite_loss import FiniteLossMixin
 from .per_image_metrics import PerImageMetricsMixin, image_metrics
+from .safe_training import SafeTrainingMixin
 
 
 def freeze_all_but(net, prefixes):
@@ -28,7 +29,7 @@ def freeze_all_but(net, prefixes):
 
 
 @MODEL_REGISTRY.register()
-class DMLModel(FiniteLossMixin, PerImageMetricsMixin, SRModel):
+class DMLModel(FiniteLossMixin, SafeTrainingMixin, PerImageMetricsMixin, SRModel):
     """Learns a degradation: HR (``gt``) -> synthetic LR, fitted to the real LR (``lq``).
 
     Training minimises ``pixel_opt`` (L2 in the paper) between ``net_g(gt)`` and ``lq``.

@@ -8,10 +8,11 @@ from dml_basicsr.degradation import build_degradation
 from dml_basicsr.degradation.sources import describe_degradation
 from .finite_loss import FiniteLossMixin
 from .per_image_metrics import PerImageMetricsMixin, image_metrics
+from .safe_training import SafeTrainingMixin
 
 
 @MODEL_REGISTRY.register()
-class DMLOnlineSRModel(FiniteLossMixin, PerImageMetricsMixin, SRModel):
+class DMLOnlineSRModel(FiniteLossMixin, SafeTrainingMixin, PerImageMetricsMixin, SRModel):
     """BasicSR's SRModel trained on pairs synthesised online by a learned DML degradation (or a baseline one).
 
     WHERE THE DEGRADATION HAPPENS: in :meth:`feed_data`, on the training device, for every

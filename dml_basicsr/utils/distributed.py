@@ -1,6 +1,7 @@
 """Distributed training for basicsr 1.4.2 on CPUs (gloo) as well as GPUs (NCCL): ``--launcher pytorch|slurm``.
 
-:func:`patch_basicsr` (applied by :mod:`dml_basicsr.compat`) replaces what assumes GPUs or deadlocks:
+What replaces BasicSR's functions that assume GPUs or deadlock (installed for our command's run by
+:mod:`dml_basicsr.commands.basicsr_scope`; this project's models carry the two methods themselves):
 
 * ``init_dist`` (``basicsr.utils.dist_util``, and the name ``basicsr.utils.options`` imported, which
   ``parse_options`` calls): BasicSR sets the CUDA device from ``rank % torch.cuda.device_count()``
@@ -76,18 +77,18 @@ def init_dist(launcher, backend=None, **kwargs):
     """
     check_launcher_env(launcher)
     if launcher == 'pytorch':
-        _init_dist_pytorch(backend, **kwargs)
+        init_dist_pytorch(backend, **kwargs)
     else:
-        _init_dist_slurm(backend, **kwargs)
+        init_dist_slurm(backend, **kwargs)
 
 
-def _init_dist_pytorch(backend=None, **kwargs):
+def init_dist_pytorch(backend=None, **kwargs):
     """torchrun sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT."""
     _set_cuda_device(int(os.environ.get('LOCAL_RANK', os.environ['RANK'])))
     dist.init_process_group(backend=backend_for(backend), **kwargs)
 
 
-def _init_dist_slurm(backend=None, port=None):
+def init_dist_slurm(backend=None, port=None):
     """As BasicSR's: one task per process, master = the first node of ``SLURM_NODELIST``, port ``port``
     (``dist_params.port``), else ``MASTER_PORT``, else 29500; the local rank is ``SLURM_LOCALID``."""
     proc_id, ntasks = int(os.environ['SLURM_PROCID']), int(os.environ['SLURM_NTASKS'])
@@ -135,18 +136,3 @@ def dist_validation(self, dataloader, current_iter, tb_logger, save_img):
     if self.opt['rank'] == 0:
         with bare_networks(self):
             self.nondist_validation(dataloader, current_iter, tb_logger, save_img)
-
-
-def patch_basicsr():
-    """Install the replacements above into basicsr (idempotent)."""
-    import basicsr.utils.dist_util
-    import basicsr.utils.options
-    from basicsr.models.base_model import BaseModel
-    from basicsr.models.sr_model import SRModel
-
-    for module in (basicsr.utils.dist_util, basicsr.utils.options):
-        module.init_dist = init_dist
-    basicsr.utils.dist_util._init_dist_pytorch = _init_dist_pytorch
-    basicsr.utils.dist_util._init_dist_slurm = _init_dist_slurm
-    BaseModel.model_to_device = model_to_device
-    SRModel.dist_validation = dist_validation

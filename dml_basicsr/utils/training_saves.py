@@ -3,7 +3,8 @@
 BasicSR's ``BaseModel.save_network``/``save_training_state`` ``torch.save`` straight to the final name (a kill
 during a save leaves a truncated ``net_g_<iter>.pth`` or ``<iter>.state`` that ``--auto_resume`` then trips on),
 and when a save fails three times (e.g. the disk is full) they log "Still cannot save ... Just ignore it." and
-train on: the run ends with exit status 0 and without its checkpoints. The replacements below keep BasicSR's file
+train on: the run ends with exit status 0 and without its checkpoints. The functions below (methods of this project's
+models, and of every model during our `basicsr train`: :mod:`dml_basicsr.commands.basicsr_scope`) keep BasicSR's file
 names and contents, write each file whole or not at all, and raise :class:`CheckpointSaveError` (naming the file
 and the newest intact checkpoint) when the tries fail; ``basicsr train`` stops with that one line (exit status 1).
 """
@@ -75,11 +76,3 @@ def save_training_state(self, epoch, current_iter):
              'schedulers': [s.state_dict() for s in self.schedulers]}
     save_with_retries(state, os.path.join(self.opt['path']['training_states'], f'{current_iter}.state'),
                       'training state', r'(\d+)\.state')
-
-
-def patch_basicsr():
-    """Install :func:`save_network` and :func:`save_training_state` on BasicSR's ``BaseModel`` (every model)."""
-    from basicsr.models.base_model import BaseModel
-
-    BaseModel.save_network = save_network
-    BaseModel.save_training_state = save_training_state
