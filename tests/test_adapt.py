@@ -32,8 +32,6 @@ UNSEEN = ('astronaut', 300, 300)
 FAST = ['--iters', '40', '--val-freq', '10', '--lr', '5e-3', '--gt-size', '48', '--batch-size', '4', '--device', 'cpu']
 
 
-pytestmark = pytest.mark.usefixtures('one_torch_thread')
-
 
 def hr_crop(name, top, left, size=128):
     return np.round(load_embedded(name)[top:top + size, left:left + size] * 255.).astype(np.uint8)
@@ -76,12 +74,7 @@ def adapted(tmp_path_factory):
     pairs = write_pairs(tmp / 'camera', SCENES, gray=(2,))
     source = source_checkpoint(tmp / 'source.pth')
     out = tmp / 'out'
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a module fixture runs before the function fixture one_torch_thread
-    try:
-        proc = run_cli(['adapt', '--checkpoint', source, '--pairs', pairs, '--output', out, *FAST], cwd=tmp)
-    finally:
-        torch.set_num_threads(threads)
+    proc = run_cli(['adapt', '--checkpoint', source, '--pairs', pairs, '--output', out, *FAST], cwd=tmp)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return tmp, proc, out
 

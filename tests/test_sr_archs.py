@@ -10,7 +10,6 @@ import dml_basicsr  # noqa: F401  (registers the archs)
 from dml_basicsr.archs import DMLRCAN, VDSR
 
 
-pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 def test_registered():
