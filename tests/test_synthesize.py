@@ -41,15 +41,6 @@ def make_net(scale, seed=0):
     return net.eval()
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_torch_thread():
-    # The tensors here are tiny: with several threads on a busy machine, synchronisation dominates.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope='module')
 def checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp('ckpt') / 'net_g_x2.pth'
@@ -276,6 +267,29 @@ def test_bad_inputs_are_clear_errors(hr_dir, checkpoint, tmp_path):
         run(hr_dir, tmp_path / 'o3', not_ckpt)
     with pytest.raises(ValueError, match='tile_overlap'):
         run(hr_dir, tmp_path / 'o4', checkpoint, tile=64, tile_overlap=8)
+
+
+def test_fitted_noise_offline_is_the_online_noise(hr_dir, tmp_path):
+    """``--noise fitted`` draws DMLDegradation's own fitted noise: the LR on disk is the noise-free LR plus what
+    ``add_noise`` draws from the image's generator, to the 8-bit rounding; a strong signal-dependent noise."""
+    from dml_basicsr.degradation.noise_fit import noise_file, noise_path, write_noise_file
+
+    ckpt = tmp_path / 'net.pth'
+    torch.save({'params': make_net(2).state_dict()}, ckpt)
+    entry = dict(a=[0.02, 0.01, 0.03], b=[1e-4, 1e-4, 1e-4])
+    write_noise_file(noise_path(ckpt), noise_file(entry, 'rgb', ckpt))
+    run(hr_dir, tmp_path / 'out', ckpt, noise='fitted')
+    record = (tmp_path / 'out' / 'synthesis.yml').read_text()
+    assert 'noise: fitted (sha256 ' in record and 'noise_sigma: null' in record
+    deg = DMLDegradation.from_checkpoint(str(ckpt), noise='fitted')
+    hr8 = cv2.imread(str(tmp_path / 'out' / 'HR' / 'colour.png'))
+    clean = deg.degrade_clean(to_rgb_tensor(hr8))
+    expected = deg.add_noise(clean, synth.noise_generator(0, 'colour.png'))[0].permute(1, 2, 0).numpy()[:, :, ::-1]
+    lr8 = cv2.imread(str(tmp_path / 'out' / 'LR' / 'colour.png')).astype(np.float32) / 255.
+    assert np.abs(lr8 - expected).max() <= 0.5 / 255 + 1e-4
+    assert np.abs(lr8 - clean[0].permute(1, 2, 0).numpy()[:, :, ::-1]).std() > 0.02  # the noise is there
+    with pytest.raises(ValueError, match='holds pairs made with other parameters .*noise'):
+        run(hr_dir, tmp_path / 'out', ckpt)  # AWGN into the fitted-noise folder
 
 
 @pytest.mark.parametrize('bad', ['float.tiff', 'tiny.png', 'int32.tif'])

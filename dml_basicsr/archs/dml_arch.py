@@ -4,12 +4,13 @@ import torch
 import torch.nn as nn
 from basicsr.utils.registry import ARCH_REGISTRY
 
-from dml_basicsr.ops import apply_basis_kernels, init_basis, normalize_kernels, pixel_kernels
+from dml_basicsr.ops import init_basis, normalize_kernels, pixel_kernels
+from .basis_degradation import BasisDegradationMixin
 from .encoder_decoder import EncoderDecoder
 
 
 @ARCH_REGISTRY.register()
-class DMLNet(nn.Module):
+class DMLNet(BasisDegradationMixin, nn.Module):
     """DML degradation network: HR image -> synthetic LR (Xiao, Yong, Zhang, ACCV 2020).
 
     ``LR(i, j) = <HR window at (s*i, s*j), k_ij>`` with ``k_ij = sum_m C_ij(m) * phi_m``: M learned
@@ -75,16 +76,15 @@ class DMLNet(nn.Module):
         """(B, C, H, W) HR -> (B, M, H, W) weights in (0, 1), at every HR pixel (weight maps, kernels anywhere)."""
         return torch.sigmoid(self.weight_net(hr))
 
-    def predict_sampled_weights(self, hr):
+    def predict_sampled_weights(self, hr, tile_of=None):
         """(B, C, H, W) HR -> (B, M, ceil(H/s), ceil(W/s)): the weights the operator reads, at HR pixels (s*i, s*j).
 
         Equal to ``predict_weights(hr)[:, :, ::s, ::s]`` within float rounding (gradients too), with the weight
-        CNN's last convolution and the sigmoid evaluated only there (stride s)."""
-        return torch.sigmoid(self.weight_net(hr, stride=self.scale))
-
-    def forward(self, hr):
-        return apply_basis_kernels(hr, self.basis_kernels(), self.predict_sampled_weights(hr), self.scale,
-                                   sampled=True)
+        CNN's last convolution and the sigmoid evaluated only there (stride s). ``tile_of``: see
+        :meth:`~dml_basicsr.archs.basis_degradation.BasisDegradationMixin.degrade`."""
+        if tile_of is None:
+            return torch.sigmoid(self.weight_net(hr, stride=self.scale))
+        return torch.sigmoid(self.weight_net.forward_crop(hr, *tile_of, stride=self.scale))
 
     def pixel_kernels(self, hr):
         """Per-pixel kernels (B, H, W, K, K) of every HR pixel, for inspection (memory heavy)."""

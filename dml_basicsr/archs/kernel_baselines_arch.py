@@ -4,12 +4,13 @@ import torch
 import torch.nn as nn
 from basicsr.utils.registry import ARCH_REGISTRY
 
-from dml_basicsr.ops import apply_basis_kernels, bicubic_kernel, gaussian_kernel, output_size
+from dml_basicsr.ops import bicubic_kernel, gaussian_kernel, output_size
 from dml_basicsr.ops.kernels import downsampling_offset
+from .basis_degradation import BasisDegradationMixin
 from dml_basicsr.utils.options import is_finite_number, is_int
 
 
-class _SingleKernelNet(nn.Module):
+class _SingleKernelNet(BasisDegradationMixin, nn.Module):
     """One kernel for every pixel, applied with the DML operator contract."""
 
     def kernel(self):
@@ -23,14 +24,11 @@ class _SingleKernelNet(nn.Module):
         b, _, h, w = hr.shape
         return hr.new_ones(b, 1, h, w)
 
-    def predict_sampled_weights(self, hr):
-        """(B, 1, ceil(H/s), ceil(W/s)) ones: the weights the operator reads (DMLNet's interface)."""
+    def predict_sampled_weights(self, hr, tile_of=None):
+        """(B, 1, ceil(H/s), ceil(W/s)) ones: the weights the operator reads (DMLNet's interface; a tile's are
+        ones too)."""
         b, _, h, w = hr.shape
         return hr.new_ones(b, 1, output_size(h, self.scale), output_size(w, self.scale))
-
-    def forward(self, hr):
-        return apply_basis_kernels(hr, self.basis_kernels(), self.predict_sampled_weights(hr), self.scale,
-                                   sampled=True)
 
     def kernels_at(self, hr, points):
         return self.kernel().to(hr).expand(hr.shape[0], len(points), -1, -1)

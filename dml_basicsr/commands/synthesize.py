@@ -9,7 +9,8 @@ HELP = 'Make a Syn-DML paired dataset (HR/, LR/, meta_info.txt) from a folder of
 DESCRIPTION = HELP + '''
 
 Every HR image is cropped (top-left) to a multiple of the model's scale s and degraded by the
-trained DML model plus white Gaussian noise; OUTPUT/HR/<stem>.png and OUTPUT/LR/<stem>.png are
+trained DML model plus noise (white Gaussian, or with --noise fitted the noise fitted for the
+model, as DMLDegradation draws it online); OUTPUT/HR/<stem>.png and OUTPUT/LR/<stem>.png are
 8-bit PNGs with LR exactly HR/s, and OUTPUT/meta_info.txt lists the file names for BasicSR's
 PairedImageDataset (dataroot_gt: OUTPUT/HR, dataroot_lq: OUTPUT/LR,
 meta_info_file: OUTPUT/meta_info.txt, filename_tmpl: '{}').
@@ -18,7 +19,7 @@ Rerunning resumes: pairs already written are skipped; files are written atomical
 an image depends only on --seed and its file name, so the output does not depend on the order of
 processing or on interruptions. Large images are processed in tiles with the same result.
 
-OUTPUT/synthesis.yml records the checkpoint (and its sha256), its scale, --noise-sigma, --seed,
+OUTPUT/synthesis.yml records the checkpoint (and its sha256), its scale, --noise, --noise-sigma, --seed,
 --color and the input files (names, sizes, mtimes). A rerun with other values or from another
 input is refused rather than mixing pairs; --overwrite deletes the pairs that record lists (never
 other files, never through a link) and makes them anew. An OUTPUT that overlaps INPUT on the
@@ -37,6 +38,10 @@ def add_arguments(p):
                    help="trained DMLNet weights, e.g. experiments/NAME/models/net_g_latest.pth")
     p.add_argument('--noise-sigma', type=float, default=5.0, metavar='SIGMA',
                    help='AWGN sigma on the 0-255 scale (default: 5; 0 disables)')
+    p.add_argument('--noise', choices=('awgn', 'fitted'), default='awgn',
+                   help="'awgn': white Gaussian noise of --noise-sigma; 'fitted': the noise fitted for the checkpoint "
+                        "(CHECKPOINT.noise.yml, from basicsr fit-noise --save-beside or basicsr adapt) "
+                        "(default: awgn)")
     p.add_argument('--seed', type=int, default=0, help='noise seed, a non-negative integer (default: 0)')
     p.add_argument('--tile', type=int, default=512, metavar='PIXELS',
                    help='HR tile size for large images, rounded up to a multiple of lcm(4, scale); '
@@ -57,7 +62,8 @@ def run(args):
         result = synthesize_folder(args.input, args.output, args.checkpoint, noise_sigma=args.noise_sigma,
                                    seed=args.seed, tile=args.tile, tile_overlap=args.tile_overlap,
                                    device=args.device, color=None if args.color == 'rgb' else args.color,
-                                   progress=not args.no_progress, overwrite=args.overwrite)
+                                   progress=not args.no_progress, overwrite=args.overwrite,
+                                   noise=None if args.noise == 'awgn' else args.noise)
     except (DatasetError, ValueError) as e:
         return fail('synthesize', e)
     print(f"basicsr synthesize: {len(result['names'])} pairs (x{result['scale']}) in {args.output} "

@@ -12,7 +12,7 @@ import torch.nn as nn
 
 from dml_basicsr.archs import FixedKernelNet
 from dml_basicsr.archs.network_loading import load_dmlnet
-from dml_basicsr.ops import apply_basis_kernels, rgb_to_y
+from dml_basicsr.ops import rgb_to_y
 from dml_basicsr.utils.options import check_known_keys, constructor_options, is_finite_number, is_int
 from .noise_fit import FittedNoise, checkpoint_noise
 from .pretrained_models import pretrained_manifest, pretrained_noise, pretrained_path
@@ -257,19 +257,19 @@ class DMLDegradation(nn.Module):
         check_hr_batch(hr)
         net = self.ready_net(hr.device)
         x = hr.to(self.net_dtype_device()[0])
-        weights = net.predict_sampled_weights(weight_net_input(net, x))  # only where the operator reads them
-        return apply_basis_kernels(x, net.basis_kernels(), weights, net.scale, sampled=True).to(hr.dtype)
+        return net.degrade(x, weight_net_input(net, x)).to(hr.dtype)
 
     @torch.no_grad()
     def forward(self, hr):
         return self.add_noise(self.degrade_clean(hr))
 
     @torch.no_grad()
-    def add_noise(self, lr):
+    def add_noise(self, lr, generator=None):
         """The rest of :meth:`forward` on a clean LR batch (:meth:`degrade_clean`'s): the noise (fitted: its variance
-        from the clean intensity clamped to [0, 1]; else AWGN), drawn from this degradation's generator on ``lr``'s
-        device, then the clamping and rounding."""
-        generator = self._generator(lr.device)
+        from the clean intensity clamped to [0, 1]; else AWGN), drawn from ``generator`` (default: this
+        degradation's, on ``lr``'s device), then the clamping and rounding. The one noise of the project: online
+        batches and ``basicsr synthesize`` both draw it here."""
+        generator = self._generator(lr.device) if generator is None else generator
         if self.fitted_noise is not None:
             lr = lr + self.fitted_noise.sample(lr.clamp(0, 1), generator)
         elif self.noise_sigma:

@@ -19,16 +19,16 @@ writes ``<output>/HR/<stem>.png`` (the HR, cropped top-left to a multiple of the
   (:mod:`dml_basicsr.utils.atomic_write`), so an interrupt never leaves a partial file under a final
   name; ``meta_info.txt`` is (atomically) rewritten when every image is done.
 * Never mixed: ``<output>/synthesis.yml`` records what determines the pairs (the checkpoint's sha256,
-  its scale, the noise sigma, the seed, the colour) and the input (each file's name, size and mtime). A run on a
-  folder made with other values or from another input (or holding pairs without that record) is refused, naming
+  its scale, the noise (AWGN and its sigma, or the fitted noise's sha256), the seed, the colour) and the input
+  (each file's name, size and mtime). A run on a folder made with other values or from another input (or holding pairs without that record) is refused, naming
   the difference; ``overwrite=True`` deletes those pairs and starts anew.
-* Deterministic: the noise of an image comes from a generator seeded by ``(seed, crc32(file name))``,
+* Deterministic: the noise of an image comes from a generator seeded by ``seed`` and the file name,
   not by the processing order, so resumed and fresh runs write identical files.
 * Large images are degraded tile by tile (:func:`~dml_basicsr.degradation.tiled.degrade_tiled`); the
   stitched noise-free LR equals ``DMLDegradation.degrade_clean`` on the whole image up to float rounding.
 """
+import hashlib
 import os
-import zlib
 
 import cv2
 import numpy as np
@@ -42,12 +42,13 @@ from dml_basicsr.utils.checkpoint import file_sha256
 from dml_basicsr.utils.output_folder import OutputFolderError, check_targets, output_lock  # noqa: F401 (re-exported)
 from dml_basicsr.utils.safe_yaml import dump_yaml, read_yaml
 from .dml_degradation import DMLDegradation, sigma_range
+from .noise_fit import noise_path
 from .tiled import check_tile_overlap, degrade_tiled
 
 META_INFO = 'meta_info.txt'
 RECORD = 'synthesis.yml'
 # The recorded values that determine the pairs; the paths are recorded for information only.
-RECORD_KEYS = ('checkpoint_sha256', 'scale', 'noise_sigma', 'seed', 'color')
+RECORD_KEYS = ('checkpoint_sha256', 'scale', 'noise', 'noise_sigma', 'seed', 'color')
 # What the record says of the input: {file name: {size, mtime_ns}}.
 INPUT_FILES = 'input_files'
 
@@ -76,8 +77,10 @@ def _output_names(input_dir, names):
 
 
 def noise_generator(seed, name):
-    """The noise generator of one image: seeded by ``seed`` and the CRC-32 of its file name."""
-    return np.random.default_rng([int(seed), zlib.crc32(name.encode('utf-8'))])
+    """The (CPU) noise generator of one image, seeded by ``seed`` and its file name (the first 32 bits of their
+    SHA-256: torch's CPU generator keeps only 32 bits of a seed)."""
+    digest = hashlib.sha256(f'{int(seed)}/{name}'.encode('utf-8')).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest[:4], 'little'))
 
 
 def _to_tensor(img):
@@ -93,12 +96,6 @@ def _to_uint8_hwc(chw):
     if img.shape[2] == 3:
         img = img[:, :, ::-1]
     return np.ascontiguousarray(img)
-
-
-def _draw_sigma(noise_sigma, rng):
-    if isinstance(noise_sigma, (tuple, list)):
-        return float(rng.uniform(*sigma_range(noise_sigma)))
-    return sigma_range(noise_sigma)[0]
 
 
 def usable_size(deg, shape, path):
@@ -121,26 +118,22 @@ def check_inputs(deg, input_dir, names):
         usable_size(deg, read_image(path).shape, path)
 
 
-def synthesize_image(deg, path, name, noise_sigma=5.0, seed=0, tile=512, tile_overlap=64, device='cpu',
-                     color=None):
+def synthesize_image(deg, path, name, seed=0, tile=512, tile_overlap=64, device='cpu', color=None):
     """One HR file -> (HR uint8, LR uint8), HWC, BGR (or 1 channel for ``color='y'``).
 
     The HR is quantised to 8 bits first and the LR is made from that quantised HR, so the pair on
-    disk is consistent also for 16-bit inputs.
+    disk is consistent also for 16-bit inputs. The noise is ``deg``'s own (:meth:`DMLDegradation.add_noise`: AWGN
+    or the fitted noise), drawn on the CPU from :func:`noise_generator`.
     """
     img = convert_color(read_image(path), color)
     h, w = usable_size(deg, img.shape, path)
     hr8 = np.round(img[:h, :w] * 255.).astype(np.uint8)
     hr = _to_tensor(hr8.astype(np.float32) / 255.)
     try:
-        lr = degrade_tiled(deg, hr, tile, tile_overlap, device=device)[0].numpy()
+        lr = degrade_tiled(deg, hr, tile, tile_overlap, device=device).cpu()
     except ValueError as e:
         raise DatasetError(f'{path}: {e}') from e
-    rng = noise_generator(seed, name)
-    sigma = _draw_sigma(noise_sigma, rng)
-    if sigma:
-        lr = lr + np.float32(sigma / 255.) * rng.standard_normal(lr.shape, dtype=np.float32)
-    return hr8, _to_uint8_hwc(lr)
+    return hr8, _to_uint8_hwc(deg.add_noise(lr, noise_generator(seed, name))[0].numpy())
 
 
 def _check_arguments(color, seed, tile, tile_overlap, device, noise_sigma):
@@ -179,14 +172,18 @@ def input_files(input_dir, names):
     return files
 
 
-def synthesis_record(input_dir, checkpoint, scale, noise_sigma, seed, color, names=None):
+def synthesis_record(input_dir, checkpoint, scale, noise_sigma, seed, color, names=None, noise='awgn'):
     """The content of ``synthesis.yml``: the paths, the values of :data:`RECORD_KEYS` and (given the input file
-    ``names``) the input's files (:func:`input_files`)."""
+    ``names``) the input's files (:func:`input_files`). ``noise``: 'awgn' (of ``noise_sigma``) or 'fitted' (the
+    record then holds the noise file's sha256 instead of a sigma)."""
     low, high = sigma_range(noise_sigma)
     record = {'input': os.path.abspath(input_dir), 'checkpoint': os.path.abspath(checkpoint),
-              'checkpoint_sha256': file_sha256(checkpoint), 'scale': int(scale),
+              'checkpoint_sha256': file_sha256(checkpoint), 'scale': int(scale), 'noise': noise,
               'noise_sigma': [low, high] if isinstance(noise_sigma, (tuple, list)) else low, 'seed': int(seed),
               'color': color or 'rgb'}
+    if noise == 'fitted':
+        record['noise'] = f'fitted (sha256 {file_sha256(noise_path(checkpoint))})'
+        record['noise_sigma'] = None
     if names is not None:
         record[INPUT_FILES] = input_files(input_dir, names)
     return record
@@ -313,8 +310,8 @@ def prepare_output(output_dir, record, overwrite=False):
         write_text_atomic(record_path, dump_yaml(record))
 
 
-def _load_degradation(checkpoint, noise_sigma, color, tile, tile_overlap):
-    deg = DMLDegradation.from_checkpoint(checkpoint, noise_sigma=noise_sigma)
+def _load_degradation(checkpoint, noise_sigma, color, tile, tile_overlap, noise):
+    deg = DMLDegradation.from_checkpoint(checkpoint, noise_sigma=noise_sigma, noise=noise)
     if color == 'y' and deg.net.num_in_ch != 1:
         raise ValueError(f"color='y' needs a Y model (num_in_ch 1); {checkpoint} takes {deg.net.num_in_ch} channels")
     if tile:
@@ -323,7 +320,7 @@ def _load_degradation(checkpoint, noise_sigma, color, tile, tile_overlap):
 
 
 def synthesize_folder(input_dir, output_dir, checkpoint, noise_sigma=5.0, seed=0, tile=512, tile_overlap=64,
-                      device='cpu', color=None, progress=True, overwrite=False):
+                      device='cpu', color=None, progress=True, overwrite=False, noise=None):
     """Make a Syn-DML paired dataset from a folder of HR images (see the module docstring).
 
     Args:
@@ -331,7 +328,9 @@ def synthesize_folder(input_dir, output_dir, checkpoint, noise_sigma=5.0, seed=0
         output_dir: gets ``HR/``, ``LR/`` and ``meta_info.txt``.
         checkpoint: a DMLNet ``.pth`` (``{'params': state_dict}`` as ``basicsr train`` saves).
         noise_sigma: AWGN sigma on the 0-255 scale; 0 disables; a ``(low, high)`` pair draws one per image.
-        seed: non-negative int; an image's noise is seeded by ``(seed, crc32(its file name))``.
+        noise: None/'awgn' (of ``noise_sigma``) or 'fitted': the noise ``basicsr fit-noise --save-beside`` fitted
+            for the checkpoint (``<checkpoint>.noise.yml``), as ``DMLDegradation`` draws it online.
+        seed: non-negative int; an image's noise is seeded by it and the file name (:func:`noise_generator`).
         tile: HR tile side (rounded up to a multiple of lcm(4, s)); 0/None degrades whole images.
         tile_overlap: context margin of a tile (rounded up likewise; at least ``min_tile_overlap``).
         device: 'cpu' or 'cuda' (the noise is drawn on the CPU, so it does not depend on it).
@@ -351,19 +350,18 @@ def synthesize_folder(input_dir, output_dir, checkpoint, noise_sigma=5.0, seed=0
     _check_arguments(color, seed, tile, tile_overlap, device, noise_sigma)
     for name in names:  # an empty or oversized image is refused before anything is decoded
         check_image_file(os.path.join(input_dir, name))
-    deg = _load_degradation(checkpoint, noise_sigma, color, tile, tile_overlap)
+    deg = _load_degradation(checkpoint, noise_sigma, color, tile, tile_overlap, noise)
     check_inputs(deg, input_dir, names)
     deg.net.to(device)
-    record = synthesis_record(input_dir, checkpoint, deg.scale, noise_sigma, seed, color, names)
+    record = synthesis_record(input_dir, checkpoint, deg.scale, noise_sigma, seed, color, names, deg.noise)
     with output_lock(output_dir, 'basicsr synthesize'):
         check_no_overlap(input_dir, output_dir)
         prepare_output(output_dir, record, overwrite)
-        return _write_pairs(deg, input_dir, output_dir, names, outputs, noise_sigma, seed, tile, tile_overlap, device,
-                            color, progress)
+        return _write_pairs(deg, input_dir, output_dir, names, outputs, seed, tile, tile_overlap, device, color,
+                            progress)
 
 
-def _write_pairs(deg, input_dir, output_dir, names, outputs, noise_sigma, seed, tile, tile_overlap, device, color,
-                 progress):
+def _write_pairs(deg, input_dir, output_dir, names, outputs, seed, tile, tile_overlap, device, color, progress):
     """The loop of :func:`synthesize_folder` over the input images, then ``meta_info.txt``; its result."""
     hr_dir, lr_dir = os.path.join(output_dir, 'HR'), os.path.join(output_dir, 'LR')
 
@@ -374,8 +372,8 @@ def _write_pairs(deg, input_dir, output_dir, names, outputs, noise_sigma, seed, 
         if os.path.isfile(hr_path) and os.path.isfile(lr_path):
             skipped += 1
         else:
-            hr8, lr8 = synthesize_image(deg, os.path.join(input_dir, name), name, noise_sigma, seed, tile,
-                                        tile_overlap, device, color)
+            hr8, lr8 = synthesize_image(deg, os.path.join(input_dir, name), name, seed, tile, tile_overlap, device,
+                                        color)
             write_png_atomic(hr_path, hr8)
             write_png_atomic(lr_path, lr8)
             written += 1

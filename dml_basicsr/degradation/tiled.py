@@ -5,7 +5,6 @@ import math
 import torch
 
 from dml_basicsr.archs.encoder_decoder import EncoderDecoder
-from dml_basicsr.ops import apply_basis_kernels
 from .dml_degradation import weight_net_input
 
 
@@ -90,7 +89,6 @@ def _degrade_tiled(deg, hr, tile, tile_overlap, device):
     margin = _round_up(int(tile_overlap), align)
     deg.ready_net(device)
     dtype = deg.net_dtype_device()[0]
-    basis = net.basis_kernels()
     out = torch.empty(b, c, -(-h // s), -(-w // s), dtype=hr.dtype, device=hr.device)
     for y0 in range(0, h, tile):
         y1 = min(y0 + tile, h)
@@ -99,9 +97,8 @@ def _degrade_tiled(deg, hr, tile, tile_overlap, device):
             x1 = min(x0 + tile, w)
             cx0, cx1 = max(0, x0 - margin), min(w, x1 + margin)
             crop = hr[:, :, cy0:cy1, cx0:cx1].to(device, dtype)
-            # the crop's weights at its HR pixels (s*k, s*l) only: the whole image's (cy0 + s*k, cx0 + s*l)
-            logits = net.weight_net.forward_crop(weight_net_input(net, crop), (cy0, cx0), (h, w), stride=s)
-            lr = apply_basis_kernels(crop, basis, torch.sigmoid(logits), s, sampled=True)
+            # the crop's weights at its HR pixels (s*k, s*l): the whole image's (cy0 + s*k, cx0 + s*l)
+            lr = net.degrade(crop, weight_net_input(net, crop), tile_of=((cy0, cx0), (h, w)))
             # LR rows i with s*i in [y0, y1): [y0/s, ceil(y1/s)); the crop's row k is LR row cy0/s + k.
             i0, i1, j0, j1 = y0 // s, -(-y1 // s), x0 // s, -(-x1 // s)
             out[:, :, i0:i1, j0:j1] = lr[:, :, i0 - cy0 // s:i1 - cy0 // s, j0 - cx0 // s:j1 - cx0 // s].to(hr.device)
