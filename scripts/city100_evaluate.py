@@ -1,7 +1,7 @@
 """Evaluate trained City100 experiments on the WHOLE images of the held-out scenes (Y, 7-pixel crop), with
 `basicsr test`: whatever data their validation used during training (e.g. central crops), the test reads
 DATAROOT's full images. For a degradation model (DMLModel) the metrics compare its synthetic LR with the real
-LR; for an SR model (DMLOnlineSRModel) its SR of the real LR with the HR, LPIPS included.
+LR; for an SR model (OnlineSynthesisSRModel) its SR of the real LR with the HR, LPIPS included.
 
     python scripts/city100_evaluate.py experiments/City100GPU_DML_x1 [more experiment folders]
         [--checkpoint net_g_latest.pth] [--dataroot ../shared/data/City100_NikonD5500] [--ids 31 40] [--prefix Full_]

@@ -7,7 +7,7 @@ up exactly the single process's batch of 2b; DDP averages the two ranks' mean-lo
 gradient of the mean loss over 2b. The networks start from the same weights (DDP copies rank 0's, seeded as
 the single process). What remains is float32 summation order (batch of 2b vs 2 x b, then the all-reduce), which
 Adam may scale up to lr * |d grad| / eps per step. Measured after the 4 steps: max |w_2 - w_1| 1.5e-7 (DMLModel)
-and 1.5e-8 (DMLOnlineSRModel); a single process with half the batch (what the ranks would learn without the
+and 1.5e-8 (OnlineSynthesisSRModel); a single process with half the batch (what the ranks would learn without the
 all-reduce) is 4.5e-3 off. TOLERANCE sits between the two.
 """
 import csv
@@ -36,7 +36,7 @@ def _options(name, model_type, batch):
     opt = tiny_dml_options(name, total_iter=4)
     opt['datasets']['train'].update(max_size=32, gt_size=32, batch_size_per_gpu=batch)
     opt['model_type'] = model_type
-    if model_type == 'DMLOnlineSRModel':  # real pairs only (no degradation section): SRModel + per-image CSV
+    if model_type == 'OnlineSynthesisSRModel':  # real pairs only (no degradation section): SRModel + per-image CSV
         opt['network_g'] = dict(ONLINE_NET)
     return opt
 
@@ -60,7 +60,7 @@ def _logged_losses(exp):
 
 
 @pytest.mark.parametrize('model_type, launcher', [('DMLModel', 'torch.distributed.run'),
-                                                  ('DMLOnlineSRModel', 'torch.distributed.launch')])
+                                                  ('OnlineSynthesisSRModel', 'torch.distributed.launch')])
 def test_two_cpu_processes_train_as_one_with_the_global_batch(tmp_path, model_type, launcher):
     two = write_yaml(tmp_path / 'two.yml', _options('two_ranks', model_type, batch=2))
     one = write_yaml(tmp_path / 'one.yml', _options('one_rank', model_type, batch=4))

@@ -267,7 +267,7 @@ def test_manifest_with_a_python_tag_runs_nothing(tmp_path, tag):
     marker = tmp_path / 'MARKER'
     (tmp_path / 'models.yml').write_text(f'rows:\n  - label: {hostile(tag, marker)}\n')
     assert main(['check', str(tmp_path / 'models.yml')]) == 2
-    opt = {'name': 'zoo', 'manifest': str(tmp_path / 'models.yml'), 'model_type': 'DMLOnlineSRModel',
+    opt = {'name': 'zoo', 'manifest': str(tmp_path / 'models.yml'), 'model_type': 'OnlineSynthesisSRModel',
            'num_gpu': 0, 'datasets': {}, 'path': {}}
     proc = run_cli(['test', '-opt', str(write_yaml(tmp_path / 'test.yml', opt))], cwd=tmp_path)
     assert_refused(proc, 'test', 'models.yml', 'Python object')
@@ -552,11 +552,11 @@ def test_a_batch_larger_than_an_epoch_is_refused_up_front(tmp_path, monkeypatch,
     else:
         opt = tiny_dml_options('bigbatch')
         if dataset == 'syndml':
-            opt['model_type'] = 'DMLOnlineSRModel'
+            opt['model_type'] = 'OnlineSynthesisSRModel'
         opt['datasets']['train'].update(batch_size_per_gpu=batch, dataset_enlarge_ratio=ratio)
         if dataset == 'syndml':
-            opt['datasets']['train'] = dict(name='s', type='SynDMLDataset', images=['camera', 'brick'], gt_size=32,
-                                            color='y', batch_size_per_gpu=batch, dataset_enlarge_ratio=ratio,
+            opt['datasets']['train'] = dict(name='s', type='OnlineSynthesisDataset', images=['camera', 'brick'],
+                                            gt_size=32, color='y', batch_size_per_gpu=batch, dataset_enlarge_ratio=ratio,
                                             num_worker_per_gpu=0)
             opt['degradation'] = {'fixed_kernel': {'kernel': 'gaussian', 'sigma': 1.0, 'scale': 2}}
             opt['network_g'] = {'type': 'VDSR', 'num_in_ch': 1, 'num_feat': 8, 'num_conv': 3, 'upscale': 2}
@@ -613,8 +613,8 @@ def test_synthesize_refuses_a_bad_noise_sigma_before_writing(synth, sigma):
 ])
 def test_option_file_numbers_that_make_garbage_are_refused_up_front(tmp_path, section, fragment):
     opt = tiny_dml_options('garbage')
-    opt['model_type'] = 'DMLOnlineSRModel'
-    opt['datasets']['train'] = dict(name='s', type='SynDMLDataset', images=['camera', 'brick'], gt_size=32,
+    opt['model_type'] = 'OnlineSynthesisSRModel'
+    opt['datasets']['train'] = dict(name='s', type='OnlineSynthesisDataset', images=['camera', 'brick'], gt_size=32,
                                     color='y', batch_size_per_gpu=2, num_worker_per_gpu=0)
     opt['degradation'] = section
     opt['network_g'] = {'type': 'VDSR', 'num_in_ch': 1, 'num_feat': 8, 'num_conv': 3, 'upscale': 2}
@@ -960,8 +960,8 @@ def test_a_damaged_install_is_one_line(tmp_path, damaged_install, damage, fragme
     with pytest.raises(CheckpointError, match=re.escape(fragment)):
         DMLDegradation.pretrained('city100-nikon-x2')
     opt = tiny_dml_options('damaged')
-    opt['model_type'] = 'DMLOnlineSRModel'
-    opt['datasets']['train'] = dict(name='s', type='SynDMLDataset', images=['camera', 'brick'], gt_size=32,
+    opt['model_type'] = 'OnlineSynthesisSRModel'
+    opt['datasets']['train'] = dict(name='s', type='OnlineSynthesisDataset', images=['camera', 'brick'], gt_size=32,
                                     color='y', batch_size_per_gpu=2, num_worker_per_gpu=0)
     opt['degradation'] = {'pretrained': 'city100-nikon-x2'}
     opt['network_g'] = {'type': 'VDSR', 'num_in_ch': 1, 'num_feat': 8, 'num_conv': 3, 'upscale': 2}

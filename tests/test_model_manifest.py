@@ -92,11 +92,11 @@ def test_add_command_line(tmp_path, capsys):
     manifest = tmp_path / 'zoo' / 'models.yml'
     code = manifest_main(['add', '--manifest', str(manifest), '--label', '(a) real', '--checkpoint', str(pth),
                           '--network-g', '{type: MSRResNet, num_feat: 8, num_block: 1}', '--command', 'basicsr train',
-                          '--model-type', 'DMLOnlineSRModel'])
+                          '--model-type', 'OnlineSynthesisSRModel'])
     assert code == 0, capsys.readouterr().err
     row, = read_manifest(str(manifest))
     assert row['network_g'] == dict(type='MSRResNet', num_feat=8, num_block=1)
-    assert row['model_type'] == 'DMLOnlineSRModel' and row['checkpoint'] == str(pth)
+    assert row['model_type'] == 'OnlineSynthesisSRModel' and row['checkpoint'] == str(pth)
     assert manifest_main(['check', str(manifest)]) == 0
     code = manifest_main(['add', '--manifest', str(manifest), '--label', 'b', '--checkpoint', str(tmp_path / 'no.pth'),
                           '--network-g', '{type: MSRResNet}', '--command', 'x'])

@@ -1,4 +1,4 @@
-"""Online DML degradation: DMLDegradation, SynDMLDataset and DMLOnlineSRModel's feed_data."""
+"""Online DML degradation: DMLDegradation, OnlineSynthesisDataset and OnlineSynthesisSRModel's feed_data."""
 import copy
 import os
 
@@ -101,25 +101,37 @@ def test_wrong_channels_and_bad_checkpoint_raise(tmp_path):
 
 
 def _syn_opt(**kw):
-    opt = dict(type='SynDMLDataset', name='syn', phase='train', scale=2, images=['camera', 'brick'], gt_size=32,
-               color='y')
+    opt = dict(type='OnlineSynthesisDataset', name='syn', phase='train', scale=2, images=['camera', 'brick'],
+               gt_size=32, color='y')
     opt.update(kw)
     return opt
 
 
-def test_syn_dml_dataset_gives_gt_crops_and_placeholders():
-    ds = DATASET_REGISTRY.get('SynDMLDataset')(_syn_opt())
+def test_online_synthesis_dataset_gives_gt_crops_and_placeholders():
+    ds = DATASET_REGISTRY.get('OnlineSynthesisDataset')(_syn_opt())
     item = ds[0]
     assert item['synthetic'] is True
     assert item['gt'].shape == (1, 32, 32) and item['lq'].shape == (1, 16, 16)
     assert item['lq'].abs().sum() == 0
-    hr_grid = DATASET_REGISTRY.get('SynDMLDataset')(_syn_opt(lr_grid='hr'))
+    hr_grid = DATASET_REGISTRY.get('OnlineSynthesisDataset')(_syn_opt(lr_grid='hr'))
     assert hr_grid[0]['lq'].shape == (1, 32, 32)
 
 
-def test_syn_dml_dataset_mixes_real_pairs_at_the_ratio():
+def test_the_earlier_names_still_build_the_same_components():
+    from basicsr.utils.registry import MODEL_REGISTRY
+
+    from dml_basicsr.data import OnlineSynthesisDataset
+    from dml_basicsr.models import OnlineSynthesisSRModel
+
+    old = DATASET_REGISTRY.get('SynDMLDataset')(_syn_opt(type='SynDMLDataset'))
+    new = DATASET_REGISTRY.get('OnlineSynthesisDataset')(_syn_opt())
+    assert isinstance(old, OnlineSynthesisDataset) and old.sources == new.sources and len(old) == len(new)
+    assert issubclass(MODEL_REGISTRY.get('DMLOnlineSRModel'), OnlineSynthesisSRModel)
+
+
+def test_online_synthesis_dataset_mixes_real_pairs_at_the_ratio():
     real = dict(type='SyntheticLensDataset', images=['coffee'], noise_sigma=0)
-    ds = DATASET_REGISTRY.get('SynDMLDataset')(_syn_opt(real=real, real_ratio=0.3))
+    ds = DATASET_REGISTRY.get('OnlineSynthesisDataset')(_syn_opt(real=real, real_ratio=0.3))
     items = [ds[i % len(ds)] for i in range(400)]
     real_items = [item for item in items if not item['synthetic']]
     assert 0.2 < len(real_items) / len(items) < 0.4
@@ -127,7 +139,7 @@ def test_syn_dml_dataset_mixes_real_pairs_at_the_ratio():
     assert all(item['lq'].abs().sum() == 0 for item in items if item['synthetic'])
 
 
-def test_syn_dml_dataset_reads_disk_and_lmdb(tmp_path):
+def test_online_synthesis_dataset_reads_disk_and_lmdb(tmp_path):
     import cv2
     import lmdb
     import numpy as np
@@ -136,7 +148,8 @@ def test_syn_dml_dataset_reads_disk_and_lmdb(tmp_path):
     img = (np.random.default_rng(0).random((40, 44, 3)) * 255).astype(np.uint8)
     cv2.imwrite(str(folder / 'a_HR.png'), img)
     cv2.imwrite(str(folder / 'a_LR2.png'), img[::2, ::2])
-    disk = DATASET_REGISTRY.get('SynDMLDataset')(_syn_opt(images=None, dataroot_gt=str(folder), gt_glob='*_HR.png'))
+    disk = DATASET_REGISTRY.get('OnlineSynthesisDataset')(_syn_opt(images=None, dataroot_gt=str(folder),
+                                                                   gt_glob='*_HR.png'))
     assert len(disk) == 1 and disk[0]['gt'].shape == (1, 32, 32)
     db = tmp_path / 'hr.lmdb'
     env = lmdb.open(str(db), map_size=10 * 2**20)
@@ -144,33 +157,34 @@ def test_syn_dml_dataset_reads_disk_and_lmdb(tmp_path):
         txn.put(b'a_HR', cv2.imencode('.png', img)[1].tobytes())
     env.close()
     (db / 'meta_info.txt').write_text('a_HR.png (40,44,3) 1\n')
-    from_lmdb = DATASET_REGISTRY.get('SynDMLDataset')(
+    from_lmdb = DATASET_REGISTRY.get('OnlineSynthesisDataset')(
         _syn_opt(images=None, dataroot_gt=str(db), io_backend={'type': 'lmdb'}, use_hflip=False, use_rot=False))
     assert len(from_lmdb) == 1 and from_lmdb[0]['gt'].shape == (1, 32, 32)
 
 
-def test_syn_dml_dataset_takes_glob_lists_and_folder_plus_embedded_photos(tmp_path):
+def test_online_synthesis_dataset_takes_glob_lists_and_folder_plus_embedded_photos(tmp_path):
     import cv2
     import numpy as np
     img = (np.random.default_rng(0).random((40, 44, 3)) * 255).astype(np.uint8)
     for number in range(1, 34):
         cv2.imwrite(str(tmp_path / f'{number:03d}H.PNG'), img)
     city100_train = ['0[0-2][1-9]H.PNG', '0[1-3]0H.PNG']
-    ds = DATASET_REGISTRY.get('SynDMLDataset')(_syn_opt(images=None, dataroot_gt=str(tmp_path), gt_glob=city100_train))
+    ds = DATASET_REGISTRY.get('OnlineSynthesisDataset')(_syn_opt(images=None, dataroot_gt=str(tmp_path),
+                                                                 gt_glob=city100_train))
     assert [os.path.basename(path) for _, path in ds.sources] == [f'{n:03d}H.PNG' for n in range(1, 31)]
-    both = DATASET_REGISTRY.get('SynDMLDataset')(_syn_opt(images=['camera'], dataroot_gt=str(tmp_path),
+    both = DATASET_REGISTRY.get('OnlineSynthesisDataset')(_syn_opt(images=['camera'], dataroot_gt=str(tmp_path),
                                                           gt_glob='03[1-3]H.PNG', phase='val'))
     names = [both[i]['image_name'] for i in range(len(both))]
     assert names == ['031H', '032H', '033H', 'skimage_camera']
 
 
-def test_syn_dml_dataset_errors():
+def test_online_synthesis_dataset_errors():
     with pytest.raises(DatasetError, match='gt_size'):
-        DATASET_REGISTRY.get('SynDMLDataset')(_syn_opt(gt_size=None))
+        DATASET_REGISTRY.get('OnlineSynthesisDataset')(_syn_opt(gt_size=None))
     with pytest.raises(DatasetError, match='nosuch'):
-        DATASET_REGISTRY.get('SynDMLDataset')(_syn_opt(images=['nosuch']))
+        DATASET_REGISTRY.get('OnlineSynthesisDataset')(_syn_opt(images=['nosuch']))
     with pytest.raises(FileNotFoundError, match='missing_dir'):
-        DATASET_REGISTRY.get('SynDMLDataset')(_syn_opt(images=None, dataroot_gt='missing_dir'))
+        DATASET_REGISTRY.get('OnlineSynthesisDataset')(_syn_opt(images=None, dataroot_gt='missing_dir'))
 
 
 @pytest.mark.parametrize('scale', [1, 2])
@@ -199,7 +213,7 @@ def test_degradation_section_needs_exactly_one_source():
         DMLDegradation.from_options({'fixed_kernel': {'kernel': 'box'}})
 
 
-def test_syn_dml_dataset_cache_gives_the_same_items(tmp_path):
+def test_online_synthesis_dataset_cache_gives_the_same_items(tmp_path):
     import random
 
     import cv2
@@ -208,7 +222,7 @@ def test_syn_dml_dataset_cache_gives_the_same_items(tmp_path):
     for name in ('a.png', 'b.png'):
         cv2.imwrite(str(tmp_path / name), (rng.random((50, 60, 3)) * 255).astype(np.uint8))
     opt = _syn_opt(images=['camera'], dataroot_gt=str(tmp_path), gt_glob='*.png')
-    plain, cached = (DATASET_REGISTRY.get('SynDMLDataset')(dict(opt, cache=c)) for c in (False, True))
+    plain, cached = (DATASET_REGISTRY.get('OnlineSynthesisDataset')(dict(opt, cache=c)) for c in (False, True))
     assert sorted(cached.cache) == [('embedded', 'camera'), ('file', str(tmp_path / 'a.png')),
                                     ('file', str(tmp_path / 'b.png'))]
     for index in range(3):
@@ -217,5 +231,5 @@ def test_syn_dml_dataset_cache_gives_the_same_items(tmp_path):
         random.seed(index)
         b = cached[index]
         assert torch.equal(a['gt'], b['gt'])
-    with pytest.raises(DatasetError, match="SynDMLDataset 'syn': cache needs .* cache_max_gb 1e-06"):
-        DATASET_REGISTRY.get('SynDMLDataset').check_options(dict(opt, cache=True, cache_max_gb=1e-6))
+    with pytest.raises(DatasetError, match="OnlineSynthesisDataset 'syn': cache needs .* cache_max_gb 1e-06"):
+        DATASET_REGISTRY.get('OnlineSynthesisDataset').check_options(dict(opt, cache=True, cache_max_gb=1e-6))

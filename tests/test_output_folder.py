@@ -196,7 +196,7 @@ def test_a_crop_border_that_leaves_nothing_is_an_error_not_nan(tmp_path):
 def test_hr_folder_globs_survive_link_loops_and_stay_relative(tmp_path):
     import glob
     from dml_basicsr.data.errors import DatasetError
-    from dml_basicsr.data.syn_dml_dataset import _disk_files
+    from dml_basicsr.data.online_synthesis_dataset import _disk_files
     root = tmp_path / 'hr'
     for rel in ('a.png', 'x/b.png', 'x/y/c.png', 'x/notes.txt', '.hidden.png'):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)

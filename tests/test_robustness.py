@@ -311,7 +311,7 @@ def test_checkpoints_are_written_atomically(tmp_path, monkeypatch):
 
     from dml_basicsr.models.safe_training import SafeTrainingMixin
 
-    class Model(SafeTrainingMixin, BaseModel):  # as DMLModel and DMLOnlineSRModel save
+    class Model(SafeTrainingMixin, BaseModel):  # as DMLModel and OnlineSynthesisSRModel save
         opt = {'path': {'models': str(tmp_path)}}
 
         def __init__(self):
@@ -416,18 +416,18 @@ def test_report_metric_that_no_input_has_is_an_error(tmp_path):
 def sr_options(root, checkpoint, scale=2):
     """A tiny online Syn-DML VDSR option dict on embedded photos, its degradation from ``checkpoint``."""
     opt = tiny_dml_options('sr_typo')
-    opt.update(model_type='DMLOnlineSRModel', scale=scale,
+    opt.update(model_type='OnlineSynthesisSRModel', scale=scale,
                network_g=dict(type='VDSR', num_in_ch=1, num_out_ch=1, num_feat=8, num_conv=3, upscale=scale),
                degradation=dict(checkpoint=str(checkpoint), noise_sigma=5))
-    opt['datasets']['train'] = dict(name='SynDML', type='SynDMLDataset', images=['camera'], gt_size=32, color='y',
-                                    batch_size_per_gpu=2, dataset_enlarge_ratio=2, num_worker_per_gpu=0)
+    opt['datasets']['train'] = dict(name='SynDML', type='OnlineSynthesisDataset', images=['camera'], gt_size=32,
+                                    color='y', batch_size_per_gpu=2, dataset_enlarge_ratio=2, num_worker_per_gpu=0)
     return opt
 
 
 def test_degradation_checkpoint_of_the_wrong_scale_arch_or_values(tmp_path):
     line = expect_option_error(tmp_path, sr_options(tmp_path, save_dmlnet(tmp_path / 'dml_x4.pth', scale=4)),
                                'dml_x4.pth is a x4 DMLNet', 'needs x2 LR patches')
-    assert 'datasets.train (SynDMLDataset, scale 2, lr_grid lr)' in line
+    assert 'datasets.train (OnlineSynthesisDataset, scale 2, lr_grid lr)' in line
     vdsr = tmp_path / 'vdsr.pth'
     torch.save({'params': torch.nn.Conv2d(1, 1, 3).state_dict()}, vdsr)
     expect_option_error(tmp_path, sr_options(tmp_path, vdsr), 'vdsr.pth: not a DMLNet state dict')

@@ -11,7 +11,7 @@ the format: :mod:`dml_basicsr.utils.model_manifest`) instead of ``network_g`` an
 * ``network_g``: the row's;
 * ``path.pretrain_network_g``: its checkpoint (sha256 checked), ``strict_load_g: true`` and ``param_key_g`` the entry
   that holds its weights (``params`` for what ``basicsr train`` saves; ``~`` for a bare state dict);
-* ``model_type``: the row's, else the option file's, else ``DMLOnlineSRModel``;
+* ``model_type``: the row's, else the option file's, else ``OnlineSynthesisSRModel``;
 * ``name``: ``<name>_<slug of the label>``, e.g. ``SRx4_manifest_a-real`` for ``(a) real``.
 
 The preflight checks every derived file (network built, checkpoint loaded strictly) before the first row runs;

@@ -36,7 +36,7 @@ def check_option_file(opt_path, force_yml=None, auto_resume=False, command=None)
     check_manifest_key(opt, opt_path, command)
     check_option_values(opt, opt_path, command)
     if isinstance(opt.get('degradation'), dict):
-        check_known_keys(opt['degradation'], DEGRADATION_KEYS, f'{opt_path}: degradation', 'DMLOnlineSRModel')
+        check_known_keys(opt['degradation'], DEGRADATION_KEYS, f'{opt_path}: degradation', 'OnlineSynthesisSRModel')
     check_degradation(opt, opt_path)
     check_datasets(opt, opt_path)
     check_degradation_model(opt, opt_path)
@@ -130,7 +130,7 @@ def check_batch_fits(count, dataset_opt, where):
 
 def check_dataset_keys(cls, section, where):
     """Unknown keys of a section of one of this package's datasets (``OPTIONS``), and of its nested dataset
-    sections (``NESTED_DATASETS``, e.g. SynDMLDataset's ``real``); BasicSR's datasets are not checked."""
+    sections (``NESTED_DATASETS``, e.g. OnlineSynthesisDataset's ``real``); BasicSR's datasets are not checked."""
     if getattr(cls, 'OPTIONS', None) is None:
         return
     check_known_keys(section, cls.OPTIONS | BASICSR_DATASET_KEYS, where, cls.__name__)
@@ -142,7 +142,7 @@ def check_dataset_keys(cls, section, where):
 
 def check_degradation_model(opt, opt_path):
     """The degradation's DMLNet loads (present, readable, finite) and has the scale of the synthetic LR patches
-    that the datasets need (``degradation_scale`` of SynDMLDataset); Real-ESRGAN's degradation builds, has that
+    that the datasets need (``degradation_scale`` of OnlineSynthesisDataset); Real-ESRGAN's degradation builds, has that
     scale and takes their HR patches."""
     if 'degradation' not in opt:
         return

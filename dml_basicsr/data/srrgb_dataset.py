@@ -40,7 +40,7 @@ class SRRGBDataset(ImageFolderDataset):
     of the same scene, which shows the centre of the LR's field of view magnified about
     f(gt_shot) / f(lq_shot) times. The two are NOT aligned (different lens settings, hand-held
     camera moves, different exposure), so this dataset is for visual comparison only. Each sample
-    carries ``aligned=False``: DMLOnlineSRModel then saves the SR image and computes no metrics.
+    carries ``aligned=False``: OnlineSynthesisSRModel then saves the SR image and computes no metrics.
 
     With ``max_size`` the LR is centre-cropped to at most max_size x max_size and the reference to
     at most ``scale`` times that size around its centre, so that it roughly covers the same field

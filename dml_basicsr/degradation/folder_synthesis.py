@@ -20,8 +20,8 @@ writes ``<output>/HR/<stem>.png`` (the HR, cropped top-left to a multiple of the
   name; ``meta_info.txt`` is (atomically) rewritten when every image is done.
 * Never mixed: ``<output>/synthesis.yml`` records what determines the pairs (the checkpoint's sha256,
   its scale, the noise (AWGN and its sigma, or the fitted noise's sha256), the seed, the colour) and the input
-  (each file's name, size and mtime). A run on a folder made with other values or from another input (or holding pairs without that record) is refused, naming
-  the difference; ``overwrite=True`` deletes those pairs and starts anew.
+  (each file's name, size and mtime). A run on a folder made with other values or from another input (or
+  holding pairs without that record) is refused, naming the difference; ``overwrite=True`` deletes those pairs and starts anew.
 * Deterministic: the noise of an image comes from a generator seeded by ``seed`` and the file name,
   not by the processing order, so resumed and fresh runs write identical files.
 * Large images are degraded tile by tile (:func:`~dml_basicsr.degradation.tiled.degrade_tiled`); the

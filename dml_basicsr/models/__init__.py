@@ -1,5 +1,5 @@
 """Models, registered in BasicSR's MODEL_REGISTRY on import."""
 from .dml_model import DMLModel
-from .dml_online_sr_model import DMLOnlineSRModel
+from .online_synthesis_sr_model import DMLOnlineSRModel, OnlineSynthesisSRModel
 
-__all__ = ['DMLModel', 'DMLOnlineSRModel']
+__all__ = ['DMLModel', 'OnlineSynthesisSRModel', 'DMLOnlineSRModel']

@@ -8,7 +8,7 @@ A manifest is YAML (free-text ``#`` comment lines allowed) with one list, ``rows
         checkpoint: srx4_a_real.pth     # relative to the manifest's folder
         sha256: 3f1c...                 # of the checkpoint file's bytes, checked on every read
         command: basicsr train -opt options/train_srx4_realsr_real.yml
-        model_type: DMLOnlineSRModel    # optional: DMLOnlineSRModel (SR networks, the default), DMLModel (degradations)
+        model_type: OnlineSynthesisSRModel    # optional: the default (SR networks); DMLModel (degradations)
 
 Other keys of a row (``notes``, ``validation``, ...) are kept and not interpreted. ``basicsr test`` with a
 top-level ``manifest:`` key in its option file tests every row (:mod:`dml_basicsr.commands.manifest_test`).
@@ -42,7 +42,7 @@ from .safe_yaml import dump_yaml, load_yaml_text, read_yaml, yaml_problem
 from .options import OptionError
 
 REQUIRED_KEYS = ('label', 'network_g', 'checkpoint', 'sha256', 'command')
-DEFAULT_MODEL_TYPE = 'DMLOnlineSRModel'
+DEFAULT_MODEL_TYPE = 'OnlineSynthesisSRModel'
 SHA256 = re.compile(r'^[0-9a-fA-F]{64}$')
 
 

@@ -47,7 +47,7 @@ def glob_regex(pattern):
     against paths relative to the folder; DatasetError for an absolute pattern or one with ``..``."""
     parts = pattern.replace(os.sep, '/').split('/')
     if pattern.startswith(('/', os.sep)) or '..' in parts or not pattern:
-        raise DatasetError(f'SynDMLDataset: gt_glob {pattern!r} must be a relative pattern inside dataroot_gt '
+        raise DatasetError(f'OnlineSynthesisDataset: gt_glob {pattern!r} must be a relative pattern inside dataroot_gt '
                            '(no leading /, no ..)')
     regex = ''
     for i, part in enumerate(parts):
@@ -95,11 +95,11 @@ def _disk_files(folder, patterns):
 
 
 @DATASET_REGISTRY.register()
-class SynDMLDataset(torch.utils.data.Dataset):
+class OnlineSynthesisDataset(torch.utils.data.Dataset):
     """HR crops for online Syn-DML training, optionally mixed with real pairs (RealSR+Syn-DML).
 
     The dataset does NOT degrade anything: synthetic items carry ``synthetic=True`` and a zero
-    ``lq`` placeholder of the LR patch shape. :class:`~dml_basicsr.models.DMLOnlineSRModel`
+    ``lq`` placeholder of the LR patch shape. :class:`~dml_basicsr.models.OnlineSynthesisSRModel`
     replaces those placeholders in ``feed_data`` with ``DMLDegradation(gt)``, batch-wise, on the
     training device. Real items (``synthetic=False``) keep their real LR.
 
@@ -131,13 +131,14 @@ class SynDMLDataset(torch.utils.data.Dataset):
     def __init__(self, opt):
         super().__init__()
         self.opt = opt
-        check_color(opt, 'SynDMLDataset')
+        check_color(opt, 'OnlineSynthesisDataset')
         self.gt_size = opt.get('gt_size')
         if not self.gt_size:
-            raise DatasetError(f"SynDMLDataset '{opt.get('name')}': option 'gt_size' is missing")
+            raise DatasetError(f"OnlineSynthesisDataset '{opt.get('name')}': option 'gt_size' is missing")
         self.crop_scale = self.degradation_scale(opt)
         if self.gt_size % self.crop_scale:
-            raise DatasetError(f"SynDMLDataset: gt_size {self.gt_size} is not a multiple of scale {self.crop_scale}")
+            raise DatasetError(f"OnlineSynthesisDataset: gt_size {self.gt_size} is not a multiple of scale "
+                               f"{self.crop_scale}")
         self.sources = self._hr_sources(opt)
         self.real, self.real_ratio = self._build_real(opt)
         self.file_client = None
@@ -152,11 +153,12 @@ class SynDMLDataset(torch.utils.data.Dataset):
     def check_options(cls, opt):
         """The number of items (HR sources, see _hr_sources); checks the cache's size from the PNG headers and
         the real dataset's options too. Decodes nothing."""
-        check_color(opt, 'SynDMLDataset')
+        check_color(opt, 'OnlineSynthesisDataset')
         sources = cls._hr_sources(opt)
-        max_bytes = cache_limit(opt, 'SynDMLDataset')
+        max_bytes = cache_limit(opt, 'OnlineSynthesisDataset')
         if max_bytes is not None:
-            check_cache_size([source for kind, source in sources if kind == 'file'], max_bytes, opt, 'SynDMLDataset')
+            check_cache_size([source for kind, source in sources if kind == 'file'], max_bytes, opt,
+                             'OnlineSynthesisDataset')
         real_opt = cls._real_options(opt)
         if real_opt is not None:
             check = getattr(DATASET_REGISTRY.get(real_opt['type']), 'check_options', None)
@@ -169,12 +171,12 @@ class SynDMLDataset(torch.utils.data.Dataset):
         """[(kind, source)]: ('embedded', photo name) for ``images``, ('file', path or LMDB key) for dataroot_gt."""
         embedded = []
         if opt.get('images'):
-            check_embedded(opt['images'], 'SynDMLDataset')
+            check_embedded(opt['images'], 'OnlineSynthesisDataset')
             embedded = [('embedded', name) for name in opt['images']]
         if not opt.get('dataroot_gt'):
             if embedded:
                 return embedded
-            raise DatasetError(f"SynDMLDataset '{opt.get('name')}': set 'dataroot_gt' (HR folder) or 'images'")
+            raise DatasetError(f"OnlineSynthesisDataset '{opt.get('name')}': set 'dataroot_gt' (HR folder) or 'images'")
         return [('file', source) for source in cls._stored_sources(opt)] + embedded
 
     @staticmethod
@@ -187,9 +189,10 @@ class SynDMLDataset(torch.utils.data.Dataset):
         elif backend == 'disk':
             sources = _disk_files(root, opt.get('gt_glob', '**/*'))
         else:
-            raise DatasetError(f"SynDMLDataset: io_backend type {backend!r} is not supported (disk or lmdb)")
+            raise DatasetError(f"OnlineSynthesisDataset: io_backend type {backend!r} is not supported (disk or lmdb)")
         if not sources:
-            raise DatasetError(f"SynDMLDataset: no HR images in {root} matching {opt.get('gt_glob', '**/*')!r}")
+            raise DatasetError(f"OnlineSynthesisDataset: no HR images in {root} matching "
+                               f"{opt.get('gt_glob', '**/*')!r}")
         return sources
 
     @staticmethod
@@ -205,7 +208,8 @@ class SynDMLDataset(torch.utils.data.Dataset):
             if key in opt and key not in real_opt:
                 real_opt[key] = opt[key]
         if real_opt.get('type') not in DATASET_REGISTRY:
-            raise DatasetError(f"SynDMLDataset: real.type {real_opt.get('type')!r} is not a registered dataset")
+            raise DatasetError(f"OnlineSynthesisDataset: real.type {real_opt.get('type')!r} is not a registered "
+                               "dataset")
         return real_opt
 
     def _build_real(self, opt):
@@ -214,7 +218,7 @@ class SynDMLDataset(torch.utils.data.Dataset):
             return None, 0.0
         ratio = float(opt.get('real_ratio', 0.5))
         if not 0 <= ratio <= 1:
-            raise DatasetError(f'SynDMLDataset: real_ratio must be in [0, 1], got {ratio}')
+            raise DatasetError(f'OnlineSynthesisDataset: real_ratio must be in [0, 1], got {ratio}')
         return DATASET_REGISTRY.get(real_opt['type'])(real_opt), ratio
 
     def _read_hr(self, index):
@@ -237,11 +241,11 @@ class SynDMLDataset(torch.utils.data.Dataset):
     def _fill_cache(self, opt):
         """{(kind, source): pixels} of every HR image with ``cache: true`` (the files bounded by cache_max_gb; the
         embedded photos are small), else {}."""
-        max_bytes = cache_limit(opt, 'SynDMLDataset')
+        max_bytes = cache_limit(opt, 'OnlineSynthesisDataset')
         if max_bytes is None:
             return {}
         files = [source for kind, source in self.sources if kind == 'file']
-        decoded = fill_cache(files, read_raw, max_bytes, opt, 'SynDMLDataset')
+        decoded = fill_cache(files, read_raw, max_bytes, opt, 'OnlineSynthesisDataset')
         cache = {('file', path): img for path, img in decoded.items()}
         cache.update(((kind, source), load_embedded(source)) for kind, source in self.sources if kind == 'embedded')
         return cache
@@ -277,3 +281,9 @@ class SynDMLDataset(torch.utils.data.Dataset):
 
     def __len__(self):
         return len(self.sources)
+
+
+@DATASET_REGISTRY.register()
+class SynDMLDataset(OnlineSynthesisDataset):
+    """The earlier name of :class:`OnlineSynthesisDataset` (it serves every degradation source, not only DML), kept
+    so that existing option files (``type: SynDMLDataset``) still run."""

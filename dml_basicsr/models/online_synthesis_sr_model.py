@@ -12,12 +12,12 @@ from .safe_training import SafeTrainingMixin
 
 
 @MODEL_REGISTRY.register()
-class DMLOnlineSRModel(FiniteLossMixin, SafeTrainingMixin, PerImageMetricsMixin, SRModel):
+class OnlineSynthesisSRModel(FiniteLossMixin, SafeTrainingMixin, PerImageMetricsMixin, SRModel):
     """BasicSR's SRModel trained on pairs synthesised online by a learned DML degradation (or a baseline one).
 
     WHERE THE DEGRADATION HAPPENS: in :meth:`feed_data`, on the training device, for every
     training batch anew. Items that the dataset marks ``synthetic`` (e.g. from
-    :class:`~dml_basicsr.data.SynDMLDataset`) get ``lq = DMLDegradation(gt)``: the learned
+    :class:`~dml_basicsr.data.OnlineSynthesisDataset`) get ``lq = DMLDegradation(gt)``: the learned
     per-pixel blur (and downsampling), then AWGN; or ``lq = RealESRGANDegradation(gt)`` with
     ``real_esrgan``. Real pairs in the same batch and all validation data keep their real LR.
 
@@ -61,12 +61,13 @@ class DMLOnlineSRModel(FiniteLossMixin, SafeTrainingMixin, PerImageMetricsMixin,
         if synthetic is None or not bool(synthetic.any()):
             return
         if self.degradation is None:
-            raise ValueError("DMLOnlineSRModel: the training data has synthetic items (e.g. SynDMLDataset) but the "
-                             "option file has no 'degradation' section (a DMLNet checkpoint etc.) that makes their LR")
+            raise ValueError("OnlineSynthesisSRModel: the training data has synthetic items (e.g. "
+                             "OnlineSynthesisDataset) but the option file has no 'degradation' section (a DMLNet "
+                             "checkpoint etc.) that makes their LR")
         mask = synthetic.to(self.device).bool()
         lq = self.degradation(self.gt[mask])
         if lq.shape[1:] != self.lq.shape[1:]:
-            raise ValueError(f'DMLOnlineSRModel: the degradation gives LR patches of {tuple(lq.shape[1:])}, the '
+            raise ValueError(f'OnlineSynthesisSRModel: the degradation gives LR patches of {tuple(lq.shape[1:])}, the '
                              f'dataset expects {tuple(self.lq.shape[1:])}: the degradation has scale '
                              f'{self.degradation.scale}; match the dataset\'s scale/lr_grid to it')
         self.lq = self.lq.clone()
@@ -103,3 +104,9 @@ class DMLOnlineSRModel(FiniteLossMixin, SafeTrainingMixin, PerImageMetricsMixin,
                                    f'SR images saved under {self.opt["path"]["visualization"]}, no metrics')
         if rows:
             self.finish_validation(dataset_name, rows, current_iter, tb_logger)
+
+
+@MODEL_REGISTRY.register()
+class DMLOnlineSRModel(OnlineSynthesisSRModel):
+    """The earlier name of :class:`OnlineSynthesisSRModel` (it serves every degradation source, not only DML), kept
+    so that existing option files (``model_type: DMLOnlineSRModel``) still run."""
