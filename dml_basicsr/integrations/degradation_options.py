@@ -23,9 +23,10 @@ def refuse_unknown_options(owner, init, unknown):
     raise ValueError(f"{owner}: unknown option '{key}'{hint}")
 
 
-def build_degradation(owner, source, param_key='params', noise_sigma=5.0, clamp=True, round_8bit=False, seed=None,
-                      noise=None):
-    """``DMLDegradation.from_options`` of these options (see :class:`DMLDegradation` for their meaning).
+def component_degradation(owner, source, param_key='params', noise_sigma=5.0, clamp=True, round_8bit=False,
+                          seed=None, noise=None):
+    """The DMLDegradation of an mmengine component (``owner``): ``DMLDegradation.from_options`` of these options
+    (see :class:`DMLDegradation` for their meaning).
 
     ``source``: ``{'checkpoint': ..., 'pretrained': ...}`` and any other source key ``from_options`` knows (e.g.
     ``fixed_kernel``); unset ones are None. Raises one ValueError (a CheckpointError for a bad file) starting with

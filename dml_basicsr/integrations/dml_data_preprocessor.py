@@ -2,7 +2,7 @@
 import torch
 from mmengine.model import ImgDataPreprocessor
 
-from .degradation_options import build_degradation, degradation_repr, refuse_unknown_options
+from .degradation_options import component_degradation, degradation_repr, refuse_unknown_options
 from .registry import MODELS
 
 
@@ -76,8 +76,8 @@ class DMLDataPreprocessor(ImgDataPreprocessor):
             raise ValueError(f'DMLDataPreprocessor: std must be numbers > 0 (it divides), got {std!r}')
         super().__init__(mean, std, pad_size_divisor, pad_value, bgr_to_rgb, rgb_to_bgr, non_blocking)
         self.source = dict(checkpoint=checkpoint, pretrained=pretrained, fixed_kernel=fixed_kernel)
-        self.degradation = build_degradation('DMLDataPreprocessor', self.source, param_key, noise_sigma, clamp,
-                                             round_8bit, seed, noise)
+        self.degradation = component_degradation('DMLDataPreprocessor', self.source, param_key, noise_sigma, clamp,
+                                                 round_8bit, seed, noise)
         self.bgr_inputs = bgr_to_rgb
         self.bgr_outputs = rgb_to_bgr
 

@@ -3,7 +3,7 @@ import numpy as np
 import torch
 
 from .base_transform import BaseTransform
-from .degradation_options import build_degradation, degradation_repr, refuse_unknown_options
+from .degradation_options import component_degradation, degradation_repr, refuse_unknown_options
 from .registry import TRANSFORMS
 
 CHANNEL_ORDERS = ('rgb', 'bgr')
@@ -68,8 +68,8 @@ class DMLDegrade(BaseTransform):
                  noise=None, **unknown):
         refuse_unknown_options('DMLDegrade', DMLDegrade.__init__, unknown)
         self.source = dict(checkpoint=checkpoint, pretrained=pretrained, fixed_kernel=fixed_kernel)
-        self.degradation = build_degradation('DMLDegrade', self.source, param_key, noise_sigma, clamp, round_8bit,
-                                             seed, noise)
+        self.degradation = component_degradation('DMLDegrade', self.source, param_key, noise_sigma, clamp,
+                                                 round_8bit, seed, noise)
         self.gt_key = gt_key
         self.lr_key = lr_key
         self.channel_order = None if channel_order is None else check_channel_order(channel_order, 'channel_order')
