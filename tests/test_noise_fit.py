@@ -143,7 +143,7 @@ def test_fitted_noise_errors_are_one_clear_message(tmp_path, monkeypatch):
     manifest = {name: {k: v for k, v in entry.items() if k != 'noise'}
                 for name, entry in pretrained_models.pretrained_manifest().items()}
     monkeypatch.setattr(pretrained_models, 'pretrained_manifest', lambda: manifest)
-    with pytest.raises(ValueError, match="shipped model 'realsr-x4' has no fitted noise.*noise_fit_results.py --fit"):
+    with pytest.raises(ValueError, match="shipped model 'realsr-x4' has no fitted noise.*basicsr fit-noise -opt .*--save-beside"):
         DMLDegradation.pretrained('realsr-x4', noise='fitted')
 
 

@@ -60,7 +60,8 @@ def fit_command(where):
     if where.endswith('.pth'):
         return (f'basicsr fit-noise -opt <its training option file> --checkpoint {where} --output <dir> '
                 '--save-beside')
-    return 'python scripts/noise_fit_results.py --fit (it writes the noise: entries of pretrained/models.yml)'
+    return (f'basicsr fit-noise -opt <its training option file> --checkpoint <a copy of the {where} .pth> '
+            '--output <dir> --save-beside, then use that copy with noise: fitted')
 
 
 def noise_path(checkpoint):
