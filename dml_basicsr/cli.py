@@ -1,10 +1,11 @@
 """The ``basicsr`` console script: BasicSR's train/test pipelines with dml_basicsr registered, and its tools.
 
     basicsr adapt --pretrained NAME | --checkpoint PTH --pairs DIR --output OUT [--iters 500] [--lr 1e-3] [...]
+    basicsr upscale -i INPUT -o OUTPUT --model M [--suffix out] [--tile 256] [--tile-pad 32] [--device auto]
     basicsr train -opt options/train_dml_x4.yml [--launcher none|pytorch|slurm] [--auto_resume]
                   [--debug] [--local_rank N] [--force_yml key:sub=value ...]
     basicsr test  -opt options/test_xxx.yml    (with a top-level manifest: every row of a models.yml, one table)
-    basicsr synthesize --input DIR --output DIR --checkpoint PTH [--noise-sigma 5] [--seed 0]
+    basicsr synthesize --input DIR --output DIR --checkpoint PTH [--noise awgn|fitted] [--noise-sigma 5] [--seed 0]
                        [--tile 512] [--tile-overlap 64] [--device cpu|cuda] [--color rgb|y] [--no-progress]
     basicsr report [--dataset NAME] [--label NAME=PATH ...] [--scale N] [--metrics psnr,ssim,lpips]
                    [--output FILE] PATH [PATH ...]
@@ -20,10 +21,12 @@ filesystem failure (no space left, a read-only mount, a file where a folder must
 import argparse
 import sys
 
-from dml_basicsr.commands import UsageError, adapt, fail, fit_noise, prepare, report, synthesize, train_test, visualize
+from dml_basicsr.commands import (UsageError, adapt, fail, fit_noise, prepare, report, synthesize, train_test, upscale,
+                                  visualize)
 
 COMMANDS = {
     'adapt': (adapt, adapt.HELP),
+    'upscale': (upscale, upscale.HELP),
     'train': (train_test, train_test.HELP['train']),
     'test': (train_test, train_test.HELP['test']),
     'synthesize': (synthesize, synthesize.HELP),
