@@ -1,4 +1,5 @@
-"""Ablation and baseline degradation archs: operator contract, and training/testing via the CLI."""
+"""dml_basicsr.archs.direct_arch, directkpn_arch and kernel_baselines_arch: ablation and baseline degradation archs:
+operator contract (FixedKernelNet refuses options that make no kernel), and training/testing via the CLI."""
 import csv
 
 import pytest
@@ -119,3 +120,17 @@ def test_fixed_kernel_baseline_through_basicsr_test(tmp_path):
     assert len(rows) == 1 and rows[0]['iter'] == 'bicubic_baseline'
     # The synthetic lens is not bicubic: a fair but clearly imperfect fit.
     assert 25 < float(rows[0]['psnr']) < 45
+
+
+@pytest.mark.parametrize('kwargs, fragment', [
+    (dict(kernel='gaussian', sigma=0), 'sigma must be a finite number > 0'),
+    (dict(kernel='gaussian', sigma=float('inf')), 'sigma must be a finite number > 0'),
+    (dict(kernel='gaussian', sigma='1'), 'sigma must be a finite number > 0'),
+    (dict(kernel='bicubic', scale=2.0), 'scale must be 1, 2, 3 or 4'),
+    (dict(kernel='bicubic', kernel_size=0), 'kernel_size must be an odd integer'),
+])
+def test_fixed_kernel_net_refuses_what_makes_no_kernel(kwargs, fragment):
+    from dml_basicsr.archs import FixedKernelNet
+
+    with pytest.raises(ValueError, match=fragment):
+        FixedKernelNet(**kwargs)

@@ -1,7 +1,9 @@
-"""dml_basicsr.utils.checkpoint: a checkpoint costs about the memory its file size says, or is refused by name.
+"""dml_basicsr.utils.checkpoint: a checkpoint costs about the memory its file size says, or is refused by name; the
+training states BasicSR saves load weights-only.
 
 The hostile files are torch's own zip archives with an edited pickle or record, as a user could receive them.
 """
+import collections
 import os
 import pickletools
 import struct
@@ -10,7 +12,8 @@ import zipfile
 import pytest
 import torch
 
-from dml_basicsr.utils.checkpoint import CheckpointError, load_checkpoint, load_state_dict
+from dml_basicsr.utils.checkpoint import (TRAINING_STATE_GLOBALS, CheckpointError, load_checkpoint, load_state_dict,
+                                          load_training_state)
 
 
 def rewrite_archive(src, dst, pickle_edit=None, deflate_data=False):
@@ -83,3 +86,34 @@ def test_a_file_that_is_not_a_torch_archive_is_one_error(tmp_path, content):
     (tmp_path / 'x.pth').write_bytes(content)
     with pytest.raises(CheckpointError, match=r'x\.pth: cannot load a checkpoint \(not a zip archive'):
         load_checkpoint(str(tmp_path / 'x.pth'))
+
+
+def _basicsr_states():
+    """Training states as BasicSR saves them, of Adam with every scheduler of this package's option files."""
+    from basicsr.models.lr_scheduler import CosineAnnealingRestartLR, MultiStepRestartLR
+
+    states = []
+    for make in (lambda o: MultiStepRestartLR(o, milestones=[2, 4], gamma=0.5),
+                 lambda o: CosineAnnealingRestartLR(o, periods=[2, 2], restart_weights=[1, 0.5], eta_min=1e-7)):
+        net = torch.nn.Conv2d(1, 2, 3)
+        optimizer = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.9, 0.99))
+        scheduler = make(optimizer)
+        for _ in range(3):
+            net(torch.rand(1, 1, 5, 5)).sum().backward()
+            optimizer.step()
+            scheduler.step()
+        states.append({'epoch': 1, 'iter': 3, 'optimizers': [optimizer.state_dict()],
+                       'schedulers': [scheduler.state_dict()]})
+    return states
+
+
+def test_real_training_states_load_weights_only(tmp_path):
+    assert set(TRAINING_STATE_GLOBALS) == {collections.Counter, collections.OrderedDict}
+    for i, state in enumerate(_basicsr_states()):
+        path = tmp_path / f'{i}.state'
+        torch.save(state, path)
+        with torch.serialization.safe_globals(list(TRAINING_STATE_GLOBALS)):
+            assert torch.serialization.get_unsafe_globals_in_checkpoint(str(path)) == []
+        loaded = load_training_state(str(path))
+        assert loaded['iter'] == 3 and loaded['schedulers'][0] == state['schedulers'][0]
+    assert isinstance(loaded['optimizers'][0]['state'][0]['exp_avg'], torch.Tensor)

@@ -1,4 +1,5 @@
-"""The paired datasets' fast path: crop before converting, the decoded-image cache, LMDB sub-images.
+"""dml_basicsr.data.paired_base, pair_transforms, image_cache and prepared_lmdb: the paired datasets' fast path: crop
+before converting, the decoded-image cache, LMDB sub-images (``basicsr prepare``); a corrupted LMDB is one line.
 
 Items must equal those of the straightforward path (decode the whole pair to float, align, convert,
 then crop) for the same random state; written here as it was before the fast path.
@@ -13,7 +14,7 @@ import torch
 from basicsr.data.transforms import augment
 from basicsr.utils.registry import DATASET_REGISTRY
 
-from conftest import make_realsr, run_cli, structured, write_yaml
+from conftest import make_realsr, realsr_train_options, run_cli, structured, write_yaml
 from dml_basicsr.data import paired_base
 from dml_basicsr.data.errors import DatasetError
 from dml_basicsr.data.image_io import convert_color, read_image
@@ -315,3 +316,19 @@ def test_prepare_argument_errors(tmp_path, flags, message):
     proc = prepare(tmp_path, section, tmp_path / 'sub', *flags)
     assert proc.returncode == 2 and proc.stderr.strip() == f'basicsr prepare: error: {message}'
     assert not (tmp_path / 'sub').exists()
+
+
+def test_a_corrupted_lmdb_is_one_line(tmp_path):
+    opt = realsr_train_options(tmp_path)
+    prep = run_cli(['prepare', '-opt', str(write_yaml(tmp_path / 'prep.yml', opt)), '--output', 'lmdb',
+                    '--crop-size', '16', '--step', '16', '--no-progress'], cwd=tmp_path)
+    assert prep.returncode == 0, prep.stderr[-2000:]
+    data = tmp_path / 'lmdb' / 'HR.lmdb' / 'data.mdb'
+    data.write_bytes(b'\x00' * 64)
+    opt['datasets']['train'] = dict(opt['datasets']['train'], dataroot=str(tmp_path / 'lmdb'),
+                                    io_backend={'type': 'lmdb'})
+    opt['train']['total_iter'] = 2
+    proc = run_cli(['train', '-opt', str(write_yaml(tmp_path / 'opt.yml', opt))], cwd=tmp_path)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and 'Traceback' not in proc.stderr, proc.stderr[-2000:]
+    assert lines[-1].startswith('basicsr train: error: ') and 'LMDB' in lines[-1] and 'prepare it again' in lines[-1]

@@ -1,4 +1,5 @@
-"""RealSRDataset and City100Dataset on tiny fake layouts, plus the real City100 when present."""
+"""dml_basicsr.data.realsr_dataset, city100_dataset and paired_base: RealSRDataset and City100Dataset on tiny fake
+layouts, plus the real City100 when present; training patches that cannot be cut are refused up front."""
 import math
 import os
 
@@ -8,7 +9,7 @@ import pytest
 from basicsr.utils.registry import DATASET_REGISTRY
 
 import dml_basicsr  # noqa: F401  (registers the datasets)
-from conftest import area_down, make_realsr, structured
+from conftest import area_down, expect_option_error, make_realsr, realsr_train_options, structured
 from dml_basicsr.data.errors import DatasetError
 
 QUANT = 1 / 255 + 1e-4  # one 8-bit step
@@ -277,3 +278,12 @@ def test_real_city100(shared_data):
         assert item['gt'].shape == item['lq'].shape == (1, 870, 1218)
         psnr = -10 * math.log10(((item['gt'] - item['lq'])**2).mean().item())
         assert 20 < psnr < 40, f'{item["gt_path"]}: PSNR {psnr:.2f} dB'
+
+
+@pytest.mark.parametrize('changes, fragment', [
+    (dict(gt_size=15), 'gt_size must be a positive multiple of the scale 2, got 15'),
+    (dict(gt_size=64), 'gt_size 64 is larger than the HR image'),
+])
+def test_paired_training_patches_that_cannot_be_cut_are_refused_up_front(tmp_path, changes, fragment):
+    opt = realsr_train_options(tmp_path, **changes)
+    expect_option_error(tmp_path, opt, fragment)

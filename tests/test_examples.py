@@ -1,12 +1,15 @@
-"""The examples/ scripts run a few steps on the CPU, as their documented commands, and write only where told."""
+"""examples/ (scripts, not package modules): they run a few steps on the CPU, as their documented commands, and write
+only where told; examples/train_plain_pytorch.py validates its arguments."""
 import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
+from conftest import PROJECT_ROOT
 from dml_basicsr.archs import VDSR
 
 EXAMPLES = Path(__file__).resolve().parents[1] / 'examples'
@@ -53,3 +56,22 @@ def test_mmengine_runner_example_trains_validates_and_writes_only_into_work_dir(
     assert 'net.conv_last.weight' in state and 'data_preprocessor.degradation.net.basis' in state
     config = (work_dir / 'config.py').read_text()
     assert "dml_basicsr.integrations.mmengine" in config and "type='dml_basicsr.DMLDataPreprocessor'" in config
+
+
+@pytest.mark.parametrize('args, fragment', [
+    (['--iters', '0'], '--iters must be >= 1'),
+    (['--batch-size', '-2'], '--batch-size must be >= 1'),
+    (['--patch', '47'], '--patch must be a multiple'),
+    (['--lr', 'nan'], '--lr must be a finite number > 0'),
+    (['--noise-sigma', 'inf'], '--noise-sigma must be a finite number >= 0'),
+])
+def test_the_plain_pytorch_example_validates_its_arguments(tmp_path, capsys, args, fragment):
+    sys.path.insert(0, str(PROJECT_ROOT / 'examples'))
+    try:
+        import train_plain_pytorch
+    finally:
+        sys.path.remove(str(PROJECT_ROOT / 'examples'))
+    with pytest.raises(SystemExit) as exit_info:
+        train_plain_pytorch.main(['--out', str(tmp_path / 'out'), *args])
+    assert exit_info.value.code == 2 and fragment in capsys.readouterr().err
+    assert not (tmp_path / 'out').exists()

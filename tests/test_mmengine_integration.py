@@ -1,5 +1,6 @@
-"""mmengine integration: DMLDegrade (pipeline transform) and DMLDataPreprocessor (batch level), built from config
-dicts through dml_basicsr's registries and mmengine's, equal to DMLDegradation on the same input and seed."""
+"""dml_basicsr.integrations (mmengine, dml_degrade_transform, dml_data_preprocessor, degradation_options): DMLDegrade
+(pipeline transform) and DMLDataPreprocessor (batch level), built from config dicts through dml_basicsr's registries
+and mmengine's, equal to DMLDegradation on the same input and seed; an unknown option is refused with a suggestion."""
 import copy
 import functools
 import subprocess
@@ -340,3 +341,14 @@ def test_importing_dml_basicsr_does_not_import_mmengine():
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == '[]'
+
+
+@pytest.mark.parametrize('component', ['DMLDegrade', 'DMLDataPreprocessor'])
+def test_mmengine_components_refuse_unknown_options_with_a_suggestion(component):
+    from dml_basicsr.integrations import mmengine as integration
+
+    registry = integration.TRANSFORMS if component == 'DMLDegrade' else integration.MODELS
+    with pytest.raises(ValueError, match=f"{component}: unknown option 'noise_sigam'; did you mean 'noise_sigma'"):
+        registry.build(dict(type=component, pretrained='city100-nikon-x2', noise_sigam=5))
+    with pytest.raises(ValueError, match=f"{component}: unknown option 'real_esrgan'"):
+        registry.build(dict(type=component, real_esrgan={'scale': 4}))

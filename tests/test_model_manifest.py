@@ -1,4 +1,5 @@
-"""Manifests of trained networks (``model_zoo/*/models.yml``): reading, writing, ``basicsr test`` of every row.
+"""dml_basicsr.utils.model_manifest and dml_basicsr.commands.manifest_test: manifests of trained networks
+(``model_zoo/*/models.yml``): reading (plain data only), writing, ``basicsr test`` of every row.
 
 The last tests check the COMMITTED manifests: every row's checkpoint matches its sha256 and loads strictly into
 the network BasicSR builds from its ``network_g``; ``test_table2_manifest_is_committed`` fails while
@@ -14,7 +15,8 @@ import yaml
 from basicsr.archs import build_network
 from basicsr.archs.srresnet_arch import MSRResNet
 
-from conftest import PROJECT_ROOT, make_realsr, one_error_line, run_cli, structured, write_yaml
+from conftest import (CODE_TAGS, PROJECT_ROOT, assert_refused, hostile, make_realsr, one_error_line, run_cli,
+                      structured, write_yaml)
 from dml_basicsr.archs.dml_arch import DMLNet
 from dml_basicsr.archs.network_loading import check_weights_fit
 from dml_basicsr.utils.checkpoint import file_sha256
@@ -316,3 +318,17 @@ def test_committed_checkpoints_match_sha256_and_load_strictly(manifest):
     for row in read_manifest(str(manifest)):  # sha256 of every checkpoint checked here
         net = build_network(copy.deepcopy(row['network_g']))
         check_weights_fit(net, row['checkpoint'], strict=True)  # as BasicSR's load_network loads it, strictly
+
+
+@pytest.mark.parametrize('tag', CODE_TAGS)
+def test_manifest_with_a_python_tag_runs_nothing(tmp_path, tag):
+    from dml_basicsr.utils.model_manifest import main
+
+    marker = tmp_path / 'MARKER'
+    (tmp_path / 'models.yml').write_text(f'rows:\n  - label: {hostile(tag, marker)}\n')
+    assert main(['check', str(tmp_path / 'models.yml')]) == 2
+    opt = {'name': 'zoo', 'manifest': str(tmp_path / 'models.yml'), 'model_type': 'OnlineSynthesisSRModel',
+           'num_gpu': 0, 'datasets': {}, 'path': {}}
+    proc = run_cli(['test', '-opt', str(write_yaml(tmp_path / 'test.yml', opt))], cwd=tmp_path)
+    assert_refused(proc, 'test', 'models.yml', 'Python object')
+    assert not marker.exists() and not (tmp_path / 'results').exists()

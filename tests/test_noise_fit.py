@@ -9,8 +9,8 @@ import pytest
 import torch
 import yaml
 
-from conftest import PROJECT_ROOT, expect_option_error, one_error_line, run_cli, write_yaml
-from test_robustness import save_dmlnet, sr_options
+from conftest import (PROJECT_ROOT, expect_option_error, one_error_line, run_cli, save_dmlnet, sr_options,
+                      write_yaml)
 from dml_basicsr.degradation import DMLDegradation
 from dml_basicsr.degradation import pretrained_models
 from dml_basicsr.degradation.noise_fit import FittedNoise, fit_noise, noise_path, read_noise_file

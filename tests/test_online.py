@@ -1,7 +1,10 @@
-"""Online DML degradation: DMLDegradation, OnlineSynthesisDataset and OnlineSynthesisSRModel's feed_data."""
+"""dml_basicsr.degradation.dml_degradation, data.online_synthesis_dataset and models.online_synthesis_sr_model: online
+DML degradation: DMLDegradation (its noise_sigma and inputs checked, its shared network never changed),
+OnlineSynthesisDataset and OnlineSynthesisSRModel's feed_data."""
 import copy
 import os
 
+import numpy as np
 import pytest
 import torch
 from basicsr.utils.registry import DATASET_REGISTRY
@@ -233,3 +236,54 @@ def test_online_synthesis_dataset_cache_gives_the_same_items(tmp_path):
         assert torch.equal(a['gt'], b['gt'])
     with pytest.raises(DatasetError, match="OnlineSynthesisDataset 'syn': cache needs .* cache_max_gb 1e-06"):
         DATASET_REGISTRY.get('OnlineSynthesisDataset').check_options(dict(opt, cache=True, cache_max_gb=1e-6))
+
+
+BAD_SIGMAS = [float('nan'), float('inf'), -1.0, [5.0, 1.0], [float('nan'), 2.0], [1.0, float('inf')], [1.0, 2.0, 3.0],
+              'five', True]
+
+
+@pytest.mark.parametrize('sigma', BAD_SIGMAS, ids=repr)
+def test_a_bad_noise_sigma_is_refused_when_built_in_every_interface(sigma):
+    from dml_basicsr.degradation import DMLDegradation
+    from dml_basicsr.integrations.mmengine import DMLDegrade
+
+    net = DMLNet(num_basis=2, kernel_size=5, scale=2, num_feat=8)
+    for build in (lambda: DMLDegradation(net, noise_sigma=sigma),
+                  lambda: DMLDegradation.fixed_kernel(sigma=1.0, noise_sigma=sigma),
+                  lambda: DMLDegradation.from_options({'pretrained': 'city100-nikon-x2', 'noise_sigma': sigma}),
+                  lambda: DMLDegrade(pretrained='city100-nikon-x2', noise_sigma=sigma)):
+        with pytest.raises(ValueError, match='noise_sigma must be a finite number >= 0'):
+            build()
+
+
+def test_a_low_precision_call_never_changes_the_shared_network():
+    from dml_basicsr.degradation import DMLDegradation
+
+    torch.manual_seed(0)
+    net = DMLNet(num_basis=3, kernel_size=5, scale=2, num_feat=8)
+    deg = DMLDegradation(net, noise_sigma=0)
+    hr = torch.rand(1, 1, 24, 20)
+    before = deg(hr)
+    for dtype in (torch.bfloat16, torch.float16, torch.float64):
+        out = deg(hr.to(dtype))
+        assert out.dtype == dtype
+        assert all(p.dtype == torch.float32 for p in net.parameters())
+        torch.testing.assert_close(out.float(), before, atol=1e-2, rtol=0)
+    assert torch.equal(deg(hr), before)
+
+
+@pytest.mark.parametrize('hr, fragment', [
+    (torch.randint(0, 255, (1, 1, 16, 16), dtype=torch.uint8), 'must be floating point'),
+    (torch.rand(1, 16, 16), r'must be a \(B, C, H, W\) tensor, got \(1, 16, 16\)'),
+    (torch.rand(1, 1, 16, 16) * 255, r'in \[0, 1\], got .*0-255 images'),
+    (torch.full((1, 1, 16, 16), float('nan')), r'finite and in \[0, 1\]'),
+    (torch.rand(1, 1, 16, 16) - 2, r'finite and in \[0, 1\]'),
+    (torch.rand(0, 1, 16, 16), 'input is empty'),
+    (np.zeros((1, 1, 16, 16), np.float32), r'must be a \(B, C, H, W\) tensor, got ndarray'),
+])
+def test_degradation_refuses_inputs_it_would_make_garbage_of(hr, fragment):
+    from dml_basicsr.degradation import DMLDegradation
+
+    deg = DMLDegradation(DMLNet(num_basis=2, kernel_size=5, scale=2, num_feat=8))
+    with pytest.raises(ValueError, match=fragment):
+        deg(hr)

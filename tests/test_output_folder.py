@@ -1,6 +1,7 @@
-"""utils/output_folder: the folder a command writes its own files into never holds or lies inside an input, never
-writes through a link, and keeps every file inside it; the commands that write through it (visualize, report,
-fit-noise, validation pictures) refuse such outputs before writing anything."""
+"""dml_basicsr.utils.output_folder: the folder a command writes its own files into never holds or lies inside an
+input, never writes through a link, and keeps every file inside it; the commands that write through it (visualize,
+report, fit-noise, validation pictures, synthesize) refuse such outputs, and an output that is a file, before
+writing anything."""
 import os
 
 import cv2
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import one_error_line, run_cli
+from conftest import one_error_line, run_cli, synthesize
 from dml_basicsr.archs import DMLNet
 from dml_basicsr.utils.output_folder import OutputFolder, OutputFolderError, check_output_file
 
@@ -227,3 +228,16 @@ def test_synthesize_refuses_a_device_it_cannot_use_before_writing(tmp_path, devi
     proc = run_cli(['synthesize', '--input', 'in', '--output', 'out', '--checkpoint', 'dml.pth', '--device', device,
                     '--no-progress'], cwd=tmp_path)
     assert fragment in one_error_line(proc, 'synthesize') and not (tmp_path / 'out').exists()
+
+
+@pytest.mark.parametrize('command', ['synthesize', 'visualize'])
+def test_an_output_that_is_a_file_is_one_line(synth, command):
+    (synth / 'out').write_text('a file, not a folder')
+    if command == 'synthesize':
+        proc = synthesize(synth)
+    else:
+        proc = run_cli(['visualize', '--image', 'embedded:camera', '--output', 'out', '--dml', 'dml_x2.pth'],
+                       cwd=synth)
+    line = one_error_line(proc, command)
+    assert proc.returncode in (1, 2) and 'out' in line
+    assert (synth / 'out').read_text() == 'a file, not a folder'

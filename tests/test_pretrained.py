@@ -1,12 +1,16 @@
-"""The DML models shipped in the package: listed, loadable, runnable on embedded photographs, and their recorded
-validation figures reproduced on the real pairs (City100, RealSR crops) when ../shared/data is present."""
+"""dml_basicsr.degradation.pretrained_models: the DML models shipped in the package: listed, loadable, runnable on
+embedded photographs, and their recorded validation figures reproduced on the real pairs (City100, RealSR crops)
+when ../shared/data is present; their list is read as plain data, and a damaged install is one line."""
 import os
+import re
+import shutil
 
 import pytest
 import torch
 from basicsr.utils import tensor2img
 from basicsr.utils.registry import DATASET_REGISTRY
 
+from conftest import CODE_TAGS, expect_option_error, hostile, tiny_dml_options
 from dml_basicsr import DMLDegradation
 from dml_basicsr.data.embedded import load_embedded
 from dml_basicsr.degradation.pretrained_models import pretrained_manifest, pretrained_path
@@ -72,3 +76,51 @@ def test_recorded_validation_figures_on_the_real_pairs(name, shared_data):
         got = image_metrics(tensor2img([out]), tensor2img([item['lq'][None]]), RECORDED_METRICS)
         assert got['psnr'] == pytest.approx(recorded[image]['psnr'], abs=0.01), image
         assert got['ssim'] == pytest.approx(recorded[image]['ssim'], abs=1e-3), image
+
+
+def test_shipped_models_manifest_is_read_safely(tmp_path, monkeypatch):
+    from dml_basicsr.degradation import pretrained_models
+    from dml_basicsr.utils.checkpoint import CheckpointError
+
+    marker = tmp_path / 'MARKER'
+    (tmp_path / 'pretrained').mkdir()
+    (tmp_path / 'pretrained' / 'models.yml').write_text(f'x: {hostile(CODE_TAGS[0], marker)}\n')
+    monkeypatch.setattr(pretrained_models, '_folder', lambda: tmp_path / 'pretrained')
+    with pytest.raises(CheckpointError, match='models.yml: .*Python object'):
+        pretrained_models.pretrained_manifest()
+    assert not marker.exists()
+
+
+@pytest.fixture
+def damaged_install(tmp_path, monkeypatch):
+    """The shipped models copied to tmp_path/pretrained, with pretrained_models reading them there."""
+    from dml_basicsr.degradation import pretrained_models
+
+    folder = tmp_path / 'pretrained'
+    shutil.copytree(pretrained_models._folder(), folder)
+    monkeypatch.setattr(pretrained_models, '_folder', lambda: folder)
+    return folder
+
+
+@pytest.mark.parametrize('damage, fragment', [
+    (lambda f: (f / 'city100_nikon_x2.pth').unlink(), "weights of the shipped model 'city100-nikon-x2' are missing"),
+    (lambda f: (f / 'models.yml').unlink(), 'the list of shipped models is missing'),
+    (lambda f: (f / 'models.yml').write_text('- just\n- a list\n'), 'not a list of shipped models'),
+    (lambda f: (f / 'models.yml').write_text('city100-nikon-x2: {file: 3}\n'), 'not a list of shipped models'),
+    (lambda f: (f / 'models.yml').write_text('city100-nikon-x2: [unclosed\n'), 'models.yml'),
+])
+def test_a_damaged_install_is_one_line(tmp_path, damaged_install, damage, fragment):
+    from dml_basicsr.degradation import DMLDegradation
+    from dml_basicsr.utils.checkpoint import CheckpointError
+
+    assert (damaged_install / 'city100_nikon_x2.pth').is_file()
+    damage(damaged_install)
+    with pytest.raises(CheckpointError, match=re.escape(fragment)):
+        DMLDegradation.pretrained('city100-nikon-x2')
+    opt = tiny_dml_options('damaged')
+    opt['model_type'] = 'OnlineSynthesisSRModel'
+    opt['datasets']['train'] = dict(name='s', type='OnlineSynthesisDataset', images=['camera', 'brick'], gt_size=32,
+                                    color='y', batch_size_per_gpu=2, num_worker_per_gpu=0)
+    opt['degradation'] = {'pretrained': 'city100-nikon-x2'}
+    opt['network_g'] = {'type': 'VDSR', 'num_in_ch': 1, 'num_feat': 8, 'num_conv': 3, 'upscale': 2}
+    expect_option_error(tmp_path, opt, fragment)

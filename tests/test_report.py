@@ -1,9 +1,11 @@
-"""``basicsr report``: tables built from fake experiment/results folders with metrics CSV files."""
+"""dml_basicsr.commands.report (``basicsr report``): tables built from fake experiment/results folders with metrics
+CSV files; a metric that no input has is an error."""
 import csv
 import os
 
 import pytest
 
+from conftest import one_error_line, run_cli
 from dml_basicsr.cli import main as cli_main
 from dml_basicsr.commands.report import ReportError, build_table, split_scale
 
@@ -166,3 +168,20 @@ def test_usage_errors_exit_2(capsys):
     assert exc.value.code == 2
     with pytest.raises(SystemExit):
         main(['--label', 'no-equals-sign'])
+
+
+def write_metrics(folder, **columns):
+    folder.mkdir(parents=True)
+    header = ['iter', 'image', *columns]
+    (folder / 'metrics_D.csv').write_text(','.join(header) + '\n' + ','.join(['1', 'a', *map(str, columns.values())])
+                                          + '\n')
+
+
+def test_report_metric_that_no_input_has_is_an_error(tmp_path):
+    write_metrics(tmp_path / 'A_x2', psnr=30.0, ssim=0.9)
+    write_metrics(tmp_path / 'B_x2', psnr=31.0, ssim=0.8, lpips=0.2)
+    proc = run_cli(['report', 'A_x2', 'B_x2', '--metrics', 'psnr,ssmi'], cwd=tmp_path)
+    line = one_error_line(proc, 'report')
+    assert proc.returncode == 2 and '--metrics ssmi: no input has it' in line and 'psnr, ssim, lpips' in line
+    proc = run_cli(['report', 'A_x2', 'B_x2', '--metrics', 'psnr,lpips'], cwd=tmp_path)
+    assert proc.returncode == 0 and '| A | 30.00 | - |' in proc.stdout  # only some inputs have it: '-'

@@ -1,4 +1,8 @@
-"""Offline Syn-DML synthesis: output layout, BasicSR compatibility, determinism, resume, exact tiling, CLI."""
+"""dml_basicsr.degradation.folder_synthesis, degradation.tiled and commands.synthesize (``basicsr synthesize``): offline
+Syn-DML synthesis: output layout, BasicSR compatibility, determinism, resume, exact tiling, CLI; its record (runs of
+other parameters or inputs are never mixed), outputs that overlap the input or lead through a link, one writer per
+output, bad numbers, hostile images and write failures, each refused with one line before anything is written."""
+import errno
 import os
 import shutil
 import subprocess
@@ -8,16 +12,19 @@ import cv2
 import numpy as np
 import pytest
 import torch
+import yaml
 
 import dml_basicsr.degradation.folder_synthesis as synth
 import dml_basicsr.degradation.tiled as tiled_module
-from conftest import PROJECT_ROOT
+from conftest import (CODE_TAGS, HOSTILE_IMAGES, PROJECT_ROOT, assert_refused, hostile, one_error_line, one_line,
+                      save_dmlnet, synthesize, tree, write_pngs)
 from dml_basicsr.archs import DMLNet
 from dml_basicsr.cli import main as cli_main
 from dml_basicsr.data.errors import DatasetError
 from dml_basicsr.degradation import DMLDegradation
 from dml_basicsr.degradation import degrade_tiled, min_tile_overlap, synthesize_folder
 from dml_basicsr.utils.atomic_write import tmp_path as atomic_tmp_path
+from dml_basicsr.utils.checkpoint import CheckpointError
 
 # (file name, array): sizes are not multiples of the scale; 8-bit BGR, gray, 16-bit BGR.
 IMAGES = {
@@ -350,3 +357,231 @@ def test_cli_runs_in_process(hr_dir, checkpoint, tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli_main(['--help'])
     assert 'synthesize' in capsys.readouterr().out
+
+
+@pytest.fixture
+def synth_dir(tmp_path):
+    save_dmlnet(tmp_path / 'dml_x2.pth')
+    write_pngs(tmp_path / 'D' / 'HR')
+    return tmp_path
+
+
+@pytest.mark.parametrize('input_dir, output_dir, reason', [
+    ('D/HR', 'D', "the input is the output's HR/ or LR/"),
+    ('D/HR', 'D/HR', 'the same folder'),
+    ('D', 'D/HR/syn', 'the output is inside the input'),
+])
+def test_synthesize_refuses_an_output_that_overlaps_its_input(synth_dir, input_dir, output_dir, reason):
+    before = files_of(synth_dir / 'D')
+    proc = synthesize(synth_dir, input=input_dir, output=output_dir)
+    assert proc.returncode == 2 and reason in one_error_line(proc, 'synthesize')
+    assert files_of(synth_dir / 'D') == before  # the source images untouched, nothing added
+
+
+def test_synthesize_records_its_parameters_and_refuses_to_mix_runs(synth_dir):
+    assert synthesize(synth_dir, '--seed', '1').returncode == 0
+    record = yaml.safe_load((synth_dir / 'out' / 'synthesis.yml').read_text())
+    assert {k: record[k] for k in ('scale', 'noise_sigma', 'seed', 'color')} == dict(scale=2, noise_sigma=5.0,
+                                                                                       seed=1, color='rgb')
+    assert len(record['checkpoint_sha256']) == 64
+    first = files_of(synth_dir / 'out')
+
+    for args, changed in ((['--seed', '2'], 'seed 1 -> 2'), (['--seed', '1', '--noise-sigma', '3'], 'noise_sigma')):
+        proc = synthesize(synth_dir, *args)
+        assert proc.returncode == 2 and changed in one_error_line(proc, 'synthesize')
+        assert files_of(synth_dir / 'out') == first  # nothing mixed in
+    save_dmlnet(synth_dir / 'dml_x2.pth', scale=2, nan=False)  # rewritten: the same bytes, the same sha256
+    assert synthesize(synth_dir, '--seed', '1').returncode == 0  # same parameters: resumes (all skipped)
+    assert files_of(synth_dir / 'out') == first
+
+    proc = synthesize(synth_dir, '--seed', '2', '--overwrite')
+    assert proc.returncode == 0 and '2 written' in proc.stdout
+    assert synthesize(synth_dir, '--seed', '2', output='fresh').returncode == 0
+    assert files_of(synth_dir / 'out') == files_of(synth_dir / 'fresh')  # everything rewritten with seed 2
+
+
+def test_synthesize_refuses_pairs_without_a_record(synth_dir):
+    write_pngs(synth_dir / 'old' / 'HR', names=('x.png',))
+    proc = synthesize(synth_dir, output='old')
+    assert proc.returncode == 2 and 'no synthesis.yml' in one_error_line(proc, 'synthesize')
+    # --overwrite deletes only the pairs a record lists: x.png is not this command's to delete (issue 17)
+    proc = synthesize(synth_dir, '--overwrite', output='old')
+    assert proc.returncode == 2 and 'HR/x.png' in one_error_line(proc, 'synthesize')
+    assert sorted(p.name for p in (synth_dir / 'old').rglob('*')) == ['HR', 'x.png']
+
+
+def test_non_finite_dml_checkpoint_is_refused(synth_dir):
+    save_dmlnet(synth_dir / 'nan.pth', nan=True)
+    proc = synthesize(synth_dir, checkpoint='nan.pth')
+    line = one_error_line(proc, 'synthesize')
+    assert proc.returncode == 2 and 'nan.pth' in line and 'NaN/inf' in line and 'basis' in line
+    assert not (synth_dir / 'out').exists()
+    with pytest.raises(CheckpointError, match='nan.pth: 1 of its .* weight tensors hold NaN/inf'):
+        DMLDegradation.from_checkpoint(str(synth_dir / 'nan.pth'))
+
+
+def _link(link, target):
+    link.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(target, link)
+
+
+LINK_LAYOUTS = {  # name: (make the hostile output layout in root, what the error line says)
+    'out/HR -> victim': (lambda r: _link(r / 'out' / 'HR', r / 'victim'), 'out/HR is a symbolic link'),
+    'out/LR -> victim': (lambda r: _link(r / 'out' / 'LR', r / 'victim'), 'out/LR is a symbolic link'),
+    'out/HR -> relative victim': (lambda r: _link(r / 'out' / 'HR', '../victim'), 'out/HR is a symbolic link'),
+    'record -> victim file': (lambda r: _link(r / 'out' / 'synthesis.yml', r / 'victim' / 'a.png'),
+                              'synthesis.yml is a symbolic link'),
+    'meta_info -> victim file': (lambda r: _link(r / 'out' / 'meta_info.txt', r / 'victim' / 'keep.png'),
+                                 'meta_info.txt is a symbolic link'),
+    'out -> the input': (lambda r: _link(r / 'out', r / 'D' / 'HR'), 'the same folder'),
+    'out -> inside the input': (lambda r: (r / 'D' / 'HR' / 'sub').mkdir() or _link(r / 'out', r / 'D' / 'HR' / 'sub'),
+                                'the output is inside the input'),
+    'out -> above the input': (lambda r: _link(r / 'out', r / 'D'), "the input is the output's HR/ or LR/"),
+}
+
+
+@pytest.mark.parametrize('overwrite', [False, True])
+@pytest.mark.parametrize('layout', sorted(LINK_LAYOUTS))
+def test_synthesize_never_writes_or_deletes_through_a_link(synth, layout, overwrite):
+    make, fragment = LINK_LAYOUTS[layout]
+    make(synth)
+    before = tree(synth)
+    proc = synthesize(synth, *(['--overwrite'] if overwrite else []))
+    assert_refused(proc, 'synthesize', fragment)
+    assert tree(synth) == before  # the victim and the input byte-identical, nothing written anywhere
+
+
+def test_synthesize_refuses_an_input_inside_the_outputs_written_folders(synth):
+    write_pngs(synth / 'out' / 'LR' / 'src')
+    _link(synth / 'src_link', synth / 'out' / 'LR' / 'src')
+    before = tree(synth)
+    for input_dir in ('out/LR/src', 'src_link', 'out/LR'):
+        for flags in ([], ['--overwrite']):
+            proc = synthesize(synth, *flags, input=input_dir)
+            assert_refused(proc, 'synthesize', "the input is the output's HR/ or LR/")
+    assert tree(synth) == before
+
+
+def test_overwrite_removes_only_the_recorded_pairs_and_never_follows_a_link(synth):
+    assert synthesize(synth).returncode == 0
+    (synth / 'out' / 'HR' / 'notes.txt').write_text('mine')
+    write_pngs(synth / 'out' / 'extra', names=('keep.png',))
+    os.remove(synth / 'out' / 'HR' / 'a.png')
+    os.symlink(synth / 'victim' / 'a.png', synth / 'out' / 'HR' / 'a.png')  # a pair file that is a link out
+    victim = tree(synth / 'victim')
+    proc = synthesize(synth, '--seed', '3', '--overwrite')
+    assert proc.returncode == 0 and '2 written' in proc.stdout, proc.stderr
+    assert tree(synth / 'victim') == victim
+    assert not os.path.islink(synth / 'out' / 'HR' / 'a.png')  # the link was removed, a new pair written
+    assert (synth / 'out' / 'HR' / 'notes.txt').read_text() == 'mine'
+    assert (synth / 'out' / 'extra' / 'keep.png').exists()
+    write_pngs(synth / 'out' / 'LR', names=('z.png',))  # an image that no record lists
+    before = tree(synth)
+    proc = synthesize(synth, '--seed', '4', '--overwrite')
+    assert_refused(proc, 'synthesize', 'LR/z.png', 'deletes only the pairs a record lists')
+    assert tree(synth) == before
+
+
+@pytest.mark.parametrize('recorded', ['../../victim/keep', '{victim}/keep', '../HR/../../victim/keep'])
+def test_overwrite_deletes_no_file_a_tampered_record_names_outside_the_pairs(synth, recorded):
+    """A record is data someone else may have written: names in it that reach out of HR/ and LR/ delete nothing."""
+    assert synthesize(synth).returncode == 0
+    record_path = synth / 'out' / 'synthesis.yml'
+    record = yaml.safe_load(record_path.read_text())
+    record['input_files'][recorded.format(victim=synth / 'victim') + '.png'] = {'size': 1, 'mtime_ns': 1}
+    record_path.write_text(yaml.safe_dump(record))
+    victim, inputs = tree(synth / 'victim'), tree(synth / 'D')
+    proc = synthesize(synth, '--seed', '3', '--overwrite')
+    assert proc.returncode == 0, proc.stderr
+    assert tree(synth / 'victim') == victim and tree(synth / 'D') == inputs
+
+
+@pytest.mark.parametrize('tag', CODE_TAGS)
+def test_synthesis_record_with_a_python_tag_runs_nothing(synth, tag):
+    marker = synth / 'MARKER'
+    (synth / 'out').mkdir()
+    (synth / 'out' / 'synthesis.yml').write_text(f'seed: {hostile(tag, marker)}\n')
+    before = tree(synth)
+    for flags in ([], ['--overwrite']):
+        assert_refused(synthesize(synth, *flags), 'synthesize', 'synthesis.yml', 'Python object')
+    assert not marker.exists() and tree(synth) == before
+
+
+@pytest.mark.parametrize('change, fragment', [
+    (lambda d: write_pngs(d, names=('a.png', 'b.png'), size=(40, 48)), 'a.png size'),  # same names, other images
+    (lambda d: write_pngs(d, names=('c.png',)), 'c.png is new'),
+    (lambda d: os.remove(d / 'b.png'), 'b.png is gone'),
+    (lambda d: os.utime(d / 'a.png', ns=(10**18, 10**18)), 'a.png mtime_ns'),
+])
+def test_synthesize_rerun_from_another_input_is_refused(synth, change, fragment):
+    assert synthesize(synth).returncode == 0
+    again = synthesize(synth)
+    assert again.returncode == 0 and '0 written, 2 already there' in again.stdout  # the same input resumes
+    made = tree(synth / 'out')
+    shutil.copytree(synth / 'D' / 'HR', synth / 'other')
+    change(synth / 'other')
+    for input_dir in ('other',) if fragment != 'a.png mtime_ns' else ('other', 'D/HR'):
+        if input_dir == 'D/HR':
+            change(synth / 'D' / 'HR')
+        proc = synthesize(synth, input=input_dir)
+        assert_refused(proc, 'synthesize', 'made from another input', fragment)
+        assert tree(synth / 'out') == made
+
+
+def test_second_writer_of_an_output_is_refused(synth):
+    from dml_basicsr.utils.output_folder import output_lock
+
+    with output_lock(str(synth / 'out'), 'basicsr synthesize'):
+        before = tree(synth)
+        proc = synthesize(synth)
+        assert_refused(proc, 'synthesize', 'out is being written by another basicsr synthesize')
+        assert tree(synth) == before
+    assert synthesize(synth).returncode == 0  # released at the end of the block
+
+
+def test_a_killed_writer_leaves_no_stuck_lock(synth):
+    (synth / 'out').mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, '-c', 'import sys, time\nsys.path.insert(0, sys.argv[1])\n'
+         'import importlib.util as u\nspec = u.spec_from_file_location("of", sys.argv[1] + "/dml_basicsr/utils/'
+         'output_folder.py")\nof = u.module_from_spec(spec); spec.loader.exec_module(of)\n'
+         'with of.output_lock(sys.argv[2], "basicsr synthesize"):\n    print("locked", flush=True)\n'
+         '    time.sleep(120)\n', str(PROJECT_ROOT), str(synth / 'out')], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == 'locked'
+        assert_refused(synthesize(synth), 'synthesize', 'being written by another')
+    finally:
+        holder.kill()  # SIGKILL: no clean-up runs in the holder
+        holder.wait()
+    proc = synthesize(synth)
+    assert proc.returncode == 0 and '2 written' in proc.stdout, proc.stderr
+
+
+@pytest.mark.parametrize('sigma', ['nan', 'inf', '-inf', '-1'])
+def test_synthesize_refuses_a_bad_noise_sigma_before_writing(synth, sigma):
+    before = tree(synth)
+    assert_refused(synthesize(synth, f'--noise-sigma={sigma}'), 'synthesize', 'noise_sigma must be a finite number')
+    assert tree(synth) == before
+
+
+@pytest.mark.parametrize('name', ['empty.png', 'bomb.png', 'bomb.jpg', 'text.jpg'])
+def test_synthesize_refuses_a_hostile_image_before_writing_anything(synth, name):
+    data, fragment = HOSTILE_IMAGES[name]
+    (synth / 'D' / 'HR' / name).write_bytes(data)
+    before = tree(synth)
+    line = assert_refused(synthesize(synth), 'synthesize', name)
+    assert fragment in line or 'cannot decode' in line
+    if name != 'text.jpg':  # what the header tells is refused before anything is written
+        assert tree(synth) == before
+
+
+@pytest.mark.parametrize('code', [errno.ENOSPC, errno.EROFS, errno.EACCES])
+def test_synthesize_that_cannot_write_is_one_line(synth, monkeypatch, code):
+    from dml_basicsr.degradation import folder_synthesis
+
+    def refuse(path, *args, **kwargs):
+        raise OSError(code, os.strerror(code), path)
+
+    monkeypatch.setattr(folder_synthesis, 'write_png_atomic', refuse)
+    line = one_line(synthesize(synth), 'synthesize', 1)
+    assert os.strerror(code) in line and os.path.join('out', 'HR') in line

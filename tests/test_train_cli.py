@@ -1,15 +1,19 @@
-"""Real ``basicsr train`` runs on tiny embedded data: checkpoints, metrics, resume.
+"""dml_basicsr.commands.train_test (``basicsr train``/``test``): real runs on tiny embedded data: checkpoints, metrics,
+resume; a corrupt image met in a DataLoader worker is one line; one run of a name at a time.
 
 One training and the resumed run are fresh ``python -m dml_basicsr`` processes; the rest run in-process.
 """
 import csv
+import os
 import re
 import subprocess
 import sys
 
+import pytest
 import torch
 
-from conftest import PROJECT_ROOT, run_cli, run_cli_subprocess, tiny_dml_options, write_yaml
+from conftest import (PROJECT_ROOT, assert_refused, last_error_line, run_cli, run_cli_subprocess, save_dmlnet,
+                      tiny_dml_options, write_pngs, write_yaml)
 
 
 def _log_text(exp_dir):
@@ -93,3 +97,37 @@ def test_force_yml_is_seen_by_the_preflight_check(tmp_path):
 def test_missing_option_file_is_one_clear_error(tmp_path):
     proc = run_cli(['train', '-opt', 'nope.yml'], cwd=tmp_path)
     assert proc.returncode == 2 and proc.stderr.strip() == 'basicsr train: error: option file not found: nope.yml'
+
+
+def test_corrupt_image_in_a_dataloader_worker_is_one_line(tmp_path):
+    root = tmp_path / 'City100'
+    write_pngs(root, names=('001H.png', '001L.png', '002H.png', '002L.png'), size=(64, 64))
+    for name in ('001H.png', '002H.png'):
+        (root / name).write_bytes(b'not a png')  # listed fine by the preflight, fails when a worker decodes it
+    opt = tiny_dml_options('workers')
+    opt.update(scale=1, network_g=dict(opt['network_g'], scale=1))
+    opt['datasets']['train'] = dict(name='City100_train', type='City100Dataset', dataroot=str(root), gt_size=32,
+                                    color='y', batch_size_per_gpu=2, num_worker_per_gpu=2, dataset_enlarge_ratio=2)
+    proc = run_cli(['train', '-opt', str(write_yaml(tmp_path / 'opt.yml', opt))], cwd=tmp_path)
+    line = last_error_line(proc, 'train')
+    assert proc.returncode == 2 and 'H.png: cannot decode image' in line and 'Caught' not in proc.stderr
+
+
+@pytest.mark.parametrize('command', ['train', 'test'])
+def test_a_second_run_of_one_name_is_refused_while_the_first_runs(tmp_path, command):
+    from dml_basicsr.utils.output_folder import run_lock
+
+    opt = tiny_dml_options('busy', total_iter=2)
+    if command == 'test':
+        save_dmlnet(tmp_path / 'dml.pth')
+        opt['path'] = {'pretrain_network_g': str(tmp_path / 'dml.pth'), 'strict_load_g': True}
+        opt['network_g'].update(num_basis=3, kernel_size=7, num_feat=8)
+        del opt['datasets']['train']
+    opt_file = write_yaml(tmp_path / 'opt.yml', opt)
+    parent = 'experiments' if command == 'train' else 'results'
+    with run_lock(str(tmp_path / parent), 'busy', f'basicsr {command}'):
+        proc = run_cli([command, '-opt', str(opt_file)], cwd=tmp_path)
+        assert_refused(proc, command, f'{parent}/busy is being written by another basicsr {command} now')
+        assert sorted(os.listdir(tmp_path / parent)) == ['.busy.lock']
+    proc = run_cli([command, '-opt', str(opt_file)], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]

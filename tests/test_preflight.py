@@ -1,0 +1,175 @@
+"""dml_basicsr.commands.preflight: the checks run before BasicSR writes an experiment or results folder; unknown
+keys (with the closest valid one), the network, its pretrained weights and the degradation's checkpoint (present, of
+the right arch and scale, finite), a batch that an epoch cannot fill, and a resumed experiment of another network,
+each one line.
+"""
+import pytest
+import torch
+
+from conftest import (PROJECT_ROOT, expect_option_error, one_line, realsr_train_options, run_cli, save_dmlnet,
+                      sr_options, tiny_dml_options, tree, write_yaml)
+from dml_basicsr.utils.checkpoint import load_state_dict
+
+
+@pytest.mark.parametrize('section, key, value, suggestion', [
+    ('train', 'gt_sise', 32, 'gt_size'),
+    ('train', 'use_hflp', True, 'use_hflip'),
+    ('val', 'kernel_gird', 2, 'kernel_grid'),
+])
+def test_unknown_dataset_keys_are_errors(tmp_path, section, key, value, suggestion):
+    opt = tiny_dml_options('typo')
+    opt['datasets'][section][key] = value
+    expect_option_error(tmp_path, opt, f'datasets.{section}', f"unknown option '{key}' of SyntheticLensDataset",
+                        f"did you mean '{suggestion}'?")
+
+
+def test_city100_id_range_typo_is_an_error(tmp_path):
+    opt = tiny_dml_options('typo')
+    opt['datasets']['train'] = dict(name='City100_train', type='City100Dataset', dataroot=str(tmp_path / 'City100'),
+                                    id_rnage=[1, 4], gt_size=32, color='y', batch_size_per_gpu=2,
+                                    num_worker_per_gpu=0, use_shuffle=True, prefetch_mode=None)
+    expect_option_error(tmp_path, opt, "unknown option 'id_rnage' of City100Dataset", "did you mean 'id_range'?")
+
+
+def test_network_and_degradation_keys_and_values_are_checked(tmp_path):
+    opt = tiny_dml_options('typo')
+    opt['network_g']['num_basiss'] = 3
+    expect_option_error(tmp_path, opt, "network_g: unknown option 'num_basiss' of DMLNet", "'num_basis'")
+    opt['network_g'] = dict(opt['network_g'], num_basis=-1)
+    del opt['network_g']['num_basiss']
+    expect_option_error(tmp_path, opt, 'network_g: cannot build DMLNet: ValueError: num_basis must be >= 1')
+    opt['network_g'] = dict(opt['network_g'], type='DMLNett', num_basis=3)
+    expect_option_error(tmp_path, opt, "network_g: type 'DMLNett' is not a registered network", "'DMLNet'")
+
+    sr = sr_options(tmp_path, save_dmlnet(tmp_path / 'dml_x2.pth'))
+    sr['degradation']['noise_sigmaa'] = 5
+    expect_option_error(tmp_path, sr, "degradation: unknown option 'noise_sigmaa'", "did you mean 'noise_sigma'?")
+    sr = sr_options(tmp_path, save_dmlnet(tmp_path / 'dml_x2.pth'))
+    sr['datasets']['train']['real'] = dict(type='RealSRDataset', dataroot='nowhere', camera=['Canon'])
+    expect_option_error(tmp_path, sr, "datasets.train.real: unknown option 'camera' of RealSRDataset", "'cameras'")
+
+
+def test_shipped_option_files_use_only_known_keys():
+    from basicsr.utils.registry import DATASET_REGISTRY
+
+    from dml_basicsr.archs.network_loading import build_network_opt
+    from dml_basicsr.commands.preflight import DEGRADATION_KEYS, check_dataset_keys
+    from dml_basicsr.utils.options import check_known_keys, load_options
+
+    files = sorted((PROJECT_ROOT / 'options').glob('*.yml'))
+    assert len(files) >= 30
+    for path in files:
+        opt = load_options(str(path))
+        for phase, section in opt['datasets'].items():
+            check_dataset_keys(DATASET_REGISTRY.get(section['type']), dict(section, phase='x'), f'{path}: {phase}')
+        check_known_keys(opt.get('degradation') or {}, DEGRADATION_KEYS, str(path), 'degradation')
+        if 'manifest' not in opt:  # a manifest's rows give the networks (tests/test_model_manifest.py)
+            build_network_opt(opt['network_g'], str(path))
+
+
+def test_degradation_checkpoint_of_the_wrong_scale_arch_or_values(tmp_path):
+    line = expect_option_error(tmp_path, sr_options(tmp_path, save_dmlnet(tmp_path / 'dml_x4.pth', scale=4)),
+                               'dml_x4.pth is a x4 DMLNet', 'needs x2 LR patches')
+    assert 'datasets.train (OnlineSynthesisDataset, scale 2, lr_grid lr)' in line
+    vdsr = tmp_path / 'vdsr.pth'
+    torch.save({'params': torch.nn.Conv2d(1, 1, 3).state_dict()}, vdsr)
+    expect_option_error(tmp_path, sr_options(tmp_path, vdsr), 'vdsr.pth: not a DMLNet state dict')
+    expect_option_error(tmp_path, sr_options(tmp_path, save_dmlnet(tmp_path / 'nan.pth', nan=True)),
+                        'nan.pth: 1 of its', 'NaN/inf')
+
+
+def test_fixed_kernel_degradation_is_checked_like_a_checkpoint(tmp_path):
+    opt = sr_options(tmp_path, 'unused')
+    opt['degradation'] = dict(fixed_kernel=dict(kernel='gaussian', sigma=1.5, scale=1), noise_sigma=5)
+    expect_option_error(tmp_path, opt, "degradation: fixed_kernel {", 'is a x1 degradation', 'needs x2 LR patches',
+                        'use a degradation of scale 2')
+    opt['degradation'] = dict(fixed_kernel=dict(kernel='gauss', scale=2))
+    expect_option_error(tmp_path, opt, 'degradation.fixed_kernel:', "kernel must be 'bicubic'")
+    opt['degradation'] = dict(fixed_kernel=dict(kernel='gaussian', scale=2), checkpoint='x.pth')
+    expect_option_error(tmp_path, opt, 'it has checkpoint, fixed_kernel')
+
+
+def test_pretrained_network_is_checked_before_the_results_folder(tmp_path):
+    opt = tiny_dml_options('late')
+    opt['path'] = dict(pretrain_network_g='experiments/none/models/net_g_9.pth', strict_load_g=True)
+    expect_option_error(tmp_path, opt, 'path.pretrain_network_g not found', 'net_g_9.pth', command='test')
+    opt['path']['pretrain_network_g'] = str(save_dmlnet(tmp_path / 'other.pth'))
+    opt['network_g']['num_basis'] = 5  # the checkpoint has 3 basis kernels
+    expect_option_error(tmp_path, opt, 'other.pth: does not fit DMLNet', 'size mismatch for basis', command='test')
+
+
+@pytest.mark.parametrize('dataset, batch, ratio, world, per_epoch', [
+    ('lens', 9, 4, None, 8),  # 2 embedded photos x 4
+    ('lens', 3, 1, None, 2),
+    ('lens', 5, 4, '2', 4),  # 8 items over 2 processes
+    ('realsr', 7, 1, None, 6),
+    ('syndml', 4, 1, None, 2),
+])
+def test_a_batch_larger_than_an_epoch_is_refused_up_front(tmp_path, monkeypatch, dataset, batch, ratio, world,
+                                                        per_epoch):
+    if world:
+        monkeypatch.setenv('WORLD_SIZE', world)
+    if dataset == 'realsr':
+        opt = realsr_train_options(tmp_path, batch_size_per_gpu=batch, dataset_enlarge_ratio=ratio)
+    else:
+        opt = tiny_dml_options('bigbatch')
+        if dataset == 'syndml':
+            opt['model_type'] = 'OnlineSynthesisSRModel'
+        opt['datasets']['train'].update(batch_size_per_gpu=batch, dataset_enlarge_ratio=ratio)
+        if dataset == 'syndml':
+            opt['datasets']['train'] = dict(name='s', type='OnlineSynthesisDataset', images=['camera', 'brick'],
+                                            gt_size=32, color='y', batch_size_per_gpu=batch,
+                                            dataset_enlarge_ratio=ratio, num_worker_per_gpu=0)
+            opt['degradation'] = {'fixed_kernel': {'kernel': 'gaussian', 'sigma': 1.0, 'scale': 2}}
+            opt['network_g'] = {'type': 'VDSR', 'num_in_ch': 1, 'num_feat': 8, 'num_conv': 3, 'upscale': 2}
+    expect_option_error(tmp_path, opt, 'datasets.train: batch_size_per_gpu', f'larger than the {per_epoch} items',
+                        '0 iterations')
+
+
+def test_a_batch_of_exactly_one_epoch_trains(tmp_path):
+    opt = realsr_train_options(tmp_path, batch_size_per_gpu=6)
+    opt['train']['total_iter'] = 2
+    proc = run_cli(['train', '-opt', str(write_yaml(tmp_path / 'opt.yml', opt))], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    load_state_dict(str(tmp_path / 'experiments' / 'bigbatch' / 'models' / 'net_g_2.pth'))
+
+
+@pytest.mark.parametrize('section, fragment', [
+    ({'pretrained': 'city100-nikon-x2', 'noise_sigma': float('nan')}, 'degradation.noise_sigma must be a finite'),
+    ({'pretrained': 'city100-nikon-x2', 'noise_sigma': [3.0, float('inf')]}, 'degradation.noise_sigma must be'),
+    ({'pretrained': 'city100-nikon-x2', 'clamp': 'yes'}, 'degradation.clamp must be true or false'),
+    ({'fixed_kernel': {'kernel': 'gaussian', 'sigma': 0, 'scale': 2}}, 'sigma must be a finite number > 0'),
+    ({'fixed_kernel': {'kernel': 'gaussian', 'sigma': -1.0, 'scale': 2}}, 'sigma must be a finite number > 0'),
+    ({'fixed_kernel': {'kernel': 'gaussian', 'sigma': float('nan'), 'scale': 2}}, 'sigma must be a finite number'),
+    ({'fixed_kernel': {'kernel': 'gaussian', 'sigma': 1.0, 'scale': 2, 'kernel_size': 4}},
+     'kernel_size must be an odd integer'),
+    ({'fixed_kernel': {'kernel': 'bicubic', 'scale': 5}}, 'scale must be 1, 2, 3 or 4'),
+    ({'fixed_kernel': {'kernel': 'bicubic', 'scale': 2, 'noise_sigma': 1}}, 'noise_sigma'),
+])
+def test_option_file_numbers_that_make_garbage_are_refused_up_front(tmp_path, section, fragment):
+    opt = tiny_dml_options('garbage')
+    opt['model_type'] = 'OnlineSynthesisSRModel'
+    opt['datasets']['train'] = dict(name='s', type='OnlineSynthesisDataset', images=['camera', 'brick'], gt_size=32,
+                                    color='y', batch_size_per_gpu=2, num_worker_per_gpu=0)
+    opt['degradation'] = section
+    opt['network_g'] = {'type': 'VDSR', 'num_in_ch': 1, 'num_feat': 8, 'num_conv': 3, 'upscale': 2}
+    expect_option_error(tmp_path, opt, fragment)
+
+
+def test_resuming_with_another_network_is_one_line(tmp_path):
+    opt_file = write_yaml(tmp_path / 'opt.yml', tiny_dml_options('resumed'))
+    assert run_cli(['train', '-opt', str(opt_file)], cwd=tmp_path).returncode == 0
+    before = tree(tmp_path / 'experiments')
+    proc = run_cli(['train', '-opt', str(opt_file), '--auto_resume', '--force_yml', 'network_g:num_feat=16',
+                    'train:total_iter=6'], cwd=tmp_path)
+    line = one_line(proc, 'train', 2)
+    assert '--auto_resume: experiments/resumed was trained with another network_g' in line and 'net_g_4.pth' in line
+    assert tree(tmp_path / 'experiments') == before
+
+
+def test_pretrained_weights_of_another_scale_are_one_line(tmp_path):
+    save_dmlnet(tmp_path / 'x4.pth', scale=4)
+    opt = tiny_dml_options('wrongscale')
+    opt['network_g'].update(num_basis=3, kernel_size=7, num_feat=8)
+    opt['path'] = {'pretrain_network_g': str(tmp_path / 'x4.pth'), 'strict_load_g': True}
+    expect_option_error(tmp_path, opt, 'x4.pth: does not fit DMLNet', 'trained for scale 4')

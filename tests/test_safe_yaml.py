@@ -1,0 +1,89 @@
+"""dml_basicsr.utils.safe_yaml: every YAML file this project reads (option files of ``basicsr train``/``test``/
+``prepare``, manifests, records) is plain data read as BasicSR's loader read it; a tag that would run code or build
+a Python object is refused with one line (the marker file it would touch must not exist afterwards), and so is a
+file that is not UTF-8.
+"""
+import glob
+
+import pytest
+import yaml
+
+from conftest import (CODE_TAGS, PROJECT_ROOT, assert_refused, hostile, make_realsr, one_line, run_cli,
+                      tiny_dml_options, write_hostile_options)
+
+
+def test_every_shipped_yaml_reads_as_with_basicsrs_loader():
+    """The safe loader reads every option file, manifest and record in the repository as BasicSR's (unsafe,
+    OrderedDict) loader did: the same data, the same key order."""
+    from dml_basicsr.utils.safe_yaml import read_yaml
+
+    files = [p for pattern in ('options/**/*.yml', 'model_zoo/**/*.yml', 'dml_basicsr/**/*.yml')
+             for p in glob.glob(str(PROJECT_ROOT / pattern), recursive=True)]
+    assert len(files) > 20
+    for path in files:
+        with open(path) as f:
+            reference = yaml.load(f, Loader=yaml.FullLoader)  # what BasicSR's CLoader builds, minus code
+        data = read_yaml(path)
+        assert data == reference, path
+        if isinstance(data, dict):
+            assert list(data) == list(reference), path
+
+
+def test_safe_loader_keeps_basicsr_tags_and_reads_exponent_floats():
+    from dml_basicsr.utils.safe_yaml import dump_yaml, load_yaml_text
+
+    data = load_yaml_text('lr: !!float 1e-4\nname: !!str 123\nb: 1e-3\nc: [2E5, -1.5e+2]\nd: ~\nz: 1\na: 2\n', 'x')
+    assert data == dict(lr=1e-4, name='123', b=1e-3, c=[2e5, -150.0], d=None, z=1, a=2)
+    assert list(data) == ['lr', 'name', 'b', 'c', 'd', 'z', 'a']
+    assert load_yaml_text(dump_yaml({'s': '1e-3'}), 'x') == {'s': '1e-3'}  # the string round-trips quoted
+
+
+@pytest.mark.parametrize('tag', CODE_TAGS)
+@pytest.mark.parametrize('command', ['train', 'test'])
+def test_option_file_with_a_python_tag_runs_nothing(tmp_path, command, tag):
+    marker = tmp_path / 'MARKER'
+    opt_file = write_hostile_options(tmp_path / 'opt.yml', tiny_dml_options('hostile'), 'name', tag, marker)
+    proc = run_cli([command, '-opt', str(opt_file)], cwd=tmp_path)
+    assert_refused(proc, command, str(opt_file), 'Python object', 'line 1')
+    assert not marker.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['opt.yml']  # no experiments/, results/, tb_logger/
+
+
+@pytest.mark.parametrize('tag', CODE_TAGS[:2])
+def test_nested_python_tag_and_custom_tags_are_refused(tmp_path, tag):
+    marker = tmp_path / 'MARKER'
+    text = yaml.safe_dump(tiny_dml_options('hostile'), sort_keys=False)
+    text = text.replace('  total_iter: 4', f'  total_iter: {hostile(tag, marker)}')
+    assert hostile(tag, marker) in text
+    (tmp_path / 'opt.yml').write_text(text)
+    proc = run_cli(['train', '-opt', 'opt.yml'], cwd=tmp_path)
+    assert_refused(proc, 'train', 'opt.yml', 'Python object')
+    (tmp_path / 'custom.yml').write_text('name: !shell touch MARKER\n')
+    assert_refused(run_cli(['train', '-opt', 'custom.yml'], cwd=tmp_path), 'train', 'custom.yml', '!shell',
+                   'not a plain-data tag')
+    assert not marker.exists() and not (tmp_path / 'experiments').exists()
+
+
+def test_prepare_option_file_with_a_python_tag_runs_nothing(tmp_path):
+    marker = tmp_path / 'MARKER'
+    make_realsr(tmp_path / 'RealSR')
+    opt = {'scale': 4, 'datasets': {'train': {'type': 'RealSRDataset', 'dataroot': str(tmp_path / 'RealSR')}}}
+    for tag in CODE_TAGS:
+        write_hostile_options(tmp_path / 'prep.yml', opt, 'name', tag, marker)
+        proc = run_cli(['prepare', '-opt', 'prep.yml', '--output', 'prepared'], cwd=tmp_path)
+        assert_refused(proc, 'prepare', 'prep.yml', 'Python object')
+    proc = run_cli(['prepare', '-opt', 'prep.yml', '--output', 'prepared', '--force_yml',
+                    'name=!!python/object/apply:os.system ["touch MARKER"]'], cwd=tmp_path)
+    assert_refused(proc, 'prepare', 'prep.yml')
+    assert not marker.exists() and not (tmp_path / 'MARKER').exists() and not (tmp_path / 'prepared').exists()
+
+
+@pytest.mark.parametrize('content, fragment', [
+    (b'name: caf\xe9\n', 'UTF-8'),
+    (b'\xff\xfe\x00\x00', 'UTF-8'),
+])
+def test_an_option_file_that_is_not_utf8_is_one_line(tmp_path, content, fragment):
+    (tmp_path / 'opt.yml').write_bytes(content)
+    line = one_line(run_cli(['train', '-opt', str(tmp_path / 'opt.yml')], cwd=tmp_path), 'train', 2)
+    assert 'opt.yml' in line and fragment in line
+    assert not (tmp_path / 'experiments').exists()
