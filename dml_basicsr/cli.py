@@ -5,7 +5,7 @@
     basicsr train -opt options/train_dml_x4.yml [--launcher none|pytorch|slurm] [--auto_resume]
                   [--debug] [--local_rank N] [--force_yml key:sub=value ...]
     basicsr test  -opt options/test_xxx.yml    (with a top-level manifest: every row of a models.yml, one table)
-    basicsr synthesize --input DIR --output DIR --checkpoint PTH [--noise awgn|fitted] [--noise-sigma 5] [--seed 0]
+    basicsr synthesize --input DIR --output DIR --checkpoint PTH | --pretrained NAME [--noise awgn|fitted] [--seed 0]
                        [--tile 512] [--tile-overlap 64] [--device cpu|cuda] [--color rgb|y] [--no-progress]
     basicsr report [--dataset NAME] [--label NAME=PATH ...] [--scale N] [--metrics psnr,ssim,lpips]
                    [--output FILE] PATH [PATH ...]

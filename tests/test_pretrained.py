@@ -5,12 +5,15 @@ import os
 import re
 import shutil
 
+import cv2
+import numpy as np
 import pytest
 import torch
+import yaml
 from basicsr.utils import tensor2img
 from basicsr.utils.registry import DATASET_REGISTRY
 
-from conftest import CODE_TAGS, expect_option_error, hostile, tiny_dml_options
+from conftest import CODE_TAGS, expect_option_error, hostile, run_cli, tiny_dml_options
 from dml_basicsr import DMLDegradation
 from dml_basicsr.data.embedded import load_embedded
 from dml_basicsr.degradation.pretrained_models import pretrained_manifest, pretrained_path
@@ -124,3 +127,22 @@ def test_a_damaged_install_is_one_line(tmp_path, damaged_install, damage, fragme
     opt['degradation'] = {'pretrained': 'city100-nikon-x2'}
     opt['network_g'] = {'type': 'VDSR', 'num_in_ch': 1, 'num_feat': 8, 'num_conv': 3, 'upscale': 2}
     expect_option_error(tmp_path, opt, fragment)
+
+
+@pytest.mark.parametrize('flags', [['--pretrained', 'realsr-x4'], ['--checkpoint', 'realsr-x4']])
+def test_synthesize_and_visualize_take_a_shipped_model_by_name(tmp_path, flags):
+    """``--checkpoint NAME`` (no such file) means the shipped model, as ``--pretrained NAME`` does; its own fitted
+    noise comes with it."""
+    (tmp_path / 'in').mkdir()
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(tmp_path / 'in' / 'a.png'), cv2.GaussianBlur(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8),
+                                                                 (5, 5), 1))
+    proc = run_cli(['synthesize', '--input', 'in', '--output', 'out', *flags, '--noise', 'fitted', '--no-progress'],
+                   cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    record = yaml.safe_load((tmp_path / 'out' / 'synthesis.yml').read_text())
+    assert record['checkpoint'] == str(pretrained_path('realsr-x4'))
+    assert record['noise'] == 'fitted (shipped with realsr-x4)' and record['scale'] == 4
+    assert cv2.imread(str(tmp_path / 'out' / 'LR' / 'a.png')).shape == (16, 16, 3)
+    proc = run_cli(['visualize', '--image', 'in/a.png', '--output', 'fig', '--dml', 'realsr-x4'], cwd=tmp_path)
+    assert proc.returncode == 0 and (tmp_path / 'fig' / 'basis.png').is_file(), proc.stderr[-2000:]

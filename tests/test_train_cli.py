@@ -36,7 +36,8 @@ def test_train_writes_checkpoint_metrics_and_pictures(tmp_path):
 
     with open(exp / 'metrics_SkimageLensVal.csv') as f:
         rows = list(csv.DictReader(f))
-    assert [r['iter'] for r in rows][:2] == ['2', '4']
+    assert [r['iter'] for r in rows] == ['2', '4']  # BasicSR's extra validation after the last iteration: skipped
+    assert 'Validation SkimageLensVal of iteration 4 done already: not repeated' in _log_text(exp)
     assert set(rows[0]) >= {'iter', 'image', 'psnr', 'ssim', 'kernel_err'}
 
     vis = exp / 'visualization' / 'SkimageLensVal'
@@ -60,6 +61,20 @@ def test_auto_resume_continues_from_saved_iteration_on_cpu(tmp_path):
     iters = [int(v) for v in re.findall(r'iter:\s+(\d+), lr', log)]
     assert iters and min(i for i in iters if i > 2) == 3  # the second run went on at 3, not 1
     assert (exp / 'models' / 'net_g_4.pth').is_file()
+
+
+def test_the_last_weights_are_validated_once_under_their_own_iteration(tmp_path):
+    """val_freq 2, total_iter 3: BasicSR validates at 2 and, after the loop, at 4 (total_iter + 1) the weights of
+    iteration 3; the CSV calls them 3. The ETA of the last iteration is 0, not BasicSR's '-1 day, 23:59:59'."""
+    opt = tiny_dml_options('tiny_last', total_iter=3)
+    opt['logger']['print_freq'] = 1
+    proc = run_cli(['train', '-opt', str(write_yaml(tmp_path / 'tiny.yml', opt))], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    exp = tmp_path / 'experiments' / 'tiny_last'
+    with open(exp / 'metrics_SkimageLensVal.csv') as f:
+        assert [r['iter'] for r in csv.DictReader(f)] == ['2', '3']
+    log = _log_text(exp)
+    assert re.search(r'iter:\s+3, lr:.*\[eta: 0:00:00,', log) and 'day' not in log
 
 
 def test_console_script_help_lists_subcommands():

@@ -11,7 +11,9 @@ only, :func:`basicsr_run` puts in their place:
 * ``init_dist`` and its helpers, ``BaseModel.model_to_device``, ``SRModel.dist_validation``:
   :mod:`dml_basicsr.utils.distributed` (gloo on CPU, no deadlock);
 * ``BaseModel.save_network``/``save_training_state``: :mod:`dml_basicsr.utils.training_saves` (atomic; a failed save
-  stops the run).
+  stops the run);
+* ``basicsr.train.MessageLogger``: :func:`message_logger_class`'s subclass, whose ETA at the last iteration is 0:00:00
+  instead of ``-1 day, 23:59:59``.
 
 ``import dml_basicsr`` changes none of them: a BasicSR training in the same process, outside our command, runs
 BasicSR's own functions. This project's models carry the last two groups themselves
@@ -23,6 +25,23 @@ from dml_basicsr.utils import distributed, training_saves
 from .basicsr_options import (basicsr_argv, copy_opt_file, options_from_args, recorded_command, safe_ordered_yaml,
                               safe_yml_value)
 from .training_resume import load_resume_state
+
+
+def message_logger_class():
+    """BasicSR's ``MessageLogger`` with an ETA that never goes below zero (BasicSR's counts one iteration too many
+    and prints ``-1 day, 23:59:59`` at the last one)."""
+    from basicsr.utils import MessageLogger
+
+    class MessageLoggerWithEta(MessageLogger):
+        def __call__(self, log_vars):
+            max_iters = self.max_iters
+            self.max_iters = max(max_iters, log_vars['iter'] + 1)
+            try:
+                return super().__call__(log_vars)
+            finally:
+                self.max_iters = max_iters
+
+    return MessageLoggerWithEta
 
 
 def replacements(args):
@@ -60,6 +79,7 @@ def replacements(args):
         (SRModel, 'dist_validation', distributed.dist_validation),
         (BaseModel, 'save_network', training_saves.save_network),
         (BaseModel, 'save_training_state', training_saves.save_training_state),
+        (basicsr.train, 'MessageLogger', message_logger_class()),
     ]
 
 

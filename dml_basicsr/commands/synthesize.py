@@ -3,6 +3,7 @@ import argparse
 
 from dml_basicsr.data.errors import DatasetError
 from dml_basicsr.degradation import synthesize_folder
+from dml_basicsr.degradation.pretrained_models import shipped_name
 from . import fail
 
 HELP = 'Make a Syn-DML paired dataset (HR/, LR/, meta_info.txt) from a folder of HR images.'
@@ -34,8 +35,11 @@ def add_arguments(p):
     p.description = DESCRIPTION
     p.add_argument('--input', required=True, metavar='DIR', help='folder of HR images (png/jpg/bmp/tif/webp)')
     p.add_argument('--output', required=True, metavar='DIR', help='output folder (gets HR/, LR/, meta_info.txt)')
-    p.add_argument('--checkpoint', required=True, metavar='PTH',
-                   help="trained DMLNet weights, e.g. experiments/NAME/models/net_g_latest.pth")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument('--checkpoint', metavar='PTH',
+                        help="trained DMLNet weights, e.g. experiments/NAME/models/net_g_latest.pth (or a shipped "
+                             "model's name)")
+    source.add_argument('--pretrained', metavar='NAME', help="a shipped DML model, e.g. realsr-x4")
     p.add_argument('--noise-sigma', type=float, default=5.0, metavar='SIGMA',
                    help='AWGN sigma on the 0-255 scale (default: 5; 0 disables)')
     p.add_argument('--noise', choices=('awgn', 'fitted'), default='awgn',
@@ -58,12 +62,14 @@ def add_arguments(p):
 
 
 def run(args):
+    if shipped_name(args.checkpoint):
+        args.pretrained, args.checkpoint = args.checkpoint, None
     try:
         result = synthesize_folder(args.input, args.output, args.checkpoint, noise_sigma=args.noise_sigma,
                                    seed=args.seed, tile=args.tile, tile_overlap=args.tile_overlap,
                                    device=args.device, color=None if args.color == 'rgb' else args.color,
                                    progress=not args.no_progress, overwrite=args.overwrite,
-                                   noise=None if args.noise == 'awgn' else args.noise)
+                                   noise=None if args.noise == 'awgn' else args.noise, pretrained=args.pretrained)
     except (DatasetError, ValueError) as e:
         return fail('synthesize', e)
     print(f"basicsr synthesize: {len(result['names'])} pairs (x{result['scale']}) in {args.output} "

@@ -27,6 +27,7 @@ import argparse
 from dml_basicsr.archs.network_loading import load_network
 from dml_basicsr.data.embedded import load_embedded
 from dml_basicsr.data.errors import DatasetError
+from dml_basicsr.degradation.pretrained_models import pretrained_path, shipped_name
 from dml_basicsr.data.image_io import read_image
 from dml_basicsr.utils.output_folder import OutputFolder
 from dml_basicsr.visualization.paper_figures import FigureError, degradation_figures, sr_crops_figure
@@ -45,7 +46,7 @@ def add_arguments(p):
     p.add_argument('--output', required=True, metavar='DIR', help='folder for the PNG files')
     p.add_argument('--center-crop', type=int, metavar='SIZE',
                    help='use only the central SIZE x SIZE of --image')
-    p.add_argument('--dml', metavar='PATH', help='DML model: .pth, experiment folder or option file')
+    p.add_argument('--dml', metavar='PATH', help='DML model: .pth, experiment folder, option file or a shipped name')
     p.add_argument('--kpn', metavar='PATH', help='DirectKPN model, whose kernels are shown beside DML\'s')
     p.add_argument('--sr', action='append', default=[], metavar='NAME=PATH', help='an SR model (repeatable)')
     p.add_argument('--lr', metavar='IMG', help='LR image for the SR crops (default: --image)')
@@ -89,7 +90,7 @@ def parse_crop(text, height, width):
 
 
 def _degradation_models(args):
-    dml = load_network(args.dml)
+    dml = load_network(str(pretrained_path(args.dml)) if shipped_name(args.dml) else args.dml)
     if not hasattr(dml, 'basis_kernels') or not hasattr(dml, 'predict_weights'):
         raise FigureError(f'--dml {args.dml}: {type(dml).__name__} is not a DML model (no basis kernels)')
     kpn = load_network(args.kpn) if args.kpn else None

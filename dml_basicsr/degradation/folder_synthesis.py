@@ -43,6 +43,7 @@ from dml_basicsr.utils.output_folder import OutputFolderError, check_targets, ou
 from dml_basicsr.utils.safe_yaml import dump_yaml, read_yaml
 from .dml_degradation import DMLDegradation, sigma_range
 from .noise_fit import noise_path
+from .pretrained_models import pretrained_path
 from .tiled import check_tile_overlap, degrade_tiled
 
 META_INFO = 'meta_info.txt'
@@ -172,7 +173,8 @@ def input_files(input_dir, names):
     return files
 
 
-def synthesis_record(input_dir, checkpoint, scale, noise_sigma, seed, color, names=None, noise='awgn'):
+def synthesis_record(input_dir, checkpoint, scale, noise_sigma, seed, color, names=None, noise='awgn',
+                     pretrained=None):
     """The content of ``synthesis.yml``: the paths, the values of :data:`RECORD_KEYS` and (given the input file
     ``names``) the input's files (:func:`input_files`). ``noise``: 'awgn' (of ``noise_sigma``) or 'fitted' (the
     record then holds the noise file's sha256 instead of a sigma)."""
@@ -182,7 +184,8 @@ def synthesis_record(input_dir, checkpoint, scale, noise_sigma, seed, color, nam
               'noise_sigma': [low, high] if isinstance(noise_sigma, (tuple, list)) else low, 'seed': int(seed),
               'color': color or 'rgb'}
     if noise == 'fitted':
-        record['noise'] = f'fitted (sha256 {file_sha256(noise_path(checkpoint))})'
+        record['noise'] = (f'fitted (shipped with {pretrained})' if pretrained is not None else
+                           f'fitted (sha256 {file_sha256(noise_path(checkpoint))})')
         record['noise_sigma'] = None
     if names is not None:
         record[INPUT_FILES] = input_files(input_dir, names)
@@ -310,8 +313,11 @@ def prepare_output(output_dir, record, overwrite=False):
         write_text_atomic(record_path, dump_yaml(record))
 
 
-def _load_degradation(checkpoint, noise_sigma, color, tile, tile_overlap, noise):
-    deg = DMLDegradation.from_checkpoint(checkpoint, noise_sigma=noise_sigma, noise=noise)
+def _load_degradation(checkpoint, noise_sigma, color, tile, tile_overlap, noise, pretrained=None):
+    if pretrained is not None:
+        deg = DMLDegradation.pretrained(pretrained, noise_sigma=noise_sigma, noise=noise)
+    else:
+        deg = DMLDegradation.from_checkpoint(checkpoint, noise_sigma=noise_sigma, noise=noise)
     if color == 'y' and deg.net.num_in_ch != 1:
         raise ValueError(f"color='y' needs a Y model (num_in_ch 1); {checkpoint} takes {deg.net.num_in_ch} channels")
     if tile:
@@ -320,16 +326,19 @@ def _load_degradation(checkpoint, noise_sigma, color, tile, tile_overlap, noise)
 
 
 def synthesize_folder(input_dir, output_dir, checkpoint, noise_sigma=5.0, seed=0, tile=512, tile_overlap=64,
-                      device='cpu', color=None, progress=True, overwrite=False, noise=None):
+                      device='cpu', color=None, progress=True, overwrite=False, noise=None, pretrained=None):
     """Make a Syn-DML paired dataset from a folder of HR images (see the module docstring).
 
     Args:
         input_dir: folder of HR images (png/jpg/bmp/tif/webp; gray, RGBA and 16-bit are read).
         output_dir: gets ``HR/``, ``LR/`` and ``meta_info.txt``.
-        checkpoint: a DMLNet ``.pth`` (``{'params': state_dict}`` as ``basicsr train`` saves).
+        checkpoint: a DMLNet ``.pth`` (``{'params': state_dict}`` as ``basicsr train`` saves); None with
+            ``pretrained``.
         noise_sigma: AWGN sigma on the 0-255 scale; 0 disables; a ``(low, high)`` pair draws one per image.
         noise: None/'awgn' (of ``noise_sigma``) or 'fitted': the noise ``basicsr fit-noise --save-beside`` fitted
-            for the checkpoint (``<checkpoint>.noise.yml``), as ``DMLDegradation`` draws it online.
+            for the checkpoint (``<checkpoint>.noise.yml``; a shipped model's own), as ``DMLDegradation`` draws it
+            online.
+        pretrained: the name of a shipped model (``DMLDegradation.pretrained``) instead of ``checkpoint``.
         seed: non-negative int; an image's noise is seeded by it and the file name (:func:`noise_generator`).
         tile: HR tile side (rounded up to a multiple of lcm(4, s)); 0/None degrades whole images.
         tile_overlap: context margin of a tile (rounded up likewise; at least ``min_tile_overlap``).
@@ -350,10 +359,13 @@ def synthesize_folder(input_dir, output_dir, checkpoint, noise_sigma=5.0, seed=0
     _check_arguments(color, seed, tile, tile_overlap, device, noise_sigma)
     for name in names:  # an empty or oversized image is refused before anything is decoded
         check_image_file(os.path.join(input_dir, name))
-    deg = _load_degradation(checkpoint, noise_sigma, color, tile, tile_overlap, noise)
+    deg = _load_degradation(checkpoint, noise_sigma, color, tile, tile_overlap, noise, pretrained)
+    if pretrained is not None:
+        checkpoint = str(pretrained_path(pretrained))
     check_inputs(deg, input_dir, names)
     deg.net.to(device)
-    record = synthesis_record(input_dir, checkpoint, deg.scale, noise_sigma, seed, color, names, deg.noise)
+    record = synthesis_record(input_dir, checkpoint, deg.scale, noise_sigma, seed, color, names, deg.noise,
+                              pretrained)
     with output_lock(output_dir, 'basicsr synthesize'):
         check_no_overlap(input_dir, output_dir)
         prepare_output(output_dir, record, overwrite)

@@ -6,6 +6,7 @@ Each entry names its weight file, that file's sha256 (checked before it is read)
 trained on with its licence, the command that trained it, its validation figures and (``noise:``, optional) its
 fitted noise (:mod:`.noise_fit`; ``DMLDegradation.pretrained(name, noise='fitted')``).
 """
+import os
 from importlib import resources
 
 from dml_basicsr.utils.checkpoint import CheckpointError, file_sha256
@@ -69,3 +70,11 @@ def pretrained_path(name):
         raise CheckpointError(f'{path}: sha256 {digest} differs from {manifest[name]["sha256"]} in {MANIFEST} '
                               '(a damaged install: reinstall dml-basicsr)')
     return str(path)
+
+
+def shipped_name(value):
+    """``value`` if it names a shipped model and no file or folder of that name exists (a command argument that
+    takes a checkpoint takes a shipped model's name too), else None."""
+    if not isinstance(value, str) or os.path.exists(value):
+        return None
+    return value if value in pretrained_manifest() else None

@@ -43,6 +43,22 @@ class PerImageMetricsMixin:
     """For BasicSR models (``BaseModel`` subclasses) whose ``nondist_validation`` collects one row of
     metrics per image: best-metric records, the means, the CSV and BasicSR's log lines."""
 
+    def validation(self, dataloader, current_iter, tb_logger, save_img=False):
+        """BasicSR's, except for the extra validation its ``train_pipeline`` runs after the last iteration (with a
+        ``current_iter`` past ``total_iter``: its loop counts on in every remaining epoch): skipped when
+        ``total_iter`` itself was just validated on this set (the same weights: a duplicate CSV row, a fake point on
+        the curves), else recorded as ``total_iter``, the iteration whose weights it validates."""
+        total = (self.opt.get('train') or {}).get('total_iter') if self.is_train else None
+        name = dataloader.dataset.opt.get('name')
+        validated = self.__dict__.setdefault('_validated_at', {})
+        if total is not None and current_iter > int(total):
+            if validated.get(name) == int(total):
+                get_root_logger().info(f'Validation {name} of iteration {int(total)} done already: not repeated')
+                return
+            current_iter = int(total)
+        validated[name] = current_iter
+        super().validation(dataloader, current_iter, tb_logger, save_img)
+
     def validation_image_path(self, dataset_name, img_name, current_iter):
         """Where BasicSR's SRModel saves a validation image (``val.save_img``)."""
         if self.opt['is_train']:
