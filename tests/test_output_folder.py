@@ -114,9 +114,9 @@ def test_validation_pictures_are_never_written_through_a_link(tmp_path):
     assert run_cli(['train', '-opt', opt_file], cwd=tmp_path).returncode == 0
     (tmp_path / 'victim.png').write_bytes(b'keep')
     folder = tmp_path / 'experiments' / 'links' / 'visualization' / 'SkimageLensVal'
-    for name in os.listdir(folder):  # every picture of the run replaced by a link planted there
-        os.remove(folder / name)
-        (folder / name).symlink_to(tmp_path / 'victim.png')
+    for name in os.listdir(folder):  # every picture the resumed run validates at 4 planted there as a link
+        assert name.endswith('_2.png'), name
+        (folder / name.replace('_2.png', '_4.png')).symlink_to(tmp_path / 'victim.png')
     proc = run_cli(['train', '-opt', opt_file, '--auto_resume', '--force_yml', 'train:total_iter=6'], cwd=tmp_path)
     last = proc.stderr.strip().splitlines()[-1]  # BasicSR's log is on stderr too
     assert proc.returncode == 2 and last.startswith('basicsr train: error: ') and 'basis_4.png is a symbolic link' in last

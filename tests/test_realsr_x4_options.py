@@ -9,16 +9,19 @@ import pytest
 import yaml
 
 from conftest import PROJECT_ROOT, run_cli, write_yaml
+from dml_basicsr.degradation.pretrained_models import pretrained_path
+from dml_basicsr.utils.checkpoint import file_sha256
 
 TABLE1_FILES = sorted(p.name for p in (PROJECT_ROOT / 'options').glob('train_*_realsr_crops_x4.yml'))
+REALSR_X4 = f"pretrained realsr-x4 (sha256 {file_sha256(pretrained_path('realsr-x4'))})"  # the log names the bytes
 TABLE2_DEGRADATION_LINES = {
     'train_srx4_realsr_real.yml': None,
-    'train_srx4_realsr_syndml.yml': 'Online DML degradation from pretrained realsr-x4: scale 4, noise_sigma 5.0',
-    'train_srx4_realsr_syndml_fittednoise.yml': 'Online DML degradation from pretrained realsr-x4: scale 4, fitted noise '
+    'train_srx4_realsr_syndml.yml': f'Online DML degradation from {REALSR_X4}: scale 4, noise_sigma 5.0',
+    'train_srx4_realsr_syndml_fittednoise.yml': f'Online DML degradation from {REALSR_X4}: scale 4, fitted noise '
                                                 '(y, rgb)',
     'train_srx4_realsr_synbicubic.yml': "Online fixed-kernel degradation {'kernel': 'bicubic', 'scale': 4}: scale 4",
     'train_srx4_realsr_synrealesrgan.yml': "Online Real-ESRGAN second-order degradation {'scale': 4}: scale 4",
-    'train_srx4_realsr_real_syndml.yml': 'Online DML degradation from pretrained realsr-x4: scale 4, noise_sigma 5.0',
+    'train_srx4_realsr_real_syndml.yml': f'Online DML degradation from {REALSR_X4}: scale 4, noise_sigma 5.0',
 }
 TABLE2_FILES = sorted(p.name for p in (PROJECT_ROOT / 'options').glob('train_srx4_realsr_*.yml'))
 SCENES = (1, 2, 13, 14, 25, 28, 30, 31, 32)  # 1-30 train (2, 13, 14, 25, 28: the adaptation's 5 pairs), 31-35 validate
@@ -120,10 +123,13 @@ def test_one_camera_option_files_train_and_validate_on_their_camera_only(project
 
 
 NIKON5_DEGRADATION_LINES = {
-    'train_srx4_nikon5_a-adapted.yml': 'Online DML degradation from model_zoo/realsr_x4_adapt/dml_x4_canononly_adapted_nikon_k5.pth',
-    'train_srx4_nikon5_b-unadapted.yml': 'Online DML degradation from model_zoo/realsr_x4_adapt/dml_x4_canononly.pth',
+    'train_srx4_nikon5_a-adapted.yml': 'Online DML degradation from '
+                                       'model_zoo/realsr_x4_adapt/dml_x4_canononly_adapted_nikon_k5.pth (sha256 ',
+    'train_srx4_nikon5_b-unadapted.yml': 'Online DML degradation from model_zoo/realsr_x4_adapt/dml_x4_canononly.pth '
+                                         '(sha256 ',
     'train_srx4_nikon5_c-synbicubic.yml': "Online fixed-kernel degradation {'kernel': 'bicubic', 'scale': 4}",
-    'train_srx4_nikon5_d-synleastsquares.yml': 'Online DML degradation from model_zoo/realsr_x4_adapt/leastsquares_nikon_k5.pth',
+    'train_srx4_nikon5_d-synleastsquares.yml': 'Online DML degradation from '
+                                               'model_zoo/realsr_x4_adapt/leastsquares_nikon_k5.pth (sha256 ',
     'train_srx4_nikon5_e-real.yml': None,
 }
 

@@ -13,6 +13,8 @@ import yaml
 
 from conftest import PROJECT_ROOT, make_realsr, run_cli, shrink, write_yaml
 from dml_basicsr import DMLNet
+from dml_basicsr.degradation.pretrained_models import pretrained_path
+from dml_basicsr.utils.checkpoint import file_sha256
 
 SR_OPTION_FILES = sorted(p.name for p in (PROJECT_ROOT / 'options').glob('train_*_x[234].yml')
                          if p.name.startswith(('train_vdsr_', 'train_rcan_')))
@@ -46,7 +48,7 @@ def test_option_file_trains_on_cpu(workspace, name):
     assert (exp / 'models' / 'net_g_2.pth').is_file()
     log = ''.join(p.read_text() for p in exp.glob('train_*.log'))
     assert re.search(r'# psnr: [0-9.]+', log)
-    source = 'pretrained realsr-x4: scale 4' if opt['scale'] == 4 else f"experiments/DML_RealSRV3_x{opt['scale']}/"
+    source = 'pretrained realsr-x4 (sha256 ' if opt['scale'] == 4 else f"experiments/DML_RealSRV3_x{opt['scale']}/"
     assert (f'Online DML degradation from {source}' in log) == ('degradation' in opt)
     # Table 2's metrics, per image, beside the log (4 test pairs).
     with open(exp / f"metrics_{opt['datasets']['val']['name']}.csv") as f:
@@ -59,11 +61,12 @@ def test_option_file_trains_on_cpu(workspace, name):
 
 
 CITY100_SR_FILES = sorted(p.name for p in (PROJECT_ROOT / 'options').glob('train_vdsr_city100_*.yml'))
+CITY100_X1 = f"pretrained city100-nikon-x1 (sha256 {file_sha256(pretrained_path('city100-nikon-x1'))})"
 CITY100_DEGRADATION_LINES = {
     'train_vdsr_city100_real.yml': None,
-    'train_vdsr_city100_syndml.yml': 'Online DML degradation from pretrained city100-nikon-x1: scale 1',
+    'train_vdsr_city100_syndml.yml': f'Online DML degradation from {CITY100_X1}: scale 1',
     'train_vdsr_city100_gaussian.yml': "Online fixed-kernel degradation {'kernel': 'gaussian', 'sigma': 1.5",
-    'train_vdsr_city100_real_syndml.yml': 'Online DML degradation from pretrained city100-nikon-x1: scale 1',
+    'train_vdsr_city100_real_syndml.yml': f'Online DML degradation from {CITY100_X1}: scale 1',
 }
 
 

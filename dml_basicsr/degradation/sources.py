@@ -4,8 +4,10 @@
 AWGN); ``real_esrgan`` gives a :class:`RealESRGANDegradation` (Real-ESRGAN's second-order degradation, with its own
 noise). Both take ``(B, C, H, W)`` in [0, 1] and have a ``scale``.
 """
+from dml_basicsr.utils.checkpoint import file_sha256
 from dml_basicsr.utils.options import constructor_options, is_int
 from .dml_degradation import DMLDegradation, degradation_source
+from .pretrained_models import pretrained_path
 from .real_esrgan_degradation import RealESRGANDegradation
 
 # The section's keys that only a DML source reads (its noise, clamping and rounding, the checkpoint's key).
@@ -62,8 +64,10 @@ def describe_degradation(options, deg):
         return f'Real-ESRGAN second-order degradation {dict(value)}: scale {deg.scale}, seed {deg.seed}'
     if key == 'fixed_kernel':
         source = f'fixed-kernel degradation {dict(value)}'
+    elif key == 'pretrained':
+        source = f'DML degradation from pretrained {value} (sha256 {file_sha256(pretrained_path(value))})'
     else:
-        source = f'DML degradation from {"pretrained " if key == "pretrained" else ""}{value}'
+        source = f'DML degradation from {value} (sha256 {file_sha256(value)})'
     if deg.fitted_noise is not None:
         return f'{source}: scale {deg.scale}, fitted noise ({", ".join(deg.fitted_noise.entries)})'
     return f'{source}: scale {deg.scale}, noise_sigma {deg.noise_sigma}'
