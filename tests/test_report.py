@@ -185,3 +185,26 @@ def test_report_metric_that_no_input_has_is_an_error(tmp_path):
     assert proc.returncode == 2 and '--metrics ssmi: no input has it' in line and 'psnr, ssim, lpips' in line
     proc = run_cli(['report', 'A_x2', 'B_x2', '--metrics', 'psnr,lpips'], cwd=tmp_path)
     assert proc.returncode == 0 and '| A | 30.00 | - |' in proc.stdout  # only some inputs have it: '-'
+
+
+def test_inputs_without_metrics_are_skipped_and_named_under_the_table(runs, capsys):
+    """``basicsr report results/*`` meets the table ``basicsr test`` wrote there and a run that never validated."""
+    (runs / 'results' / 'Bicubic_x4.md').write_text('| table |')
+    (runs / 'results' / 'crashed_x4').mkdir()
+    inputs = sorted(str(p) for p in (runs / 'results').iterdir())
+    assert main(inputs) == 0
+    out, err = capsys.readouterr()
+    table, note = out.strip().split('\n\n')
+    assert table.splitlines()[2] == '| Bicubic | 25.50 | 0.7000 | 0.5000 |'
+    assert note.startswith('Skipped (no metrics): ') and 'Bicubic_x4.md: not a CSV file' in note
+    assert 'crashed_x4: no metrics_<dataset>.csv file' in note
+    assert err.count('basicsr report: warning: skipped ') == 2
+
+
+def test_a_run_without_a_scale_in_its_name_takes_the_scale_of_its_options(runs):
+    write_csv(runs / 'experiments' / 'Mine' / 'metrics_RealSR.csv',
+              train_rows([1000], ['Canon_001_HR', 'Canon_002_HR'], 28, 0.85, lpips=0.25))
+    (runs / 'experiments' / 'Mine' / 'train_mine.yml').write_text('name: Mine\nscale: 4\n')
+    header = build_table([runs / 'experiments' / 'DML_x4', runs / 'experiments' / 'Mine']).splitlines()[0]
+    assert header == '| Method | x4 PSNR | x4 SSIM | x4 LPIPS |'  # one column group: Mine is x4 too
+    assert build_table([runs / 'experiments' / 'Mine'], scale=2).splitlines()[0].startswith('| Method | x2 PSNR |')

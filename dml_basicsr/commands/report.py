@@ -26,9 +26,11 @@ import fnmatch
 import math
 import os
 import re
+import sys
 
 from dml_basicsr.utils.atomic_write import write_text_atomic
 from dml_basicsr.utils.output_folder import OutputFolderError, check_output_file
+from dml_basicsr.utils.safe_yaml import read_yaml
 from . import UsageError, fail
 
 HELP = 'One Markdown table (methods x scales) of the metrics CSVs of experiment/results folders.'
@@ -39,6 +41,11 @@ SCALE_SUFFIX = re.compile(r'^(?P<method>.+?)[_-][xX](?P<scale>\d+)$')
 
 class ReportError(ValueError):
     """An input of the report is missing or malformed; the message names it."""
+
+
+class NotARun(ReportError):
+    """An input that holds no metrics at all (a folder without a metrics CSV, the table ``basicsr test`` wrote
+    beside them): skipped, with a note, when the other inputs make a table."""
 
 
 def split_scale(name):
@@ -53,14 +60,14 @@ def find_metrics_csv(path, dataset=None):
     """The metrics CSV of ``path`` (a folder or a CSV file); ``dataset`` is a name or glob pattern."""
     if os.path.isfile(path):
         if not path.lower().endswith('.csv'):
-            raise ReportError(f'{path}: not a CSV file nor an experiment/results folder')
+            raise NotARun(f'{path}: not a CSV file nor an experiment/results folder')
         return path
     if not os.path.isdir(path):
         raise ReportError(f'{path}: no such folder or file')
     found = {m['dataset']: os.path.join(path, name) for name in sorted(os.listdir(path))
              for m in [METRICS_CSV.match(name)] if m and os.path.isfile(os.path.join(path, name))}
     if not found:
-        raise ReportError(f'{path}: no metrics_<dataset>.csv file in this folder (expected a BasicSR experiment '
+        raise NotARun(f'{path}: no metrics_<dataset>.csv file in this folder (expected a BasicSR experiment '
                           'or results folder whose validation wrote per-image metrics)')
     names = ', '.join(found)
     if dataset is not None:
@@ -84,6 +91,21 @@ def default_name(path, csv_path):
     if METRICS_CSV.match(base):
         return os.path.basename(os.path.dirname(os.path.abspath(csv_path)))
     return os.path.splitext(base)[0]
+
+
+def recorded_scale(path):
+    """The top-level ``scale`` of the option copy in the experiment/results folder ``path`` (its one ``.yml``), or
+    None."""
+    if not os.path.isdir(path):
+        return None
+    ymls = [name for name in os.listdir(path) if name.endswith(('.yml', '.yaml'))]
+    if len(ymls) != 1:
+        return None
+    try:
+        scale = (read_yaml(os.path.join(path, ymls[0]), ReportError) or {}).get('scale')
+    except (ReportError, AttributeError):
+        return None
+    return scale if isinstance(scale, int) and not isinstance(scale, bool) and scale > 0 else None
 
 
 def _as_int(value):
@@ -198,13 +220,17 @@ def build_table(paths, labels=None, dataset=None, scale=None, metrics=None):
         paths: experiment/results folders or metrics CSV files, in row order.
         labels: {path: name} naming some of them (the name may carry a scale suffix, e.g. 'DML_x4').
         dataset: which metrics_<dataset>.csv of a folder holding several (a name or glob pattern).
-        scale: the scale of the runs whose name has no x<scale> suffix.
+        scale: the scale of the runs whose name has no x<scale> suffix (else the ``scale`` of the run's own option
+            copy).
         metrics: metric columns to show, in order (default psnr, ssim, lpips: those present). A chosen metric
             that only some inputs have is '-' for the others.
 
+    Inputs that hold no metrics (:class:`NotARun`: e.g. ``results/*`` matching the ``.md`` that ``basicsr test``
+    wrote, or a folder of a run that never validated) are skipped, and a line under the table names them.
+
     Raises:
-        ReportError: an input is missing, has no (matching) metrics CSV, two inputs give the same cell, or no
-            input has a chosen metric.
+        ReportError: an input is missing, has a malformed or no matching metrics CSV, no input is a run, two inputs
+            give the same cell, or no input has a chosen metric.
     """
     chosen = metrics is not None
     metrics = [m.lower() for m in (metrics or DEFAULT_METRICS)]
@@ -212,12 +238,16 @@ def build_table(paths, labels=None, dataset=None, scale=None, metrics=None):
     paths = [os.fspath(p) for p in paths]
     if not paths:
         raise ReportError('no experiment/results folder or metrics CSV given')
-    entries, sources = [], {}
+    entries, sources, skipped = [], {}, []
     for path in paths:
-        csv_path = find_metrics_csv(path, dataset)
+        try:
+            csv_path = find_metrics_csv(path, dataset)
+        except NotARun as e:
+            skipped.append(e)
+            continue
         name = labels.get(os.path.realpath(path)) or default_name(path, csv_path)
         method, run_scale = split_scale(name)
-        run_scale = run_scale if run_scale is not None else scale
+        run_scale = next((s for s in (run_scale, scale, recorded_scale(path)) if s is not None), None)
         key = (method, run_scale)
         if key in sources:
             where = f' at x{run_scale}' if run_scale is not None else ''
@@ -225,9 +255,17 @@ def build_table(paths, labels=None, dataset=None, scale=None, metrics=None):
                               'rename one with --label NAME=PATH')
         sources[key] = csv_path
         entries.append((method, run_scale, metric_means(csv_path, metrics)))
+    if not entries:
+        raise skipped[0] if len(skipped) == 1 else ReportError(
+            f'none of the {len(skipped)} inputs holds metrics ({"; ".join(map(str, skipped))})')
     if chosen:
         check_metrics_present(metrics, sources.values())
-    return format_table(entries, metrics)
+    table = format_table(entries, metrics)
+    for e in skipped:
+        print(f'basicsr report: warning: skipped {e}', file=sys.stderr)
+    if skipped:
+        table += '\n\nSkipped (no metrics): ' + '; '.join(map(str, skipped))
+    return table
 
 
 def add_arguments(parser):
