@@ -33,10 +33,12 @@ import os
 import cv2
 import numpy as np
 import torch
+from basicsr.utils import tensor2img
 from tqdm import tqdm
 
 from dml_basicsr.data.errors import DatasetError
 from dml_basicsr.data.image_io import check_image_file, convert_color, list_images, read_image
+from dml_basicsr.data.pair_transforms import image_to_tensor
 from dml_basicsr.utils.atomic_write import remove_stale_tmp, write_bytes_atomic, write_text_atomic
 from dml_basicsr.utils.checkpoint import file_sha256
 from dml_basicsr.utils.output_folder import OutputFolderError, check_targets, output_lock  # noqa: F401 (re-exported)
@@ -84,21 +86,6 @@ def noise_generator(seed, name):
     return torch.Generator().manual_seed(int.from_bytes(digest[:4], 'little'))
 
 
-def _to_tensor(img):
-    """HWC numpy (BGR or 1 channel) -> (1, C, H, W) float32 tensor (RGB)."""
-    if img.shape[2] == 3:
-        img = img[:, :, ::-1]
-    return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).unsqueeze(0)
-
-
-def _to_uint8_hwc(chw):
-    """(C, H, W) float RGB in [0, 1] -> HWC uint8 BGR (or 1 channel)."""
-    img = np.round(np.clip(chw, 0, 1) * 255.).astype(np.uint8).transpose(1, 2, 0)
-    if img.shape[2] == 3:
-        img = img[:, :, ::-1]
-    return np.ascontiguousarray(img)
-
-
 def usable_size(deg, shape, path):
     """(h, w) of an image of ``shape`` cropped to a multiple of the scale; DatasetError naming ``path`` if that is
     too small for the model's kernel."""
@@ -129,12 +116,12 @@ def synthesize_image(deg, path, name, seed=0, tile=512, tile_overlap=64, device=
     img = convert_color(read_image(path), color)
     h, w = usable_size(deg, img.shape, path)
     hr8 = np.round(img[:h, :w] * 255.).astype(np.uint8)
-    hr = _to_tensor(hr8.astype(np.float32) / 255.)
+    hr = image_to_tensor(hr8.astype(np.float32) / 255.)[None]
     try:
         lr = degrade_tiled(deg, hr, tile, tile_overlap, device=device).cpu()
     except ValueError as e:
         raise DatasetError(f'{path}: {e}') from e
-    return hr8, _to_uint8_hwc(deg.add_noise(lr, noise_generator(seed, name))[0].numpy())
+    return hr8, tensor2img(deg.add_noise(lr, noise_generator(seed, name)))
 
 
 def _check_arguments(color, seed, tile, tile_overlap, device, noise_sigma):

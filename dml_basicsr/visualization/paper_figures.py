@@ -2,6 +2,7 @@
 import cv2
 import numpy as np
 import torch
+from basicsr.utils import tensor2img
 
 from dml_basicsr.data.image_io import convert_color
 from dml_basicsr.ops import center_pad
@@ -71,9 +72,9 @@ def degradation_figures(dml, hr_img, kpn=None, grid=4):
 
 
 def _to_bgr_uint8(chw):
-    """(C, H, W) tensor in [0, 1], C = 1 (gray) or 3 (RGB) -> uint8 BGR (H, W, 3)."""
-    arr = chw.clamp(0, 1).mul(255).round().byte().cpu().numpy().transpose(1, 2, 0)
-    return np.repeat(arr, 3, axis=2) if arr.shape[2] == 1 else np.ascontiguousarray(arr[:, :, ::-1])
+    """(C, H, W) tensor in [0, 1], C = 1 (gray) or 3 (RGB) -> uint8 BGR (H, W, 3) (BasicSR's ``tensor2img``)."""
+    img = tensor2img(chw.cpu())
+    return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR) if img.ndim == 2 else img
 
 
 def sr_crop(net, lr_img, crop, device='cpu'):
