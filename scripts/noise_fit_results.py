@@ -30,7 +30,8 @@ from dml_basicsr.ops.noise_model import (box_highpass, flat_mask, highpass_gain,
                                          noise_level_function)
 from dml_basicsr.utils.options import load_options  # noqa: E402
 from dml_basicsr.utils.safe_yaml import dump_yaml, read_yaml  # noqa: E402
-from dml_basicsr.visualization.noise_plots import CHANNEL_NAMES, line_plot_panels, write_png  # noqa: E402
+from dml_basicsr.utils.output_folder import OutputFolder  # noqa: E402
+from dml_basicsr.visualization.noise_plots import CHANNEL_NAMES, line_plot_panels  # noqa: E402
 
 CITY100 = 'options/train_dml_city100.yml'
 REALSR = 'options/train_dml_realsr_crops_x4.yml'
@@ -125,8 +126,7 @@ def measure(name, opt_path, color='rgb', out_dir='docs/pictures'):
                           [s * 255 for s in curve[ch][1]], 'line'))
         panels.append((f'channel {channel}', panel))
     picture = line_plot_panels(panels, f'{name}: validation pairs ({len(cleans)}), {color.upper()}')
-    os.makedirs(out_dir, exist_ok=True)
-    write_png(os.path.join(out_dir, f'noise_level_{name}.png'), picture)
+    OutputFolder(out_dir).write_png(f'noise_level_{name}.png', picture)
     return results
 
 

@@ -197,3 +197,14 @@ def test_validation_pictures_go_to_tb_logger(tmp_path):
     png = cv2.imread(str(next((tmp_path / 'experiments' / 'tb_pictures' / 'visualization' / 'SkimageLensVal')
                               .glob('basis_2.png'))), cv2.IMREAD_UNCHANGED)
     assert (basis.height, basis.width) == png.shape
+
+
+def test_a_long_noise_plot_title_wraps_instead_of_being_cut_off():
+    from dml_basicsr.visualization.noise_plots import line_plot_panels
+
+    panels = [('channel Y', [('fitted', [0, 255], [1, 6], 'line'), ('real', [10, 200], [2, 5], 'points')])]
+    short = line_plot_panels(panels, 'realsr-x4')
+    long = line_plot_panels(panels, 'realsr-x4 on options/train_dml_realsr_crops_x4.yml, the pairs of 30 scenes of '
+                                    'two cameras, Y channel, residuals of flat regions binned by intensity')
+    assert short.dtype == np.uint8 and short.shape[1] == long.shape[1] == 420
+    assert long.shape[0] >= short.shape[0] + 32  # two more lines of title, not a wider (cut) one
