@@ -11,7 +11,7 @@ Prints two Markdown tables:
    - cache: plain plus ``cache: true`` (decoded once when the dataset is built: the 'setup' column);
    - lmdb: sub-images cut by ``basicsr prepare`` (480/240, the setup), ``io_backend: {type: lmdb}``.
 2. One City100 training item as options/train_dml_city100.yml configures it against a bare cv2.imread of
-   its two files, on ../shared/data/City100_NikonD5500 if present, else on made 1218x870 pairs.
+   its two files, on datasets/City100_NikonD5500 if present, else on made 1218x870 pairs.
    Target (issue 9): the item costs at most a quarter of that imread.
 
     python benchmarks/data_loading.py [--pairs 4] [--size 1100 1500] [--seconds 5]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The adaptation study of docs/adapt.md, on the RealSR V3 x4 crops of ../shared/data (CPU, JOBS runs at a time).
+# The adaptation study of docs/adapt.md, on the RealSR V3 x4 crops in datasets/ (CPU, JOBS runs at a time).
 #   1. the one-camera sources: options/train_dml_realsr_crops_x4_{canon,nikon}.yml (4000 iterations each);
 #   2. how the defaults were chosen: variants at k=5 on development scenes (Canon -> Nikon, pairs from 001-020,
 #      tested on 021-030: no test scene), 600 iterations, every 100th checkpoint tested;
@@ -8,6 +8,7 @@
 # Usage: bash scripts/adapt_results.sh [sources|defaults|study|sr|all]   (default: all; finished runs are skipped)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/link_datasets.sh "${DATA_ROOT:-../shared/data}" > /dev/null  # datasets/<name>, as the option files read
 PY="${PY:-.venv/bin/python}"
 JOBS="${JOBS:-2}"
 OUT="${OUT:-results/adapt_study}"

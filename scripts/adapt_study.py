@@ -103,7 +103,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--source', required=True, help='the one-camera DMLNet checkpoint')
     parser.add_argument('--camera', required=True, choices=('Canon', 'Nikon'), help='the new camera')
-    parser.add_argument('--root', default='../shared/data/RealSR_V3_x4_crops')
+    parser.add_argument('--root', default='datasets/RealSR_V3_x4_crops')
     parser.add_argument('--ks', type=int, nargs='+', default=[1, 2, 5, 10])
     parser.add_argument('--pool', type=int, nargs=2, default=[1, 30], metavar=('FIRST', 'LAST'))
     parser.add_argument('--test', type=int, nargs=2, default=[31, 35], metavar=('FIRST', 'LAST'))

@@ -4,7 +4,7 @@ data to a training machine (the GPU runs in docs/results.md used 640x640 crops o
 The crop's top-left corner is a multiple of 4, so that ``lr_downscale`` 2 or 4 samples the same LR grid as on
 the whole image.
 
-    python scripts/city100_center_crops.py --src ../shared/data/City100_NikonD5500 --out DIR [--size 640]
+    python scripts/city100_center_crops.py --src datasets/City100_NikonD5500 --out DIR [--size 640]
 """
 import argparse
 import os

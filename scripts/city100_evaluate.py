@@ -4,7 +4,7 @@ DATAROOT's full images. For a degradation model (DMLModel) the metrics compare i
 LR; for an SR model (OnlineSynthesisSRModel) its SR of the real LR with the HR, LPIPS included.
 
     python scripts/city100_evaluate.py experiments/City100GPU_DML_x1 [more experiment folders]
-        [--checkpoint net_g_latest.pth] [--dataroot ../shared/data/City100_NikonD5500] [--ids 31 40] [--prefix Full_]
+        [--checkpoint net_g_latest.pth] [--dataroot datasets/City100_NikonD5500] [--ids 31 40] [--prefix Full_]
 
 Each writes results/<prefix><experiment name>/ (per-image CSV for `basicsr report`) and its test option file.
 """
@@ -62,7 +62,7 @@ def main():
     parser.add_argument('experiments', nargs='+')
     parser.add_argument('--checkpoint', default='last',
                         help="file under <experiment>/models/; 'last': net_g_latest.pth, else the highest net_g_N.pth")
-    parser.add_argument('--dataroot', default='../shared/data/City100_NikonD5500')
+    parser.add_argument('--dataroot', default='datasets/City100_NikonD5500')
     parser.add_argument('--ids', type=int, nargs=2, default=[31, 40])
     parser.add_argument('--prefix', default='Full_')
     parser.add_argument('--again', action='store_true', help='test runs whose results folder exists too')

@@ -3,13 +3,13 @@
 # City100 NikonD5500, every run started at once on one GPU (they are small; the GPU interleaves them).
 # One budget per table: Table 1 ITERS iterations of batch 16 at 192x192 (Adam 1e-3 halved at 3/4 of it; DirectKPN
 # also at 1e-4), Table 2 ITERS iterations of batch 16 at 96x96 (Adam 1e-4). Validation on DATA's scenes 031-040.
-#   DATA=../shared/data/City100_NikonD5500 bash scripts/city100_gpu_runs.sh
+#   DATA=datasets/City100_NikonD5500 bash scripts/city100_gpu_runs.sh
 # DATA may be a folder of central crops (scripts/city100_center_crops.py) where the whole set cannot travel.
 # DEADLINE (seconds, 0 = none) stops every run then; checkpoints are written every ITERS/8 iterations.
 # EXTRA: more --force_yml entries for every run (e.g. to make them tiny for a dry run on a CPU).
 # ONLY: the names of the runs to start (space-separated); default all.
 set -uo pipefail
-DATA=${DATA:-../shared/data/City100_NikonD5500}
+DATA=${DATA:-datasets/City100_NikonD5500}
 ITERS=${ITERS:-2000}
 PY=${PY:-python3}
 DEADLINE=${DEADLINE:-0}

@@ -5,10 +5,12 @@
 # experiments must be under experiments/ (EXP_PREFIX, default City100GPU_). Results: results/Full_*,
 # results/city100_table1.md, results/city100_table2.md. What is already tested is skipped, so it can be rerun.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/link_datasets.sh "${DATA_ROOT:-../shared/data}" > /dev/null  # datasets/<name>, as the option files read
 PY=${PY:-.venv/bin/python}
 BASICSR=${BASICSR:-.venv/bin/basicsr}
 P=${EXP_PREFIX:-City100GPU_}
-DATA=${DATA:-../shared/data/City100_NikonD5500}
+DATA=${DATA:-datasets/City100_NikonD5500}
 
 "$PY" scripts/city100_evaluate.py experiments/$P*
 tested() { [ -f "results/$1/metrics_City100_val.csv" ]; }

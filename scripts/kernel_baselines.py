@@ -5,7 +5,7 @@ with lr_downscale 2; RealSR V3: x4, both cameras), away from an 8-pixel LR borde
 `basicsr test` evaluates.
 
     python scripts/kernel_baselines.py --scale 1 --out experiments/City100_KernelFit_x1
-    python scripts/kernel_baselines.py --dataset realsr --dataroot ../shared/data/RealSR_V3_x4_crops --scale 4 \
+    python scripts/kernel_baselines.py --dataset realsr --dataroot datasets/RealSR_V3_x4_crops --scale 4 \
         --out experiments/RealSRx4_KernelFit
 
 writes OUT/net_g_leastsquares.pth (a UniformKernelNet checkpoint: network_g type UniformKernelNet, kernel_size K)
@@ -27,7 +27,7 @@ BORDER = FIT_BORDER  # LR pixels left out of the fit (reflect padding at the ima
 
 DATASETS = {'city100': (City100Dataset, lambda scale: dict(lr_downscale=scale)),
             'realsr': (RealSRDataset, lambda scale: dict(split='Train', lr_grid='lr'))}
-DEFAULT_ROOTS = {'city100': '../shared/data/City100_NikonD5500', 'realsr': '../shared/data/RealSR_V3_x4_crops'}
+DEFAULT_ROOTS = {'city100': 'datasets/City100_NikonD5500', 'realsr': 'datasets/RealSR_V3_x4_crops'}
 
 
 def training_pairs(dataset_kind, dataroot, first, last, scale):
@@ -62,7 +62,7 @@ def psnr(mse):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--dataset', choices=sorted(DATASETS), default='city100')
-    parser.add_argument('--dataroot', help='default: ../shared/data/<the dataset\'s folder>')
+    parser.add_argument('--dataroot', help='default: datasets/<the dataset\'s folder>')
     parser.add_argument('--ids', type=int, nargs=2, default=[1, 30], metavar=('FIRST', 'LAST'))
     parser.add_argument('--scale', type=int, default=1,
                         help='City100: 1 (LR on the HR grid) or 2 (lr_downscale 2); RealSR: its scale (4)')

@@ -4,7 +4,7 @@
                                                     # RGB) and write the noise: entries of pretrained/models.yml
     python scripts/noise_fit_results.py             # measure on the validation pairs: docs/pictures/noise_level_*.png
 
-Run from the project root with the real data at ../shared/data (see its README). Inference only (CPU is fine).
+Run from the project root with the real data in datasets/ (bash scripts/link_datasets.sh links it; see docs/datasets.md). Inference only (CPU is fine).
 
 The measure, per model on its validation pairs (City100 031-040 at x1 with city100-nikon-x1; RealSR crops 031-035 of
 both cameras at x4 with realsr-x4), RGB: the noise-level function (binned robust std of the high-passed residual on

@@ -6,7 +6,7 @@
 #   Table 2 (rows (a)-(e)): three SR networks per row, each RGB x4: the CPU runs' MSRResNet (32x8), the paper's VDSR
 #     (20 layers, 64 features) and RCAN (5 groups x 10 blocks, 64 features), T2_ITERS iterations of batch 16 at
 #     96x96 HR (lr halved at 3/4), validated every T2_ITERS/4.
-#   DATA=../shared/data/RealSR_V3_x4_crops URBAN=../shared/data/Urban100_HR bash scripts/realsr_x4_gpu_runs.sh
+#   DATA=datasets/RealSR_V3_x4_crops URBAN=datasets/Urban100_HR bash scripts/realsr_x4_gpu_runs.sh
 # On a machine that cannot take ../shared (a 64 MiB transfer), DATA and URBAN may name copies (the RealSR crops are
 # 28 MB; Urban100_HR is 63 MB: a few of its photographs, or crops of them, fit beside them).
 # DEADLINE (seconds, 0 = none) stops every run then; checkpoints every validation, so --auto_resume continues them
@@ -14,8 +14,8 @@
 # EXTRA: more --force_yml entries for every run (e.g. tiny budgets for a dry run on a CPU).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-DATA=${DATA:-../shared/data/RealSR_V3_x4_crops}
-URBAN=${URBAN:-../shared/data/Urban100_HR}
+DATA=${DATA:-datasets/RealSR_V3_x4_crops}
+URBAN=${URBAN:-datasets/Urban100_HR}
 T1_ITERS=${T1_ITERS:-8000}
 T2_ITERS=${T2_ITERS:-20000}
 PY=${PY:-python3}

@@ -9,9 +9,11 @@
 # Run from the project root; what is already tested is skipped, so it can be rerun.
 # Results: results/realsr_x4_table1.md, results/realsr_x4_table2.md.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/link_datasets.sh "${DATA_ROOT:-../shared/data}" > /dev/null  # datasets/<name>, as the option files read
 PY=${PY:-.venv/bin/python}
 BASICSR=${BASICSR:-.venv/bin/basicsr}
-DATA=${DATA:-../shared/data/RealSR_V3_x4_crops}
+DATA=${DATA:-datasets/RealSR_V3_x4_crops}
 FIT=experiments/RealSRx4_KernelFit
 tested() { [ -f "results/$1/metrics_RealSRcrops_val.csv" ]; }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# x4 on the RealSR V3 crops of ../shared/data (001-030 of both cameras train, 031-035 validate):
+# x4 on the RealSR V3 crops in datasets/ (001-030 of both cameras train, 031-035 validate):
 #   Table 1: DML M=8 (shipped as realsr-x4), M=4, M=16, DirectNet, DirectKPN, learned uniform kernel; one budget,
 #            that of options/train_dml_realsr_crops_x4.yml (4000 iterations, batch 8 of 96x96 HR, Adam 1e-3 halved
 #            at 3000);
@@ -13,6 +13,7 @@
 # EXTRA: more --force_yml entries for every run (e.g. tiny budgets for a dry run); DEADLINE (s) stops every run then.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/link_datasets.sh "${DATA_ROOT:-../shared/data}" > /dev/null  # datasets/<name>, as the option files read
 PY=${PY:-.venv/bin/python}
 JOBS=${JOBS:-2}
 THREADS=${THREADS:-1}

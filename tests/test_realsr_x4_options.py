@@ -1,5 +1,5 @@
 """The x4 option files of the RealSR-crops tables train through ``basicsr train`` (shrunk to 2 iterations) on a tiny
-fake ../shared/data: Table 1's degradation models and Table 2's five SR rows, each with the training data and the
+fake datasets/: Table 1's degradation models and Table 2's five SR rows, each with the training data and the
 online degradation it names."""
 import csv
 
@@ -29,22 +29,25 @@ SCENES = (1, 2, 13, 14, 25, 28, 30, 31, 32)  # 1-30 train (2, 13, 14, 25, 28: th
 
 @pytest.fixture(scope='module')
 def project(tmp_path_factory):
-    """A project folder whose ../shared/data holds fake RealSR V3 x4 crops (96x96 HR) and two Urban100 photos."""
+    """A project folder whose datasets/ links to fake RealSR V3 x4 crops (96x96 HR) and two Urban100 photos, as
+    scripts/link_datasets.sh links the real ones."""
     root = tmp_path_factory.mktemp('realsr_x4')
     rng = np.random.default_rng(0)
     for cam in ('Canon', 'Nikon'):
-        folder = root / 'shared' / 'data' / 'RealSR_V3_x4_crops' / cam / 'Train' / '4'
+        folder = root / 'data' / 'RealSR_V3_x4_crops' / cam / 'Train' / '4'
         folder.mkdir(parents=True)
         for number in SCENES:
             hr = cv2.GaussianBlur(rng.integers(30, 220, (96, 96, 3)).astype(np.uint8), (5, 5), 1.0)
             cv2.imwrite(str(folder / f'{cam}_{number:03d}_HR.png'), hr)
             cv2.imwrite(str(folder / f'{cam}_{number:03d}_LR4.png'), cv2.resize(hr, (24, 24),
                                                                                   interpolation=cv2.INTER_AREA))
-    urban = root / 'shared' / 'data' / 'Urban100_HR'
+    urban = root / 'data' / 'Urban100_HR'
     urban.mkdir(parents=True)
     for i in (1, 2):
         cv2.imwrite(str(urban / f'img_{i:03d}.png'), rng.integers(0, 255, (100, 120, 3)).astype(np.uint8))
-    (root / 'project').mkdir()
+    (root / 'project' / 'datasets').mkdir(parents=True)
+    for name in ('RealSR_V3_x4_crops', 'Urban100_HR'):
+        (root / 'project' / 'datasets' / name).symlink_to(root / 'data' / name)
     return root / 'project'
 
 

@@ -72,18 +72,17 @@ CITY100_DEGRADATION_LINES = {
 
 @pytest.fixture(scope='module')
 def city100_project(tmp_path_factory):
-    """A project folder whose ../shared/data/City100_NikonD5500 holds tiny fake pairs of scenes 1, 2, 30, 31, 32."""
+    """A project folder whose datasets/City100_NikonD5500 holds tiny fake pairs of scenes 1, 2, 30, 31, 32."""
     import cv2
     import numpy as np
     root = tmp_path_factory.mktemp('city100_sr')
-    data = root / 'shared' / 'data' / 'City100_NikonD5500'
+    data = root / 'project' / 'datasets' / 'City100_NikonD5500'
     data.mkdir(parents=True)
     rng = np.random.default_rng(0)
     for number in (1, 2, 30, 31, 32):
         hr = rng.integers(40, 200, (48, 56, 3)).astype(np.uint8)
         cv2.imwrite(str(data / f'{number:03d}H.PNG'), hr)
         cv2.imwrite(str(data / f'{number:03d}L.PNG'), cv2.GaussianBlur(hr, (5, 5), 1.2))
-    (root / 'project').mkdir()
     return root / 'project'
 
 

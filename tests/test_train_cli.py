@@ -77,6 +77,32 @@ def test_the_last_weights_are_validated_once_under_their_own_iteration(tmp_path)
     assert re.search(r'iter:\s+3, lr:.*\[eta: 0:00:00,', log) and 'day' not in log
 
 
+def test_basicsrs_paired_image_dataset_trains_dml_on_plain_hr_and_lr_folders(tmp_path):
+    """docs/datasets.md: your own pairs in datasets/my_camera/HR and LR train DMLModel through BasicSR's own
+    PairedImageDataset."""
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for folder in ('HR', 'LR'):
+        (tmp_path / 'datasets' / 'my_camera' / folder).mkdir(parents=True)
+    for i in range(4):
+        hr = cv2.GaussianBlur(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8), (5, 5), 1)
+        cv2.imwrite(str(tmp_path / 'datasets' / 'my_camera' / 'HR' / f'{i}.png'), hr)
+        cv2.imwrite(str(tmp_path / 'datasets' / 'my_camera' / 'LR' / f'{i}.png'),
+                    cv2.resize(hr, (32, 32), interpolation=cv2.INTER_AREA))
+    opt = tiny_dml_options('my_camera', total_iter=2)
+    opt['network_g']['num_in_ch'] = 3
+    opt['datasets'] = {'train': dict(name='mine', type='PairedImageDataset', dataroot_gt='datasets/my_camera/HR',
+                                     dataroot_lq='datasets/my_camera/LR', io_backend={'type': 'disk'},
+                                     filename_tmpl='{}', gt_size=32, use_hflip=True, use_rot=False,
+                                     num_worker_per_gpu=0, batch_size_per_gpu=2)}
+    opt.pop('val')
+    proc = run_cli(['train', '-opt', str(write_yaml(tmp_path / 'mine.yml', opt))], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / 'experiments' / 'my_camera' / 'models' / 'net_g_2.pth').is_file()
+
+
 def test_console_script_help_lists_subcommands():
     proc = subprocess.run([sys.executable, '-m', 'dml_basicsr', '--help'], capture_output=True, text=True,
                           env={'PYTHONPATH': str(PROJECT_ROOT), 'PATH': ''})
