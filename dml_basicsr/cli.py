@@ -6,7 +6,7 @@
                   [--debug] [--local_rank N] [--force_yml key:sub=value ...]
     basicsr test  -opt options/test_xxx.yml    (with a top-level manifest: every row of a models.yml, one table)
     basicsr synthesize --input DIR --output DIR --checkpoint PTH | --pretrained NAME [--noise awgn|fitted] [--seed 0]
-                       [--tile 512] [--tile-overlap 64] [--device cpu|cuda] [--color rgb|y] [--no-progress]
+                       [--tile auto|PIXELS] [--tile-overlap 64] [--device cpu|cuda] [--color rgb|y] [--no-progress]
     basicsr report [--dataset NAME] [--label NAME=PATH ...] [--scale N] [--metrics psnr,ssim,lpips]
                    [--output FILE] PATH [PATH ...]
     basicsr visualize --image IMG --output DIR [--dml PATH] [--kpn PATH] [--sr NAME=PATH ...] [...]

@@ -258,6 +258,27 @@ def test_folder_with_tiles_matches_whole_images(checkpoint, tmp_path):
     assert a.shape == (65, 75, 3) and np.abs(a - b).max() <= 1 and (a != b).mean() < 1e-3
 
 
+def test_auto_tile_is_the_whole_image_where_it_fits_and_tiles_where_memory_is_short(checkpoint, tmp_path,
+                                                                                       monkeypatch):
+    net = make_net(2)  # 8 features: 320 bytes a HR pixel by the estimate
+    assert tiled_module.auto_tile(net, 130, 150, 'cpu', free=10 ** 9) == 0
+    tile = tiled_module.auto_tile(net, 130, 150, 'cpu', free=2 * 320 * 100 ** 2)  # a 100x100 crop fits
+    margin = tiled_module.min_tile_overlap(net)
+    assert 0 < tile <= 100 - 2 * margin and tile % tiled_module.tile_alignment(2) == 0
+    big = write_images(tmp_path / 'big', {'big.png': (130, 150, 3, np.uint8)})
+    calls = []
+    real_degrade_tiled = synth.degrade_tiled
+    monkeypatch.setattr(synth, 'degrade_tiled', lambda deg, hr, tile, *a, **k: calls.append(tile) or
+                        real_degrade_tiled(deg, hr, tile, *a, **k))
+    monkeypatch.setattr(tiled_module, 'free_memory', lambda device: 2 * 320 * 100 ** 2)
+    run(big, tmp_path / 'short', checkpoint, tile_overlap=48)  # tile='auto', the default
+    monkeypatch.setattr(tiled_module, 'free_memory', lambda device: 10 ** 10)
+    run(big, tmp_path / 'plenty', checkpoint, tile_overlap=48)
+    assert calls[0] > 0 and calls[1] == 0  # tiled when short of memory, whole when not
+    a, b = (cv2.imread(str(tmp_path / run_name / 'LR' / 'big.png')).astype(int) for run_name in ('short', 'plenty'))
+    assert np.abs(a - b).max() <= 1 and (a != b).mean() < 1e-3
+
+
 # errors --------------------------------------------------------------------------------------
 
 def test_bad_inputs_are_clear_errors(hr_dir, checkpoint, tmp_path):

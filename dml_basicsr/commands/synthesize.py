@@ -18,7 +18,8 @@ meta_info_file: OUTPUT/meta_info.txt, filename_tmpl: '{}').
 
 Rerunning resumes: pairs already written are skipped; files are written atomically. The noise of
 an image depends only on --seed and its file name, so the output does not depend on the order of
-processing or on interruptions. Large images are processed in tiles with the same result.
+processing or on interruptions. Images too large for the free memory are processed in tiles, with the same
+result.
 
 OUTPUT/synthesis.yml records the checkpoint (and its sha256), its scale, --noise, --noise-sigma, --seed,
 --color and the input files (names, sizes, mtimes). A rerun with other values or from another
@@ -28,6 +29,19 @@ resolved paths (the same folder, INPUT inside OUTPUT/HR or OUTPUT/LR, OUTPUT ins
 HR/, LR/, synthesis.yml or meta_info.txt is a symbolic link, or that holds images no record lists,
 is refused before anything is written, as is a checkpoint with NaN/inf weights. One run writes an
 OUTPUT at a time (a lock on the folder, released when the run ends or is killed); a second is refused.'''
+
+
+def tile_value(text):
+    """``--tile``: 'auto' or a non-negative integer."""
+    if text == 'auto':
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a number of pixels, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f'expected a non-negative number of pixels, got {value}')
+    return value
 
 
 def add_arguments(p):
@@ -47,9 +61,10 @@ def add_arguments(p):
                         "(CHECKPOINT.noise.yml, from basicsr fit-noise --save-beside or basicsr adapt) "
                         "(default: awgn)")
     p.add_argument('--seed', type=int, default=0, help='noise seed, a non-negative integer (default: 0)')
-    p.add_argument('--tile', type=int, default=512, metavar='PIXELS',
-                   help='HR tile size for large images, rounded up to a multiple of lcm(4, scale); '
-                        '0 disables tiling (default: 512)')
+    p.add_argument('--tile', type=tile_value, default='auto', metavar='PIXELS',
+                   help="HR tile size for large images, rounded up to a multiple of lcm(4, scale); 0 disables "
+                        "tiling; 'auto' (default): whole images where the memory allows (the fastest), else the "
+                        "largest tile that fits")
     p.add_argument('--tile-overlap', type=int, default=64, metavar='PIXELS',
                    help='context on each side of a tile, rounded up likewise (default: 64)')
     p.add_argument('--device', default='cpu', help="torch device, 'cpu' or 'cuda' (default: cpu)")

@@ -46,7 +46,7 @@ from dml_basicsr.utils.safe_yaml import dump_yaml, read_yaml
 from .dml_degradation import DMLDegradation, sigma_range
 from .noise_fit import noise_path
 from .pretrained_models import pretrained_path
-from .tiled import check_tile_overlap, degrade_tiled
+from .tiled import auto_tile, check_tile_overlap, degrade_tiled
 
 META_INFO = 'meta_info.txt'
 RECORD = 'synthesis.yml'
@@ -106,7 +106,7 @@ def check_inputs(deg, input_dir, names):
         usable_size(deg, read_image(path).shape, path)
 
 
-def synthesize_image(deg, path, name, seed=0, tile=512, tile_overlap=64, device='cpu', color=None):
+def synthesize_image(deg, path, name, seed=0, tile='auto', tile_overlap=64, device='cpu', color=None):
     """One HR file -> (HR uint8, LR uint8), HWC, BGR (or 1 channel for ``color='y'``).
 
     The HR is quantised to 8 bits first and the LR is made from that quantised HR, so the pair on
@@ -118,6 +118,8 @@ def synthesize_image(deg, path, name, seed=0, tile=512, tile_overlap=64, device=
     hr8 = np.round(img[:h, :w] * 255.).astype(np.uint8)
     hr = image_to_tensor(hr8.astype(np.float32) / 255.)[None]
     try:
+        if tile == 'auto':
+            tile = auto_tile(deg.net, hr.shape[-2], hr.shape[-1], device)
         lr = degrade_tiled(deg, hr, tile, tile_overlap, device=device).cpu()
     except ValueError as e:
         raise DatasetError(f'{path}: {e}') from e
@@ -130,8 +132,9 @@ def _check_arguments(color, seed, tile, tile_overlap, device, noise_sigma):
         raise ValueError(f"color must be 'rgb', 'y' or None, got {color!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f'seed must be a non-negative integer, got {seed!r}')
-    if tile is not None and (isinstance(tile, bool) or int(tile) < 0):
-        raise ValueError(f'tile must be a non-negative number of pixels (0: no tiling), got {tile!r}')
+    if tile != 'auto' and tile is not None and (isinstance(tile, bool) or not isinstance(tile, (int, np.integer))
+                                                 or tile < 0):
+        raise ValueError(f"tile must be 'auto' or a non-negative number of pixels (0: no tiling), got {tile!r}")
     if int(tile_overlap) < 0:
         raise ValueError(f'tile_overlap must be non-negative, got {tile_overlap!r}')
     try:
@@ -312,7 +315,7 @@ def _load_degradation(checkpoint, noise_sigma, color, tile, tile_overlap, noise,
     return deg
 
 
-def synthesize_folder(input_dir, output_dir, checkpoint, noise_sigma=5.0, seed=0, tile=512, tile_overlap=64,
+def synthesize_folder(input_dir, output_dir, checkpoint, noise_sigma=5.0, seed=0, tile='auto', tile_overlap=64,
                       device='cpu', color=None, progress=True, overwrite=False, noise=None, pretrained=None):
     """Make a Syn-DML paired dataset from a folder of HR images (see the module docstring).
 
@@ -327,7 +330,8 @@ def synthesize_folder(input_dir, output_dir, checkpoint, noise_sigma=5.0, seed=0
             online.
         pretrained: the name of a shipped model (``DMLDegradation.pretrained``) instead of ``checkpoint``.
         seed: non-negative int; an image's noise is seeded by it and the file name (:func:`noise_generator`).
-        tile: HR tile side (rounded up to a multiple of lcm(4, s)); 0/None degrades whole images.
+        tile: HR tile side (rounded up to a multiple of lcm(4, s)); 0/None degrades whole images; 'auto' (default)
+            whole images where the memory allows, else the largest tile that fits (:func:`auto_tile`).
         tile_overlap: context margin of a tile (rounded up likewise; at least ``min_tile_overlap``).
         device: 'cpu' or 'cuda' (the noise is drawn on the CPU, so it does not depend on it).
         color: None/'rgb' keeps the colour image; 'y' writes BasicSR's Y channel (1-channel PNGs).
