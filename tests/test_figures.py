@@ -7,7 +7,7 @@ import torch
 from conftest import run_cli, tiny_dml_options, write_yaml
 from dml_basicsr.archs import DirectKPN, DMLNet, VDSR
 from dml_basicsr.data.embedded import load_embedded
-from dml_basicsr.visualization.kernel_pictures import kernel_grid, weight_map_grid
+from dml_basicsr.visualization.kernel_pictures import LABEL_WIDTH, kernel_grid, weight_map_grid
 from dml_basicsr.visualization.paper_figures import image_tensor, sr_crop
 
 GAP = 2
@@ -89,8 +89,9 @@ def test_visualize_writes_every_figure(models, tmp_path):
     with torch.no_grad():
         weights = models['dml'].predict_weights(image_tensor(chelsea, 1))[0].numpy()
     assert np.abs(tile(read['weights.png'], 2, 4, h, w).astype(int) - np.rint(weights[2] * 255)).max() <= 1
-    # 3 x 3 points, each a DML row above a DirectKPN row, kernels padded to 7 x 7, zoom 6.
-    assert read['kernels.png'].shape == (6 * 42 + 7 * GAP, 3 * 42 + 4 * GAP)
+    # 3 x 3 points, each a DML row above a DirectKPN row, kernels padded to 7 x 7, zoom 6, a column naming the rows.
+    assert read['kernels.png'].shape == (6 * 42 + 7 * GAP, LABEL_WIDTH + 3 * 42 + 4 * GAP)
+    assert (read['kernels.png'][:, :LABEL_WIDTH] < 128).any()  # the labels are written there
     assert read['kernel_points.png'].shape == (h, w, 3)
     # LR, two SR models, 64 px tiles (32 px crop x2), labels underneath.
     sr = read['sr_crops.png']

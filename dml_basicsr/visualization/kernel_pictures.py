@@ -52,12 +52,18 @@ def weight_map_grid(weights, cols=None, stretch=False):
     return _tile_grid(tiles, cols or min(len(w), 4))
 
 
-def kernel_comparison(true_kernels, learned_kernels, zoom=6):
-    """Two rows per grid row of points: true kernels above learned ones, each pair on one scale.
+LABEL_WIDTH = 84  # pixels of the label column of kernel_comparison
+
+
+def kernel_comparison(true_kernels, learned_kernels, zoom=6, labels=('true', 'learned')):
+    """Two rows per grid row of points: true kernels above learned ones, each pair on one scale, each row named by
+    ``labels`` (upper, lower) in a column on the left.
 
     Args:
         true_kernels, learned_kernels: (N, K, K) with N = g*g points in row-major grid order.
     """
+    import cv2
+
     t, l_ = _as_numpy(true_kernels), _as_numpy(learned_kernels)
     n = len(t)
     cols = int(round(np.sqrt(n)))
@@ -66,5 +72,11 @@ def kernel_comparison(true_kernels, learned_kernels, zoom=6):
     for r in range(-(-n // cols)):
         chunk = pairs[r * cols:(r + 1) * cols]
         rows.extend([np.stack([p[0] for p in chunk]), np.stack([p[1] for p in chunk])])
-    return _tile_grid(np.concatenate(rows), cols)
+    grid = _tile_grid(np.concatenate(rows), cols)
+    column = np.full((grid.shape[0], LABEL_WIDTH), 255, np.uint8)
+    side, gap = pairs[0].shape[-1], 2
+    for row in range(len(rows)):
+        y = gap + row * (side + gap) + side // 2 + 4
+        cv2.putText(column, labels[row % 2][:12], (4, y), cv2.FONT_HERSHEY_SIMPLEX, 0.4, 0, 1, cv2.LINE_AA)
+    return np.concatenate([column, grid], axis=1)
 

@@ -64,7 +64,8 @@ def degradation_figures(dml, hr_img, kpn=None, grid=4):
         kernels = dml.kernels_at(hr, points)[0]
         if kpn is not None:
             other = kpn.kernels_at(image_tensor(hr_img, kpn.num_in_ch), points)[0]
-            figures['kernels.png'] = kernel_comparison(_pad_to(kernels, other), _pad_to(other, kernels))
+            figures['kernels.png'] = kernel_comparison(_pad_to(kernels, other), _pad_to(other, kernels),
+                                                       labels=('DML', type(kpn).__name__))
         else:
             figures['kernels.png'] = kernel_grid(kernels, cols=grid, zoom=6)
     figures['kernel_points.png'] = mark_points(hr_img, points)
