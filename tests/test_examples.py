@@ -58,6 +58,23 @@ def test_mmengine_runner_example_trains_validates_and_writes_only_into_work_dir(
     assert "dml_basicsr.integrations.mmengine" in config and "type='dml_basicsr.DMLDataPreprocessor'" in config
 
 
+def test_both_examples_take_another_degradation_by_name(tmp_path, capsys):
+    """--pretrained realsr-x4 (x4) in place of the default city100-nikon-x2: the network's scale follows it."""
+    example = load_example(EXAMPLES / 'train_plain_pytorch.py')
+    example.main(['--out', str(tmp_path / 'plain'), '--pretrained', 'realsr-x4', '--iters', '1', '--batch-size', '1',
+                  '--patch', '32'])
+    assert os.listdir(tmp_path / 'plain') == ['vdsr_x4.pth']
+    mm = load_example(EXAMPLES / 'mmengine_sr' / 'train.py')
+    from mmengine.config import Config
+    cfg = Config.fromfile(mm.CONFIG)
+    mm.use_pretrained(cfg, 'realsr-x4')
+    sections = list(mm.degradation_sections([cfg[key] for key in cfg.keys()]))
+    assert len(sections) == 2 and all(s['pretrained'] == 'realsr-x4' for s in sections)
+    assert cfg.model.scale == 4
+    with pytest.raises(ValueError, match="unknown pretrained DML model 'nosuch'; available: city100-nikon-x1"):
+        mm.use_pretrained(Config.fromfile(mm.CONFIG), 'nosuch')
+
+
 @pytest.mark.parametrize('args, fragment', [
     (['--iters', '0'], '--iters must be >= 1'),
     (['--batch-size', '-2'], '--batch-size must be >= 1'),

@@ -1,6 +1,7 @@
 """Train the config beside this file with mmengine's Runner: DML-synthesised inputs through DMLDataPreprocessor.
 
-    .venv/bin/python examples/mmengine_sr/train.py --work-dir /tmp/dml_mmengine [--iters 200]
+    .venv/bin/python examples/mmengine_sr/train.py --work-dir /tmp/dml_mmengine [--iters 200] [--config config.py]
+        [--pretrained realsr-x4]
 
 The Runner writes its logs, config copy and checkpoint into --work-dir only. This module first registers the
 example's own parts in mmengine's registries: the model (VDSR from dml_basicsr.archs, L1 loss), the dataset of
@@ -92,14 +93,51 @@ def psnr(output, target):
     return 10 * math.log10(255. ** 2 / F.mse_loss(output, target).item())
 
 
+def degradation_sections(node):
+    """The DMLDataPreprocessor and DMLDegrade dicts anywhere in a config."""
+    if isinstance(node, dict):
+        if str(node.get('type', '')).split('.')[-1] in ('DMLDataPreprocessor', 'DMLDegrade'):
+            yield node
+        for value in node.values():
+            yield from degradation_sections(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            yield from degradation_sections(value)
+
+
+def use_pretrained(cfg, name):
+    """Every DML component of ``cfg`` on the shipped model ``name``, the model's scale set to it; SystemExit if a
+    crop of the config is not a multiple of that scale."""
+    from dml_basicsr import DMLDegradation
+
+    scale = DMLDegradation.pretrained(name).scale  # an unknown name: the error lists the shipped ones
+    sections = list(degradation_sections([cfg[key] for key in cfg.keys()]))
+    if not sections:
+        raise SystemExit(f'--pretrained {name}: the config has no DMLDataPreprocessor or DMLDegrade to set')
+    for section in sections:
+        section.pop('checkpoint', None)
+        section['pretrained'] = name
+    cfg.model.scale = scale
+    for loader in (cfg.train_dataloader, cfg.val_dataloader):
+        crop = loader.dataset.get('crop_size')
+        if crop is not None and crop % scale:
+            raise SystemExit(f'--pretrained {name}: its scale {scale} does not divide crop_size {crop} of the config')
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--work-dir', required=True, help='where the Runner writes (logs, config, checkpoint)')
     parser.add_argument('--iters', type=int, help='training iterations (default: the config\'s)')
+    parser.add_argument('--config', default=CONFIG, help='the Runner config (default: config.py beside this file)')
+    parser.add_argument('--pretrained', metavar='NAME',
+                        help="a shipped DML model in place of the config's degradation (e.g. realsr-x4); the "
+                             "network's scale follows it")
     args = parser.parse_args(argv)
     if args.iters is not None and args.iters < 1:
         parser.error(f'--iters must be >= 1, got {args.iters}')
-    cfg = Config.fromfile(CONFIG)
+    cfg = Config.fromfile(args.config)
+    if args.pretrained:
+        use_pretrained(cfg, args.pretrained)
     cfg.work_dir = args.work_dir
     if args.iters:
         cfg.train_cfg.max_iters = cfg.train_cfg.val_interval = cfg.default_hooks.checkpoint.interval = args.iters
