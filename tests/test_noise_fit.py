@@ -187,6 +187,17 @@ def fit_noise_options(dataroot, color='y'):
         lr_grid='lr', color=color, io_backend=dict(type='disk'), gt_size=96)))
 
 
+def test_fit_noise_takes_a_shipped_model_by_name_but_never_writes_beside_it(tmp_path):
+    write_realsr_pairs(tmp_path / 'RealSR', ids=(1,))
+    opt = write_yaml(tmp_path / 'opt.yml', fit_noise_options(tmp_path / 'RealSR', color='y'))
+    proc = run_cli(['fit-noise', '-opt', str(opt), '--checkpoint', 'realsr-x4', '--output', 'fit'], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert yaml.safe_load((tmp_path / 'fit' / 'noise.yml').read_text())['y']['data']['checkpoint'] == 'realsr_x4.pth'
+    proc = run_cli(['fit-noise', '-opt', str(opt), '--checkpoint', 'realsr-x4', '--output', 'fit2', '--save-beside'],
+                   cwd=tmp_path)
+    assert proc.returncode == 2 and 'never writes into' in proc.stderr and not (tmp_path / 'fit2').exists()
+
+
 def test_fit_noise_command_writes_its_outputs(tmp_path):
     write_realsr_pairs(tmp_path / 'RealSR')
     opt = write_yaml(tmp_path / 'opt.yml', fit_noise_options(tmp_path / 'RealSR', color='y'))

@@ -10,6 +10,7 @@ from dml_basicsr.data.errors import DatasetError
 from dml_basicsr.degradation import DMLDegradation
 from dml_basicsr.degradation.noise_fit import (COLORS, dataset_pairs, fit_noise, merge_noise_file, noise_file,
                                                noise_file_text, noise_path, write_noise_file)
+from dml_basicsr.degradation.pretrained_models import pretrained_path, shipped_name
 from dml_basicsr.utils.options import OptionError, load_options
 from dml_basicsr.utils.output_folder import OutputFolder
 from dml_basicsr.visualization.noise_plots import noise_level_picture
@@ -38,7 +39,8 @@ def add_arguments(p):
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.description = DESCRIPTION
     p.add_argument('-opt', required=True, help='option YAML file whose dataset section gives the training pairs')
-    p.add_argument('--checkpoint', required=True, metavar='PTH', help="the trained DMLNet (basicsr train's net_g_*.pth)")
+    p.add_argument('--checkpoint', required=True, metavar='PTH',
+                   help="the trained DMLNet (basicsr train's net_g_*.pth), or a shipped model's name")
     p.add_argument('--output', required=True, metavar='DIR', help='folder for noise.yml and noise_level.png')
     p.add_argument('--dataset', default='train', metavar='KEY', help='the section datasets.KEY (default: train)')
     p.add_argument('--param-key', default='params', help="the checkpoint's key of the weights (default: params)")
@@ -57,6 +59,12 @@ def dataset_roots(opt, key):
 
 def fit(args):
     """Fit and write the outputs of the arguments; returns (noise file mapping, colour)."""
+    if shipped_name(args.checkpoint):
+        if args.save_beside:
+            raise OptionError(f'--checkpoint {args.checkpoint} --save-beside: a shipped model lives in the installed '
+                              'package, which this command never writes into; copy its .pth (basicsr fit-noise then '
+                              'writes beside the copy) or leave out --save-beside')
+        args.checkpoint = str(pretrained_path(args.checkpoint))
     if not os.path.isfile(args.checkpoint):
         raise OptionError(f'--checkpoint {args.checkpoint}: file not found')
     opt = load_options(args.opt, args.force_yml)
