@@ -16,7 +16,7 @@ only, :func:`basicsr_run` puts in their place:
   instead of ``-1 day, 23:59:59``.
 
 ``import dml_basicsr`` changes none of them: a BasicSR training in the same process, outside our command, runs
-BasicSR's own functions. This project's models carry the last two groups themselves
+BasicSR's own functions. This project's models carry the saves and the distributed methods themselves
 (:class:`dml_basicsr.models.safe_training.SafeTrainingMixin`), whoever trains them.
 """
 import contextlib
