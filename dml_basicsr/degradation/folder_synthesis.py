@@ -98,12 +98,14 @@ def usable_size(deg, shape, path):
     return h, w
 
 
-def check_inputs(deg, input_dir, names):
+def check_inputs(deg, input_dir, names, done=()):
     """Decode every input image once and check its size for the model: whatever would stop the run is raised
-    before the output folder or its record exists (decoding is a small part of synthesising an image)."""
+    before the output folder or its record exists (decoding is a small part of synthesising an image). Images whose
+    pair a resumed run has written already (``done``) are not read again."""
     for name in names:
-        path = os.path.join(input_dir, name)
-        usable_size(deg, read_image(path).shape, path)
+        if name not in done:
+            path = os.path.join(input_dir, name)
+            usable_size(deg, read_image(path).shape, path)
 
 
 def synthesize_image(deg, path, name, seed=0, tile='auto', tile_overlap=64, device='cpu', color=None):
@@ -353,7 +355,9 @@ def synthesize_folder(input_dir, output_dir, checkpoint, noise_sigma=5.0, seed=0
     deg = _load_degradation(checkpoint, noise_sigma, color, tile, tile_overlap, noise, pretrained)
     if pretrained is not None:
         checkpoint = str(pretrained_path(pretrained))
-    check_inputs(deg, input_dir, names)
+    done = {name for name in names if all(os.path.isfile(os.path.join(output_dir, sub, outputs[name]))
+                                          for sub in ('HR', 'LR'))}
+    check_inputs(deg, input_dir, names, done)
     deg.net.to(device)
     record = synthesis_record(input_dir, checkpoint, deg.scale, noise_sigma, seed, color, names, deg.noise,
                               pretrained)
