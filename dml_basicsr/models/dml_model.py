@@ -46,7 +46,7 @@ class DMLModel(FiniteLossMixin, SafeTrainingMixin, PerImageMetricsMixin, SRModel
 
     A NaN/inf loss stops the training (:class:`~.finite_loss.TrainingDivergedError`) before the update;
     checkpoints and training states are written atomically, a failed save stops the training
-    (:mod:`dml_basicsr.utils.training_saves`, installed on BasicSR's BaseModel).
+    (:mod:`dml_basicsr.utils.training_saves`, through :class:`~.safe_training.SafeTrainingMixin`).
     """
 
     def setup_optimizers(self):
