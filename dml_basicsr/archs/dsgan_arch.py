@@ -6,6 +6,7 @@ import torch.nn as nn
 from basicsr.utils.registry import ARCH_REGISTRY
 
 from dml_basicsr.ops.frequency_split import box_highpass
+from .kernel_baselines_arch import FixedKernelNet
 
 
 class _ResidualBlock(nn.Module):
@@ -56,3 +57,19 @@ class DSGANDiscriminator(nn.Module):
 
     def forward(self, x):
         return torch.sigmoid(self.net(self.high_frequencies(x)))
+
+
+@ARCH_REGISTRY.register()
+class DSGANDegradation(nn.Module):
+    """HR -> LR as DSGAN makes it: the MATLAB-bicubic downscale by ``scale`` (:class:`FixedKernelNet`, no parameters),
+    then the :class:`DSGANGenerator`. (B, C, H, W) in [0, 1] -> (B, C, ceil(H/s), ceil(W/s)): the interface of the
+    DML networks, so that ``DMLModel``'s validation (synthetic vs real LR) and the degradation sources take it."""
+
+    def __init__(self, num_in_ch=3, scale=4, num_feat=64, num_block=8):
+        super().__init__()
+        self.num_in_ch, self.scale = num_in_ch, scale
+        self.downscale = FixedKernelNet(num_in_ch=num_in_ch, scale=scale, kernel='bicubic')
+        self.generator = DSGANGenerator(num_in_ch, num_feat, num_block)
+
+    def forward(self, hr):
+        return self.generator(self.downscale(hr))

@@ -1,0 +1,34 @@
+"""dml_basicsr.models.dsgan_model: DSGAN's training through ``basicsr train`` on fake RealSR pairs, with the shipped
+option file shrunk (issue 28; its table rows are not trained yet)."""
+import re
+
+import torch
+import yaml
+
+from conftest import PROJECT_ROOT, make_realsr, run_cli, write_yaml
+from dml_basicsr.archs import DSGANDegradation
+
+
+def test_a_short_dsgan_training_updates_both_networks_and_validates_as_table_1(tmp_path):
+    make_realsr(tmp_path / 'datasets' / 'RealSR_V3_x4_crops', ids=(1, 2, 31), size=(256, 256))  # LPIPS: LR >= 64
+    with open(PROJECT_ROOT / 'options' / 'train_dsgan_realsr_crops_x4.yml') as f:
+        opt = yaml.safe_load(f)
+    opt['datasets']['train'].update(gt_size=256, batch_size_per_gpu=2, num_worker_per_gpu=0, dataset_enlarge_ratio=2)
+    opt['network_g'].update(num_feat=8, num_block=1)
+    opt['network_d'].update(num_feat=8)
+    opt['train']['total_iter'] = 2
+    opt['val']['val_freq'] = 2
+    opt['logger'].update(print_freq=1, save_checkpoint_freq=2)
+    proc = run_cli(['train', '-opt', str(write_yaml(tmp_path / 'dsgan.yml', opt))], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    exp = tmp_path / 'experiments' / 'DSGAN_RealSRcrops_x4'
+    log = ''.join(p.read_text() for p in exp.glob('train_*.log'))
+    assert re.search(r'l_low: \S+ l_gan: \S+ l_lpips: \S+ l_d: \S+', log), log[-2000:]
+    assert re.search(r'# psnr: [0-9.]+', log)  # synthetic vs real LR of the validation scenes
+    for net in ('net_g_2.pth', 'net_d_2.pth'):
+        assert (exp / 'models' / net).is_file()
+    trained = torch.load(exp / 'models' / 'net_g_2.pth', weights_only=True)['params']
+    torch.manual_seed(0)
+    fresh = DSGANDegradation(num_in_ch=3, scale=4, num_feat=8, num_block=1).state_dict()
+    assert trained.keys() == fresh.keys()
+    assert not torch.equal(trained['generator.conv_last.weight'], fresh['generator.conv_last.weight'])
