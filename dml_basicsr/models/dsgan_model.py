@@ -11,6 +11,7 @@ from dml_basicsr.ops.frequency_split import box_lowpass
 from .dml_model import DMLModel
 
 LOSS_WEIGHTS = {'low_weight': 1.0, 'gan_weight': 0.005, 'lpips_weight': 0.01}  # the paper's
+MIN_LPIPS_SIDE = 64  # AlexNet's strides and pools leave nothing of a smaller image
 
 
 @MODEL_REGISTRY.register()
@@ -43,6 +44,11 @@ class DSGANModel(DMLModel):
         self.box_size = int(train_opt.get('box_size', 5))
         self.lpips = None
         if self.weights['lpips_weight']:
+            gt_size = (self.opt['datasets'].get('train') or {}).get('gt_size')
+            if isinstance(gt_size, int) and gt_size // self.opt['scale'] < MIN_LPIPS_SIDE:
+                raise ValueError(f'train.lpips_weight: LPIPS (AlexNet) needs LR crops of at least {MIN_LPIPS_SIDE} '
+                                 f'pixels, datasets.train.gt_size {gt_size} gives {gt_size // self.opt["scale"]} at '
+                                 f'x{self.opt["scale"]}: raise gt_size or set lpips_weight: 0')
             from dml_basicsr.metrics.lpips_metric import get_lpips_model
             self.lpips = get_lpips_model('alex', self.device)
         self.setup_optimizers()
