@@ -32,3 +32,34 @@ def test_a_short_dsgan_training_updates_both_networks_and_validates_as_table_1(t
     fresh = DSGANDegradation(num_in_ch=3, scale=4, num_feat=8, num_block=1).state_dict()
     assert trained.keys() == fresh.keys()
     assert not torch.equal(trained['generator.conv_last.weight'], fresh['generator.conv_last.weight'])
+
+
+def test_a_trained_dsgan_is_a_degradation_source_for_online_sr_training(tmp_path):
+    """``degradation: {dsgan: {checkpoint, scale}}``: the checkpoint's net_g on the bicubic downscale, in the
+    training log by sha256; DML-only options beside it and a wrong scale are one line."""
+    from conftest import expect_option_error, sr_options
+    from dml_basicsr.degradation import build_degradation
+
+    torch.manual_seed(0)
+    net = DSGANDegradation(num_in_ch=1, scale=2, num_feat=8, num_block=2)
+    checkpoint = tmp_path / 'net_g_2.pth'
+    torch.save({'params': net.state_dict()}, checkpoint)
+    deg = build_degradation({'dsgan': {'checkpoint': str(checkpoint), 'scale': 2}})
+    hr = torch.rand(1, 1, 32, 24)
+    with torch.no_grad():
+        assert torch.allclose(deg(hr), net.eval()(hr).clamp(0, 1)) and deg.scale == 2
+
+    opt = sr_options(tmp_path, checkpoint)
+    opt['degradation'] = {'dsgan': {'checkpoint': str(checkpoint), 'scale': 2}}
+    proc = run_cli(['train', '-opt', str(write_yaml(tmp_path / 'sr.yml', opt))], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = ''.join(p.read_text() for p in (tmp_path / 'experiments').glob('*/train_*.log'))
+    assert f'Online DSGAN degradation from {checkpoint} (sha256 ' in log
+
+    for case, (section, fragment) in enumerate([
+            ({'dsgan': {'checkpoint': str(checkpoint), 'scale': 2}, 'noise_sigma': 5},
+             'degradation: noise_sigma is an option of the DML sources'),
+            ({'dsgan': {'checkpoint': str(checkpoint), 'scale': 3}},
+             'not the net_g of a DSGANModel training of scale 3')]):
+        (tmp_path / f'case{case}').mkdir()
+        expect_option_error(tmp_path / f'case{case}', dict(opt, degradation=section), fragment)

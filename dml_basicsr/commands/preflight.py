@@ -148,12 +148,14 @@ def check_degradation_model(opt, opt_path):
         return
     section = opt['degradation'] or {}
     key, value = degradation_source(section)
-    if key == 'real_esrgan':
+    if key in ('real_esrgan', 'dsgan'):
         try:
             net = build_degradation(section)
+        except CheckpointError:
+            raise
         except ValueError as e:  # its message names the option
             raise OptionError(f'{opt_path}: {e}') from None
-        what = f'real_esrgan {dict(value)} is a x{net.scale} degradation'
+        what = f'{key} {dict(value)} is a x{net.scale} degradation'
     elif key == 'fixed_kernel':
         try:
             net = DMLDegradation.from_options(section).net

@@ -77,8 +77,8 @@ def check_hr_batch(hr):
                          f'{hint}')
 
 
-SOURCE_KEYS = ('checkpoint', 'pretrained', 'fixed_kernel', 'real_esrgan')
-DML_SOURCE_KEYS = SOURCE_KEYS[:3]  # what DMLDegradation.from_options builds; real_esrgan: RealESRGANDegradation
+SOURCE_KEYS = ('checkpoint', 'pretrained', 'fixed_kernel', 'real_esrgan', 'dsgan')
+DML_SOURCE_KEYS = SOURCE_KEYS[:3]  # what DMLDegradation.from_options builds; real_esrgan, dsgan: their own modules
 FIXED_KERNEL_KEYS = constructor_options(FixedKernelNet) - {'num_in_ch'}  # what DMLDegradation.fixed_kernel passes on
 
 
@@ -87,13 +87,15 @@ def degradation_source(options):
     ``checkpoint`` (a DMLNet .pth), ``pretrained`` (a shipped model's name), ``fixed_kernel`` (the options of
     a :class:`FixedKernelNet`, e.g. ``{kernel: gaussian, sigma: 1.5}``: the non-learned baseline) or
     ``real_esrgan`` (the settings of a :class:`~.real_esrgan_degradation.RealESRGANDegradation`, e.g.
-    ``{scale: 4}``: Real-ESRGAN's second-order degradation)."""
+    ``{scale: 4}``: Real-ESRGAN's second-order degradation) or ``dsgan`` (``{checkpoint: PTH, scale: 4}``: a trained
+    DSGAN's generator on the bicubic downscale)."""
     named = [key for key in SOURCE_KEYS if options.get(key)]
     if len(named) != 1:
         raise ValueError('the degradation section needs exactly one of checkpoint (a trained DMLNet .pth), '
                          f'pretrained (one of: {", ".join(sorted(pretrained_manifest()))}), fixed_kernel '
-                         '({kernel: gaussian, sigma: 1.5} etc.) or real_esrgan ({scale: 4}: Real-ESRGAN\'s '
-                         f'degradation); it has {", ".join(named) or "none"}')
+                         '({kernel: gaussian, sigma: 1.5} etc.), real_esrgan ({scale: 4}: Real-ESRGAN\'s '
+                         'degradation) or dsgan ({checkpoint: PTH, scale: 4}: a trained DSGAN); it has '
+                         f'{", ".join(named) or "none"}')
     return named[0], options[named[0]]
 
 

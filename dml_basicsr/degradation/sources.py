@@ -2,11 +2,13 @@
 
 ``checkpoint``, ``pretrained`` and ``fixed_kernel`` give a :class:`DMLDegradation` (blur and downsampling, then
 AWGN); ``real_esrgan`` gives a :class:`RealESRGANDegradation` (Real-ESRGAN's second-order degradation, with its own
-noise). Both take ``(B, C, H, W)`` in [0, 1] and have a ``scale``.
+noise); ``dsgan`` a :class:`DSGANSynthesis` (a trained DSGAN generator on the bicubic downscale). All take
+``(B, C, H, W)`` in [0, 1] and have a ``scale``.
 """
 from dml_basicsr.utils.checkpoint import file_sha256
 from dml_basicsr.utils.options import constructor_options, is_int
 from .dml_degradation import DMLDegradation, degradation_source
+from .dsgan_degradation import DSGANSynthesis
 from .pretrained_models import pretrained_path
 from .real_esrgan_degradation import RealESRGANDegradation
 
@@ -44,6 +46,15 @@ def real_esrgan_section(options, seed_offset=0):
     return section
 
 
+def dsgan_section(options):
+    """The ``dsgan`` section of the degradation ``options``; ValueError for a DML-only key or a seed beside it."""
+    misplaced = [key for key in DML_ONLY_KEYS + ('seed',) if key in options]
+    if misplaced:
+        raise ValueError(f'degradation: {misplaced[0]} is an option of the DML sources (checkpoint, pretrained, '
+                         'fixed_kernel); dsgan applies its trained generator as it is (its noise is learned)')
+    return options['dsgan']
+
+
 def build_degradation(options, seed_offset=0):
     """The degradation module of an option file's ``degradation`` section (exactly one source; ValueError naming the
     bad option otherwise): a :class:`DMLDegradation` or a :class:`RealESRGANDegradation`. ``seed_offset`` (the
@@ -51,6 +62,8 @@ def build_degradation(options, seed_offset=0):
     key, _ = degradation_source(options)
     if key == 'real_esrgan':
         return RealESRGANDegradation.from_options(real_esrgan_section(options, seed_offset))
+    if key == 'dsgan':
+        return DSGANSynthesis.from_options(dsgan_section(options))
     options = dict(options)
     if options.get('seed') is not None:
         options['seed'] = int(options['seed']) + seed_offset
@@ -62,6 +75,9 @@ def describe_degradation(options, deg):
     key, value = degradation_source(options)
     if key == 'real_esrgan':
         return f'Real-ESRGAN second-order degradation {dict(value)}: scale {deg.scale}, seed {deg.seed}'
+    if key == 'dsgan':
+        path = value['checkpoint']
+        return f'DSGAN degradation from {path} (sha256 {file_sha256(path)}): scale {deg.scale}'
     if key == 'fixed_kernel':
         source = f'fixed-kernel degradation {dict(value)}'
     elif key == 'pretrained':
