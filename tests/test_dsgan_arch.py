@@ -3,7 +3,7 @@ networks; its training model and table rows are not built yet)."""
 import torch
 from basicsr.utils.registry import ARCH_REGISTRY
 
-from dml_basicsr.archs import DSGANDiscriminator, DSGANGenerator
+from dml_basicsr.archs import DSGANDiscriminator
 from dml_basicsr.ops.frequency_split import box_highpass, box_lowpass
 
 

@@ -26,9 +26,11 @@ from dml_basicsr.data.errors import DatasetError
 from dml_basicsr.data.image_io import check_image_file, is_image_file, list_images, read_image
 from dml_basicsr.ops.tiled_upscale import upscale_tiled
 from dml_basicsr.utils.checkpoint import CheckpointError
+from dml_basicsr.utils.devices import torch_device
 from dml_basicsr.utils.model_manifest import ManifestError, read_manifest
 from dml_basicsr.utils.options import OptionError
 from dml_basicsr.utils.output_folder import OutputFolder, OutputFolderError
+from dml_basicsr.visualization.paper_figures import input_channels
 from . import UsageError, fail
 
 HELP = 'Super-resolve a photo or a folder of photos with a trained SR network (tiled, any size).'
@@ -85,11 +87,6 @@ def load_sr_network(spec):
                           'MANIFEST.yml:LABEL')
     raise OptionError(f'--model {spec!r}: no such file or folder, and no row of {MODEL_ZOO_MANIFESTS} (under '
                       f'{os.getcwd()}) has that label')
-
-
-def first_conv_in_channels(net):
-    conv = next((m for m in net.modules() if isinstance(m, torch.nn.Conv2d)), None)
-    return conv.in_channels if conv is not None else 3
 
 
 def network_scale(net, channels, device):
@@ -149,24 +146,13 @@ def upscale_image(net, img, scale, channels, tile, tile_pad, device):
     return np.round(out * 255.).astype(np.uint8)
 
 
-def resolve_device(name):
-    if name == 'auto':
-        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    try:
-        device = torch.device(name)
-    except (RuntimeError, TypeError):
-        raise UsageError(f"--device must be 'auto', 'cpu' or 'cuda' (or 'cuda:N'), got {name!r}") from None
-    if device.type not in ('cpu', 'cuda'):
-        raise UsageError(f"--device must be 'auto', 'cpu' or 'cuda' (or 'cuda:N'), got {name!r}")
-    if device.type == 'cuda' and not torch.cuda.is_available():
-        raise UsageError('--device cuda: CUDA is not available on this machine')
-    return device
-
-
 def run(args):
     if args.tile < 0 or args.tile_pad < 0:
         raise UsageError('--tile and --tile-pad must be >= 0')
-    device = resolve_device(args.device)
+    try:
+        device = torch_device(args.device, allow_auto=True)
+    except ValueError as e:
+        raise UsageError(f'--{e}') from None  # the message starts with 'device'
     try:
         images = input_images(args.input)
         names = output_names(images, args.suffix)
@@ -175,7 +161,7 @@ def run(args):
         for path, _ in images:  # an empty, oversized or truncated image is refused before anything is written
             check_image_file(path)
         net = load_sr_network(args.model).to(device)
-        channels = first_conv_in_channels(net)
+        channels = input_channels(net)
         scale = network_scale(net, channels, device)
         for path, _ in tqdm(images, desc='upscale', unit='img', disable=args.no_progress):
             folder.write_png(names[path], upscale_image(net, read_image(path), scale, channels, args.tile,

@@ -108,20 +108,13 @@ HEADER_BYTES = 1 << 16  # enough for a PNG's IHDR and a JPEG's first start-of-fr
 
 
 def check_image_file(path):
-    """:func:`check_header` of the file ``path`` from its first bytes (decodes nothing); DatasetError naming it."""
+    """:func:`check_header` of the file ``path`` from its first bytes (decodes nothing); DatasetError naming it.
+    Returns the (height, width) a PNG or JPEG header declares, None for other formats."""
     with open_image_file(path) as f:
         try:
             head = f.read(HEADER_BYTES)
         except OSError as e:
             raise DatasetNotFoundError(f'{path}: cannot read image ({e.strerror})') from e
-    check_header(head, path, complete=len(head) < HEADER_BYTES)
-
-
-def read_declared_size(path):
-    """(height, width) that the header of the PNG or JPEG file ``path`` declares (first bytes only, checked by
-    :func:`check_header`); None for other formats."""
-    with open_image_file(path) as f:
-        head = f.read(HEADER_BYTES)
     check_header(head, path, complete=len(head) < HEADER_BYTES)
     return declared_size(head)
 

@@ -8,7 +8,7 @@ from .dataset_checks import check_gt_size, is_positive_int, listed
 from .errors import DatasetError
 from .folder_base import ImageFolderDataset
 from .image_cache import cache_limit, check_cache_size, fill_cache
-from .image_io import convert_color, raw_to_float, read_declared_size, read_png_header, read_raw
+from .image_io import check_image_file, convert_color, raw_to_float, read_png_header, read_raw
 from .pair_transforms import pair_to_tensors, random_crop_origin
 from .prepared_lmdb import open_prepared, prepared_pairs, read_prepared
 
@@ -77,7 +77,7 @@ class PairedImageFolder(ImageFolderDataset):
         """Every pair's LR size against its HR size, from the PNG/JPEG headers (other formats are checked when
         read): a pair that does not match stops the run before it writes anything, not when it is first drawn."""
         for gt_path, lq_path in self.pairs:
-            gt_size, lq_size = read_declared_size(gt_path), read_declared_size(lq_path)
+            gt_size, lq_size = check_image_file(gt_path), check_image_file(lq_path)
             if gt_size and lq_size:
                 self.aligned_size(gt_size, lq_size, gt_path, lq_path)
 

@@ -41,6 +41,7 @@ from dml_basicsr.data.image_io import check_image_file, convert_color, list_imag
 from dml_basicsr.data.pair_transforms import image_to_tensor
 from dml_basicsr.utils.atomic_write import remove_stale_tmp, write_bytes_atomic, write_text_atomic
 from dml_basicsr.utils.checkpoint import file_sha256
+from dml_basicsr.utils.devices import torch_device
 from dml_basicsr.utils.output_folder import OutputFolderError, check_targets, output_lock  # noqa: F401 (re-exported)
 from dml_basicsr.utils.safe_yaml import dump_yaml, read_yaml
 from .dml_degradation import DMLDegradation, sigma_range
@@ -98,6 +99,12 @@ def usable_size(deg, shape, path):
     return h, w
 
 
+def pair_written(output_dir, name):
+    """Whether ``OUTPUT/HR/<name>`` and ``OUTPUT/LR/<name>`` both exist (written whole: files are renamed into
+    place)."""
+    return all(os.path.isfile(os.path.join(output_dir, folder, name)) for folder in ('HR', 'LR'))
+
+
 def check_inputs(deg, input_dir, names, done=()):
     """Decode every input image once and check its size for the model: whatever would stop the run is raised
     before the output folder or its record exists (decoding is a small part of synthesising an image). Images whose
@@ -139,14 +146,7 @@ def _check_arguments(color, seed, tile, tile_overlap, device, noise_sigma):
         raise ValueError(f"tile must be 'auto' or a non-negative number of pixels (0: no tiling), got {tile!r}")
     if int(tile_overlap) < 0:
         raise ValueError(f'tile_overlap must be non-negative, got {tile_overlap!r}')
-    try:
-        kind = torch.device(device).type
-    except (RuntimeError, TypeError):
-        raise ValueError(f"device must be 'cpu' or 'cuda' (or 'cuda:N'), got {device!r}") from None
-    if kind not in ('cpu', 'cuda'):
-        raise ValueError(f"device must be 'cpu' or 'cuda' (or 'cuda:N'), got {device!r}")
-    if kind == 'cuda' and not torch.cuda.is_available():
-        raise ValueError(f'device {device!r} requested, but CUDA is not available')
+    torch_device(device)
 
 
 def check_no_overlap(input_dir, output_dir):
@@ -355,8 +355,7 @@ def synthesize_folder(input_dir, output_dir, checkpoint, noise_sigma=5.0, seed=0
     deg = _load_degradation(checkpoint, noise_sigma, color, tile, tile_overlap, noise, pretrained)
     if pretrained is not None:
         checkpoint = str(pretrained_path(pretrained))
-    done = {name for name in names if all(os.path.isfile(os.path.join(output_dir, sub, outputs[name]))
-                                          for sub in ('HR', 'LR'))}
+    done = {name for name in names if pair_written(output_dir, outputs[name])}
     check_inputs(deg, input_dir, names, done)
     deg.net.to(device)
     record = synthesis_record(input_dir, checkpoint, deg.scale, noise_sigma, seed, color, names, deg.noise,
@@ -376,7 +375,7 @@ def _write_pairs(deg, input_dir, output_dir, names, outputs, seed, tile, tile_ov
     bar = tqdm(names, desc='synthesize', unit='img', disable=not progress)
     for name in bar:
         hr_path, lr_path = os.path.join(hr_dir, outputs[name]), os.path.join(lr_dir, outputs[name])
-        if os.path.isfile(hr_path) and os.path.isfile(lr_path):
+        if pair_written(output_dir, outputs[name]):
             skipped += 1
         else:
             hr8, lr8 = synthesize_image(deg, os.path.join(input_dir, name), name, seed, tile, tile_overlap, device,
@@ -388,6 +387,6 @@ def _write_pairs(deg, input_dir, output_dir, names, outputs, seed, tile, tile_ov
     bar.close()
 
     done = sorted(out for out in outputs.values()
-                  if os.path.isfile(os.path.join(hr_dir, out)) and os.path.isfile(os.path.join(lr_dir, out)))
+                  if pair_written(output_dir, out))
     write_text_atomic(os.path.join(output_dir, META_INFO), ''.join(f'{out}\n' for out in done))
     return {'scale': deg.scale, 'names': done, 'written': written, 'skipped': skipped}
