@@ -253,15 +253,19 @@ def test_shipped_models_have_fitted_noise():
     assert deg(torch.rand(1, 3, 32, 32)).shape == (1, 3, 8, 8)
 
 
-def test_b2_option_file_passes_the_preflight(monkeypatch):
+def test_b2_option_file_passes_the_preflight(tmp_path, monkeypatch, shared_data):
+    """On the real data, linked as scripts/link_datasets.sh links it, in a fresh working folder (a clean clone has
+    no datasets/)."""
     from dml_basicsr.commands.preflight import check_option_file
-    monkeypatch.chdir(PROJECT_ROOT)
-    path = 'options/train_srx4_realsr_syndml_fittednoise.yml'
+    path = PROJECT_ROOT / 'options' / 'train_srx4_realsr_syndml_fittednoise.yml'
     with open(path) as f:
         assert yaml.safe_load(f)['degradation'] == {'pretrained': 'realsr-x4', 'noise': 'fitted'}
-    if not (PROJECT_ROOT.parent / 'shared' / 'data' / 'RealSR_V3_x4_crops').is_dir():
-        pytest.skip('real data folder ../shared/data is absent')
-    check_option_file(path, command='train')
+    data = shared_data
+    (tmp_path / 'datasets').mkdir()
+    for name in ('RealSR_V3_x4_crops', 'Urban100_HR'):
+        (tmp_path / 'datasets' / name).symlink_to(data / name)
+    monkeypatch.chdir(tmp_path)
+    check_option_file(str(path), command='train')
 
 
 def test_mmengine_components_take_the_fitted_noise(tmp_path):
