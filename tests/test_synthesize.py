@@ -606,3 +606,45 @@ def test_synthesize_that_cannot_write_is_one_line(synth, monkeypatch, code):
     monkeypatch.setattr(folder_synthesis, 'write_png_atomic', refuse)
     line = one_line(synthesize(synth), 'synthesize', 1)
     assert os.strerror(code) in line and os.path.join('out', 'HR') in line
+
+
+# (h) a DSGAN degradation ---------------------------------------------------------------------
+
+def test_dsgan_synthesis_writes_the_generators_lr_of_the_written_hr(hr_dir, tmp_path, capsys):
+    """``--dsgan PTH --scale S``: the LR is the trained generator's on the bicubic /S of the written HR (no noise
+    added, whole images); DML-only options with it, and a scale that is not the checkpoint's, are one line."""
+    from dml_basicsr.archs import DSGANDegradation
+    from dml_basicsr.degradation.dsgan_degradation import DSGANSynthesis
+
+    torch.manual_seed(0)
+    net = DSGANDegradation(num_in_ch=3, scale=2, num_feat=8, num_block=2)
+    with torch.no_grad():
+        net.generator.conv_last.weight.normal_(0, 0.2)  # far from the bicubic input, so a wrong LR would show
+    checkpoint = tmp_path / 'dsgan_x2.pth'
+    torch.save({'params': net.state_dict()}, checkpoint)
+    out = tmp_path / 'syn'
+    base = ['synthesize', '--input', str(hr_dir), '--output', str(out), '--no-progress']
+    assert cli_main(base + ['--dsgan', str(checkpoint), '--scale', '2']) == 0
+    assert '3 pairs (x2)' in capsys.readouterr().out
+    record = yaml.safe_load((out / 'synthesis.yml').read_text())
+    assert record['noise_sigma'] == 0 and record['noise'].startswith('none') and record['scale'] == 2
+    deg = DSGANSynthesis(net)
+    for name in ('colour.png', 'gray.png', 'deep.png'):
+        hr = cv2.imread(str(out / 'HR' / name))
+        lr = cv2.imread(str(out / 'LR' / name))
+        assert lr.shape == (hr.shape[0] // 2, hr.shape[1] // 2, 3)
+        expected = deg(to_rgb_tensor(hr))[0].permute(1, 2, 0).numpy()[:, :, ::-1] * 255
+        assert np.abs(lr.astype(np.float64) - expected).max() <= 0.51, name
+        assert np.abs(lr.astype(np.float64) - cv2.resize(hr, lr.shape[1::-1], interpolation=cv2.INTER_AREA)).mean() > 2
+
+    for extra, fragment in [
+            (['--dsgan', str(checkpoint)], '--dsgan needs --scale'),
+            (['--checkpoint', str(checkpoint), '--scale', '2'], '--scale is for --dsgan only'),
+            (['--dsgan', str(checkpoint), '--scale', '2', '--noise-sigma', '5'], 'makes its own noise'),
+            (['--dsgan', str(checkpoint), '--scale', '2', '--tile', '64'], 'applied to whole images'),
+            (['--dsgan', str(checkpoint), '--scale', '3'], 'not the net_g of a DSGANModel training of scale 3')]:
+        target = tmp_path / 'refused'
+        rc = cli_main(['synthesize', '--input', str(hr_dir), '--output', str(target), '--no-progress'] + extra)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc == 2 and len(err) == 1 and fragment in err[0], (extra, err)
+        assert not target.exists()

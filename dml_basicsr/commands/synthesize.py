@@ -9,6 +9,10 @@ from . import fail
 HELP = 'Make a Syn-DML paired dataset (HR/, LR/, meta_info.txt) from a folder of HR images.'
 DESCRIPTION = HELP + '''
 
+With --dsgan PTH --scale S instead of a DML model, the LR is a trained DSGAN's (the net_g of a
+DSGANModel training, e.g. basicsr train -opt options/train_dsgan_realsr_crops_x4.yml): the MATLAB
+bicubic /S of the HR, then its generator, on whole images, no noise added.
+
 Every HR image is cropped (top-left) to a multiple of the model's scale s and degraded by the
 trained DML model plus noise (white Gaussian, or with --noise fitted the noise fitted for the
 model, as DMLDegradation draws it online); OUTPUT/HR/<stem>.png and OUTPUT/LR/<stem>.png are
@@ -54,8 +58,10 @@ def add_arguments(p):
                         help="trained DMLNet weights, e.g. experiments/NAME/models/net_g_latest.pth (or a shipped "
                              "model's name)")
     source.add_argument('--pretrained', metavar='NAME', help="a shipped DML model, e.g. realsr-x4")
-    p.add_argument('--noise-sigma', type=float, default=5.0, metavar='SIGMA',
-                   help='AWGN sigma on the 0-255 scale (default: 5; 0 disables)')
+    source.add_argument('--dsgan', metavar='PTH', help='the net_g_*.pth of a DSGANModel training (needs --scale)')
+    p.add_argument('--scale', type=int, metavar='S', help='the scale the DSGAN of --dsgan was trained for')
+    p.add_argument('--noise-sigma', type=float, default=None, metavar='SIGMA',
+                   help='AWGN sigma on the 0-255 scale (default: 5; 0 disables; DML models only)')
     p.add_argument('--noise', choices=('awgn', 'fitted'), default='awgn',
                    help="'awgn': white Gaussian noise of --noise-sigma; 'fitted': the noise fitted for the checkpoint "
                         "(CHECKPOINT.noise.yml, from basicsr fit-noise --save-beside or basicsr adapt) "
@@ -76,11 +82,24 @@ def add_arguments(p):
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
 
 
+def dsgan_scale(args):
+    """The DSGAN scale of ``--dsgan``/``--scale`` (None for a DML model); ValueError for one without the other."""
+    if args.dsgan is None:
+        if args.scale is not None:
+            raise ValueError('--scale is for --dsgan only (a DML model knows its scale)')
+        return None
+    if args.scale is None or args.scale < 1:
+        raise ValueError(f'--dsgan needs --scale, the positive scale its DSGAN was trained for (got {args.scale})')
+    return args.scale
+
+
 def run(args):
     if shipped_name(args.checkpoint):
         args.pretrained, args.checkpoint = args.checkpoint, None
     try:
-        result = synthesize_folder(args.input, args.output, args.checkpoint, noise_sigma=args.noise_sigma,
+        scale = dsgan_scale(args)
+        result = synthesize_folder(args.input, args.output, args.dsgan or args.checkpoint,
+                                   noise_sigma=args.noise_sigma, dsgan_scale=scale,
                                    seed=args.seed, tile=args.tile, tile_overlap=args.tile_overlap,
                                    device=args.device, color=None if args.color == 'rgb' else args.color,
                                    progress=not args.no_progress, overwrite=args.overwrite,

@@ -26,8 +26,12 @@ class DSGANSynthesis(nn.Module):
     """(B, C, H, W) HR in [0, 1] -> (B, C, ceil(H/s), ceil(W/s)) LR in [0, 1]: the MATLAB bicubic /s, then the
     trained generator (its own noise is part of what it learned: no AWGN is added). No gradient; on ``hr``'s device.
 
-    Build it from the option section ``degradation: {dsgan: {checkpoint: PTH, scale: 4}}`` (:meth:`from_options`).
+    Build it from the option section ``degradation: {dsgan: {checkpoint: PTH, scale: 4}}`` (:meth:`from_options`)
+    or from a checkpoint (:meth:`from_checkpoint`). ``basicsr synthesize --dsgan PTH --scale 4`` uses it through
+    the interface of :class:`~dml_basicsr.degradation.DMLDegradation` that folder synthesis calls
+    (:meth:`degrade_clean`, :meth:`add_noise`, ``noise``).
     """
+    noise = 'none (the generator\'s own)'
 
     def __init__(self, net):
         super().__init__()
@@ -48,10 +52,22 @@ class DSGANSynthesis(nn.Module):
             raise ValueError(f'degradation.dsgan.scale must be the integer scale of the trained DSGAN, got {scale!r}')
         if not section.get('checkpoint'):
             raise ValueError('degradation.dsgan.checkpoint is missing (the net_g_*.pth of a DSGANModel run)')
-        path = str(section['checkpoint'])
-        return cls(dsgan_from_state_dict(load_state_dict(path, section.get('param_key', 'params')), scale, path))
+        return cls.from_checkpoint(str(section['checkpoint']), scale, section.get('param_key', 'params'))
+
+    @classmethod
+    def from_checkpoint(cls, path, scale, param_key='params'):
+        """From ``path``, the net_g_*.pth of a DSGANModel training of ``scale``; CheckpointError naming it."""
+        return cls(dsgan_from_state_dict(load_state_dict(path, param_key), scale, path))
 
     @torch.no_grad()
     def forward(self, hr):
         net = self.net.to(hr.device)
         return net(hr.float()).clamp(0, 1).to(hr.dtype)
+
+    def degrade_clean(self, hr):
+        """The LR of ``hr`` (:meth:`forward`: DSGAN's noise is in its output, nothing is added after)."""
+        return self(hr)
+
+    def add_noise(self, lr, generator=None):
+        """``lr`` clamped to [0, 1]: DSGAN adds no noise of its own after the generator (``generator`` unused)."""
+        return lr.clamp(0, 1)

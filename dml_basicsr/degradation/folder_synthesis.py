@@ -45,6 +45,7 @@ from dml_basicsr.utils.devices import torch_device
 from dml_basicsr.utils.output_folder import OutputFolderError, check_targets, output_lock  # noqa: F401 (re-exported)
 from dml_basicsr.utils.safe_yaml import dump_yaml, read_yaml
 from .dml_degradation import DMLDegradation, sigma_range
+from .dsgan_degradation import DSGANSynthesis
 from .noise_fit import noise_path
 from .pretrained_models import pretrained_path
 from .tiled import auto_tile, check_tile_overlap, degrade_tiled
@@ -90,7 +91,7 @@ def noise_generator(seed, name):
 def usable_size(deg, shape, path):
     """(h, w) of an image of ``shape`` cropped to a multiple of the scale; DatasetError naming ``path`` if that is
     too small for the model's kernel."""
-    s, k = deg.scale, deg.net.kernel_size
+    s, k = deg.scale, getattr(deg.net, 'kernel_size', 1)
     h, w = shape[0] // s * s, shape[1] // s * s
     if min(h, w) < max(4, k // 2 + 1):
         raise DatasetError(f'{path}: image {shape[0]}x{shape[1]} is too small for the model '
@@ -305,20 +306,33 @@ def prepare_output(output_dir, record, overwrite=False):
         write_text_atomic(record_path, dump_yaml(record))
 
 
-def _load_degradation(checkpoint, noise_sigma, color, tile, tile_overlap, noise, pretrained=None):
-    if pretrained is not None:
+def _load_dsgan(checkpoint, dsgan_scale, noise_sigma, noise, tile):
+    if noise not in (None, 'awgn') or noise_sigma:
+        raise ValueError('a DSGAN generator makes its own noise: noise_sigma (--noise-sigma) and noise '
+                         '(--noise) apply to DML models only')
+    if tile not in ('auto', 0, None):
+        raise ValueError(f"tile {tile}: a DSGAN degradation is applied to whole images (its generator is not "
+                         "tiled exactly); use 'auto' or 0")
+    return DSGANSynthesis.from_checkpoint(checkpoint, dsgan_scale)
+
+
+def _load_degradation(checkpoint, noise_sigma, color, tile, tile_overlap, noise, pretrained=None, dsgan_scale=None):
+    if dsgan_scale is not None:
+        deg = _load_dsgan(checkpoint, dsgan_scale, noise_sigma, noise, tile)
+    elif pretrained is not None:
         deg = DMLDegradation.pretrained(pretrained, noise_sigma=noise_sigma, noise=noise)
     else:
         deg = DMLDegradation.from_checkpoint(checkpoint, noise_sigma=noise_sigma, noise=noise)
     if color == 'y' and deg.net.num_in_ch != 1:
         raise ValueError(f"color='y' needs a Y model (num_in_ch 1); {checkpoint} takes {deg.net.num_in_ch} channels")
-    if tile:
+    if tile and dsgan_scale is None:
         check_tile_overlap(deg.net, tile_overlap, checkpoint)
     return deg
 
 
-def synthesize_folder(input_dir, output_dir, checkpoint, noise_sigma=5.0, seed=0, tile='auto', tile_overlap=64,
-                      device='cpu', color=None, progress=True, overwrite=False, noise=None, pretrained=None):
+def synthesize_folder(input_dir, output_dir, checkpoint, noise_sigma=None, seed=0, tile='auto', tile_overlap=64,
+                      device='cpu', color=None, progress=True, overwrite=False, noise=None, pretrained=None,
+                      dsgan_scale=None):
     """Make a Syn-DML paired dataset from a folder of HR images (see the module docstring).
 
     Args:
@@ -326,11 +340,15 @@ def synthesize_folder(input_dir, output_dir, checkpoint, noise_sigma=5.0, seed=0
         output_dir: gets ``HR/``, ``LR/`` and ``meta_info.txt``.
         checkpoint: a DMLNet ``.pth`` (``{'params': state_dict}`` as ``basicsr train`` saves); None with
             ``pretrained``.
-        noise_sigma: AWGN sigma on the 0-255 scale; 0 disables; a ``(low, high)`` pair draws one per image.
+        noise_sigma: AWGN sigma on the 0-255 scale; 0 disables; a ``(low, high)`` pair draws one per image; None
+            (default): 5 for a DML model, 0 (the only value) for a DSGAN.
         noise: None/'awgn' (of ``noise_sigma``) or 'fitted': the noise ``basicsr fit-noise --save-beside`` fitted
             for the checkpoint (``<checkpoint>.noise.yml``; a shipped model's own), as ``DMLDegradation`` draws it
             online.
         pretrained: the name of a shipped model (``DMLDegradation.pretrained``) instead of ``checkpoint``.
+        dsgan_scale: with it, ``checkpoint`` is the net_g of a DSGANModel training of this scale
+            (:class:`~dml_basicsr.degradation.dsgan_degradation.DSGANSynthesis`: bicubic /s, then its generator,
+            whole images, no noise added).
         seed: non-negative int; an image's noise is seeded by it and the file name (:func:`noise_generator`).
         tile: HR tile side (rounded up to a multiple of lcm(4, s)); 0/None degrades whole images; 'auto' (default)
             whole images where the memory allows, else the largest tile that fits (:func:`auto_tile`).
@@ -349,10 +367,12 @@ def synthesize_folder(input_dir, output_dir, checkpoint, noise_sigma=5.0, seed=0
     if not names:
         raise DatasetError(f'{input_dir}: no image files found')
     outputs = _output_names(input_dir, names)
+    if noise_sigma is None:
+        noise_sigma = 0.0 if dsgan_scale is not None else 5.0
     _check_arguments(color, seed, tile, tile_overlap, device, noise_sigma)
     for name in names:  # an empty or oversized image is refused before anything is decoded
         check_image_file(os.path.join(input_dir, name))
-    deg = _load_degradation(checkpoint, noise_sigma, color, tile, tile_overlap, noise, pretrained)
+    deg = _load_degradation(checkpoint, noise_sigma, color, tile, tile_overlap, noise, pretrained, dsgan_scale)
     if pretrained is not None:
         checkpoint = str(pretrained_path(pretrained))
     done = {name for name in names if pair_written(output_dir, outputs[name])}
