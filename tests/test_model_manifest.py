@@ -18,6 +18,7 @@ from basicsr.archs.srresnet_arch import MSRResNet
 from conftest import (CODE_TAGS, PROJECT_ROOT, assert_refused, hostile, make_realsr, one_error_line, run_cli,
                       structured, write_yaml)
 from dml_basicsr.archs.dml_arch import DMLNet
+from dml_basicsr.archs.dsgan_arch import DSGANDegradation
 from dml_basicsr.archs.network_loading import check_weights_fit
 from dml_basicsr.utils.checkpoint import file_sha256
 from dml_basicsr.utils.model_manifest import ManifestError, add_row, main as manifest_main, read_manifest, \
@@ -25,6 +26,7 @@ from dml_basicsr.utils.model_manifest import ManifestError, add_row, main as man
 
 SR_NET = dict(type='MSRResNet', num_in_ch=3, num_out_ch=3, num_feat=8, num_block=1, upscale=4)
 DML_NET = dict(type='DMLNet', num_in_ch=1, num_basis=2, kernel_size=5, scale=4, num_feat=4)
+DSGAN_NET = dict(type='DSGANDegradation', num_in_ch=3, scale=4, num_feat=4, num_block=1)
 LABELS = ('(a) real', '(b) Syn-DML', '(e) real + Syn-DML')
 TABLE2_LABELS = ['(a) real', '(b) Syn-DML', '(b2) Syn-DML fitted noise', '(c) Syn-bicubic', '(d) Syn-Real-ESRGAN',
                  '(e) real + Syn-DML']
@@ -34,7 +36,7 @@ TABLE2_NETWORK = dict(type='MSRResNet', num_in_ch=3, num_out_ch=3, num_feat=32, 
 def save_net(net_opt, path, seed, wrap=True):
     """A randomly initialised network of ``net_opt`` saved as ``basicsr train`` does ({'params': state dict})."""
     torch.manual_seed(seed)
-    cls = {'MSRResNet': MSRResNet, 'DMLNet': DMLNet}[net_opt['type']]
+    cls = {'MSRResNet': MSRResNet, 'DMLNet': DMLNet, 'DSGANDegradation': DSGANDegradation}[net_opt['type']]
     state = cls(**{k: v for k, v in net_opt.items() if k != 'type'}).state_dict()
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({'params': state} if wrap else state, path)
@@ -119,6 +121,7 @@ def test_add_command_line(tmp_path, capsys):
     (lambda d: d['rows'][1].update(checkpoint='gone.pth'), "rows[1] ('(b) Syn-DML'): checkpoint not found: "),
     (lambda d: d['rows'][1].update(sha256='0' * 64), "rows[1] ('(b) Syn-DML'): checkpoint "),
     (lambda d: d['rows'][1].update(sha256='abc'), "rows[1] ('(b) Syn-DML'): sha256 must be 64 hex digits"),
+    (lambda d: d['rows'][1].update(color='RGB'), "rows[1] ('(b) Syn-DML'): color must be 'y' or 'rgb'"),
 ])
 def test_manifest_errors_are_one_line_naming_file_row_and_key(zoo, change, expected):
     edit_manifest(zoo, change)
@@ -236,20 +239,23 @@ def test_degradation_rows_through_the_table1_option_file(tmp_path):
     rows = [dict(label='DML, M=2', network_g=DML_NET, checkpoint=str(save_net(DML_NET, zoo / 'dml.pth', 0)),
                  command='basicsr train ...', model_type='DMLModel'),
             dict(label='DML bare', network_g=DML_NET, checkpoint=str(save_net(DML_NET, zoo / 'b.pth', 1, wrap=False)),
-                 command='basicsr train ...')]  # model_type from the option file; a bare state dict: param_key_g ~
+                 command='basicsr train ...'),  # model_type from the option file; a bare state dict: param_key_g ~
+            dict(label='DSGAN', network_g=DSGAN_NET, checkpoint=str(save_net(DSGAN_NET, zoo / 'dsgan.pth', 2)),
+                 command='basicsr train ...', model_type='DSGANModel', color='rgb')]  # RGB among the Y rows
     write_manifest(zoo / 'models.yml', rows)
     proc = run_cli(['test', '-opt', PROJECT_ROOT / 'options' / 'test_degradation_realsr_x4_manifest.yml',
                     '--force_yml', 'manifest=model_zoo/deg/models.yml', 'datasets:test_1:dataroot=RealSR'],
                    cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for folder in ('Degradation_x4_manifest_DML-M-2', 'Degradation_x4_manifest_DML-bare'):
+    for folder in ('Degradation_x4_manifest_DML-M-2', 'Degradation_x4_manifest_DML-bare', 'Degradation_x4_manifest_DSGAN'):
         rows = read_csv(tmp_path / 'results' / folder / 'metrics_RealSRcrops_val.csv')
         assert [r['image'] for r in rows] == ['Canon_031_HR', 'Nikon_031_HR']  # id_range [31, 35] of the option file
         assert all(0 < float(r['ssim']) <= 1 for r in rows)
-        assert 'Loading DMLNet model from' in next((tmp_path / 'results' / folder).glob('test_*.log')).read_text()
+        network = 'DSGANDegradation' if folder.endswith('DSGAN') else 'DMLNet'
+        assert f'Loading {network} model from' in next((tmp_path / 'results' / folder).glob('test_*.log')).read_text()
     lines = (tmp_path / 'results' / 'Degradation_x4_manifest_report.md').read_text().splitlines()
     assert lines[0] == '| Method | x4 PSNR | x4 SSIM |'
-    assert [line.split(' | ')[0] for line in lines[2:]] == ['| DML, M=2', '| DML bare']
+    assert [line.split(' | ')[0] for line in lines[2:]] == ['| DML, M=2', '| DML bare', '| DSGAN']
     assert 'nan' not in ''.join(lines)
 
 

@@ -12,6 +12,8 @@ the format: :mod:`dml_basicsr.utils.model_manifest`) instead of ``network_g`` an
 * ``path.pretrain_network_g``: its checkpoint (sha256 checked), ``strict_load_g: true`` and ``param_key_g`` the entry
   that holds its weights (``params`` for what ``basicsr train`` saves; ``~`` for a bare state dict);
 * ``model_type``: the row's, else the option file's, else ``OnlineSynthesisSRModel``;
+* ``color`` of every dataset: the row's ``color`` where it gives one (``rgb``: ``color: ~``), e.g. an RGB
+  degradation model among Y ones in a Table 1 manifest (the metrics' ``test_y_channel`` still compares Y);
 * ``name``: ``<name>_<slug of the label>``, e.g. ``SRx4_manifest_a-real`` for ``(a) real``.
 
 The preflight checks every derived file (network built, checkpoint loaded strictly) before the first row runs;
@@ -64,6 +66,10 @@ def row_options(opt, row, name):
     derived['network_g'] = dict(row['network_g'])
     derived['path'] = dict(derived.get('path') or {}, pretrain_network_g=row['checkpoint'], strict_load_g=True,
                            param_key_g=weights_key(row['checkpoint']))
+    if row.get('color') is not None and isinstance(derived.get('datasets'), dict):
+        color = None if row['color'] == 'rgb' else row['color']
+        derived['datasets'] = {key: dict(section, color=color) if isinstance(section, dict) else section
+                               for key, section in derived['datasets'].items()}
     return derived
 
 

@@ -9,6 +9,8 @@ A manifest is YAML (free-text ``#`` comment lines allowed) with one list, ``rows
         sha256: 3f1c...                 # of the checkpoint file's bytes, checked on every read
         command: basicsr train -opt options/train_srx4_realsr_real.yml
         model_type: OnlineSynthesisSRModel    # optional: the default (SR networks); DMLModel (degradations)
+        color: rgb                      # optional: the images the network takes, 'y' or 'rgb', set on every
+                                        # dataset of the test (default: the option file's)
 
 Other keys of a row (``notes``, ``validation``, ...) are kept and not interpreted. ``basicsr test`` with a
 top-level ``manifest:`` key in its option file tests every row (:mod:`dml_basicsr.commands.manifest_test`).
@@ -18,7 +20,8 @@ Add (or replace, by label) a row, computing its sha256 and checking every other 
     python -m dml_basicsr.utils.model_manifest add --manifest model_zoo/realsr_x4_sr/models.yml \\
         --label '(a) real' --checkpoint model_zoo/realsr_x4_sr/srx4_a_real.pth \\
         --network-g '{type: MSRResNet, num_in_ch: 3, num_out_ch: 3, num_feat: 32, num_block: 8, upscale: 4}' \\
-        --command 'basicsr train -opt options/train_srx4_realsr_real.yml' [--model-type DMLModel] [--notes TEXT]
+        --command 'basicsr train -opt options/train_srx4_realsr_real.yml' [--model-type DMLModel] [--color rgb] \\
+        [--notes TEXT]
 
 The checkpoint is normally copied beside the manifest first (it is stored relative to the manifest, so one outside
 its folder gets a ``../`` path). The manifest is written atomically; the ``#`` lines at its top are kept, other
@@ -88,6 +91,9 @@ def check_row(path, index, row, required=REQUIRED_KEYS):
     model_type = row.get('model_type')
     if model_type is not None and (not isinstance(model_type, str) or not model_type):
         raise ManifestError(f'{where}: model_type must be a model name (e.g. DMLModel), got {model_type!r}')
+    if row.get('color') not in (None, 'y', 'rgb'):
+        raise ManifestError(f"{where}: color must be 'y' or 'rgb' (the images its network takes), "
+                            f"got {row['color']!r}")
 
 
 def checkpoint_path(path, checkpoint):
@@ -218,6 +224,8 @@ def _parse_args(argv):
     add.add_argument('--command', required=True, help='the command that trained it')
     add.add_argument('--model-type', help=f'the model that tests it (default {DEFAULT_MODEL_TYPE}; DMLModel for '
                      'degradation models)')
+    add.add_argument('--color', choices=('y', 'rgb'), help="the images the network takes, set on every dataset of "
+                     "the manifest's test (default: the test option file's)")
     add.add_argument('--notes', help='free text kept in the row')
     check = sub.add_parser('check', help='read a manifest and check every row and checkpoint sha256')
     check.add_argument('manifest')
@@ -236,6 +244,8 @@ def main(argv=None):
         row = dict(label=args.label, network_g=network, checkpoint=args.checkpoint, command=args.command)
         if args.model_type:
             row['model_type'] = args.model_type
+        if args.color:
+            row['color'] = args.color
         if args.notes:
             row['notes'] = args.notes
         add_row(args.manifest, row)
