@@ -12,7 +12,11 @@ from conftest import PROJECT_ROOT, run_cli, write_yaml
 from dml_basicsr.degradation.pretrained_models import pretrained_path
 from dml_basicsr.utils.checkpoint import file_sha256
 
-TABLE1_FILES = sorted(p.name for p in (PROJECT_ROOT / 'options').glob('train_*_realsr_crops_x4.yml'))
+ONE_CAMERA_FILES = {'train_dml_realsr_crops_x4_canon.yml': 'Canon', 'train_dml_realsr_crops_x4_nikon.yml': 'Nikon'}
+TABLE1_FILES = sorted(p.name for p in (PROJECT_ROOT / 'options').glob('train_*_realsr_crops_x4*.yml')
+                      if p.name not in ONE_CAMERA_FILES)
+DSGAN_X4 = 'model_zoo/realsr_x4_degradation/dsgan_realsrcrops_x4.pth'
+DSGAN_LINE = f'Online DSGAN degradation from {DSGAN_X4} (sha256 '  # the committed DSGAN, by its bytes
 REALSR_X4 = f"pretrained realsr-x4 (sha256 {file_sha256(pretrained_path('realsr-x4'))})"  # the log names the bytes
 TABLE2_DEGRADATION_LINES = {
     'train_srx4_realsr_real.yml': None,
@@ -22,6 +26,8 @@ TABLE2_DEGRADATION_LINES = {
     'train_srx4_realsr_synbicubic.yml': "Online fixed-kernel degradation {'kernel': 'bicubic', 'scale': 4}: scale 4",
     'train_srx4_realsr_synrealesrgan.yml': "Online Real-ESRGAN second-order degradation {'scale': 4}: scale 4",
     'train_srx4_realsr_real_syndml.yml': f'Online DML degradation from {REALSR_X4}: scale 4, noise_sigma 5.0',
+    'train_srx4_realsr_syndsgan.yml': DSGAN_LINE,
+    'train_srx4_realsr_real_syndsgan.yml': DSGAN_LINE,
 }
 TABLE2_FILES = sorted(p.name for p in (PROJECT_ROOT / 'options').glob('train_srx4_realsr_*.yml'))
 SCENES = (1, 2, 13, 14, 25, 28, 30, 31, 32)  # 1-30 train (2, 13, 14, 25, 28: the adaptation's 5 pairs), 31-35 validate
@@ -48,6 +54,7 @@ def project(tmp_path_factory):
     (root / 'project' / 'datasets').mkdir(parents=True)
     for name in ('RealSR_V3_x4_crops', 'Urban100_HR'):
         (root / 'project' / 'datasets' / name).symlink_to(root / 'data' / name)
+    (root / 'project' / 'model_zoo').symlink_to(PROJECT_ROOT / 'model_zoo')  # the committed models rows read
     return root / 'project'
 
 
@@ -83,7 +90,32 @@ def train(project, name, gt_size):
 
 def test_the_rows_are_shipped():
     assert TABLE2_FILES == sorted(TABLE2_DEGRADATION_LINES)
-    assert [n.split('_')[1] for n in TABLE1_FILES] == ['directkpn', 'directnet', 'dml', 'dsgan', 'uniformkernel']
+    assert TABLE1_FILES == ['train_directkpn_realsr_crops_x4.yml', 'train_directnet_realsr_crops_x4.yml',
+                            'train_dml_realsr_crops_x4.yml', 'train_dml_realsr_crops_x4_m16.yml',
+                            'train_dml_realsr_crops_x4_m4.yml', 'train_dsgan_realsr_crops_x4.yml',
+                            'train_uniformkernel_realsr_crops_x4.yml']
+
+
+def test_the_runs_script_runs_each_option_file_as_it_is():
+    """scripts/realsr_x4_runs.sh: one line NAME OPTION_FILE per table row, NAME the file's own name:, no overrides."""
+    text = (PROJECT_ROOT / 'scripts' / 'realsr_x4_runs.sh').read_text()
+    runs = dict(line.strip().strip('"').split() for line in text.split('RUNS=(')[1].split('\n)')[0].splitlines()[1:])
+    assert sorted(path.split('/')[1] for path in runs.values()) == sorted(TABLE1_FILES + TABLE2_FILES)
+    for name, path in runs.items():
+        with open(PROJECT_ROOT / path) as f:
+            assert yaml.safe_load(f)['name'] == name, path
+    assert '--force_yml name=' not in text
+
+
+@pytest.mark.parametrize('m', [4, 16])
+def test_the_basis_count_rows_differ_from_m8_in_name_and_num_basis_only(m):
+    with open(PROJECT_ROOT / 'options' / 'train_dml_realsr_crops_x4.yml') as f:
+        m8 = yaml.safe_load(f)
+    with open(PROJECT_ROOT / 'options' / f'train_dml_realsr_crops_x4_m{m}.yml') as f:
+        other = yaml.safe_load(f)
+    assert other['name'] == f'RealSRx4_DML-M{m}' and other['network_g']['num_basis'] == m
+    m8['network_g']['num_basis'], m8['name'] = m, other['name']
+    assert other == m8
 
 
 @pytest.mark.parametrize('name', TABLE1_FILES)
@@ -106,8 +138,6 @@ def test_table2_option_file_trains_on_the_crops(project, name):
         assert 0 < float(row['psnr']) < 100 and 0 < float(row['ssim']) <= 1 and 0 <= float(row['lpips']) < 1
     assert opt['val']['metrics']['psnr']['crop_border'] == 0 and opt['val']['metrics']['psnr']['test_y_channel']
 
-
-ONE_CAMERA_FILES = {'train_dml_realsr_crops_x4_canon.yml': 'Canon', 'train_dml_realsr_crops_x4_nikon.yml': 'Nikon'}
 
 
 @pytest.mark.parametrize('name', sorted(ONE_CAMERA_FILES))
@@ -149,8 +179,6 @@ def test_the_adaptation_sr_rows_are_shipped():
 def test_adaptation_sr_option_file_trains_and_validates_on_nikon(project, name):
     """The SR rows of docs/adapt.md: each trains (shrunk) with the degradation it names, on the 5 Nikon pairs' HR
     (and Urban100) or on the 5 pairs themselves, and validates on Nikon 031-035 only."""
-    if not (project / 'model_zoo').exists():
-        (project / 'model_zoo').symlink_to(PROJECT_ROOT / 'model_zoo')
     with open(PROJECT_ROOT / 'options' / name) as f:
         opt = shrink(yaml.safe_load(f), 80)
     proc = run_cli(['train', '-opt', str(write_yaml(project / f'shrunk_{name}', opt))], cwd=project)
@@ -162,3 +190,33 @@ def test_adaptation_sr_option_file_trains_and_validates_on_nikon(project, name):
     with open(exp / 'metrics_RealSRcrops_val.csv') as f:
         images = sorted(row['image'] for row in csv.DictReader(f) if row['iter'] == '2')
     assert images == ['Nikon_031_LR4', 'Nikon_032_LR4']
+
+
+CLOSED_FORM_FILES = ('test_kernels_realsr_crops_x4.yml', 'test_gaussian_realsr_crops_x4.yml',
+                     'test_leastsquares_realsr_crops_x4.yml')
+
+
+def test_the_closed_form_rows_test_as_they_are(tmp_path):
+    """Table 1's bicubic, Gaussian and least-squares rows: each option file tests by itself (no --force_yml) into
+    results/<its name>/, the least-squares one from the checkpoint scripts/kernel_baselines.py writes."""
+    import torch
+    from conftest import make_realsr
+    from dml_basicsr.archs import UniformKernelNet
+
+    make_realsr(tmp_path / 'datasets' / 'RealSR_V3_x4_crops', ids=(31, 32), size=(128, 128))
+    fit = tmp_path / 'experiments' / 'RealSRx4_KernelFit'
+    fit.mkdir(parents=True)
+    torch.save({'params': UniformKernelNet(num_in_ch=1, kernel_size=15, scale=4).state_dict()},
+               fit / 'net_g_leastsquares.pth')
+    means = {}
+    for name in CLOSED_FORM_FILES:
+        proc = run_cli(['test', '-opt', str(PROJECT_ROOT / 'options' / name)], cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        with open(PROJECT_ROOT / 'options' / name) as f:
+            folder = tmp_path / 'results' / yaml.safe_load(f)['name']
+        with open(folder / 'metrics_RealSRcrops_val.csv') as f:
+            rows = list(csv.DictReader(f))
+        assert sorted(row['image'] for row in rows) == [f'{cam}_{n:03d}_HR' for cam in ('Canon', 'Nikon')
+                                                        for n in (31, 32)]
+        means[name] = np.mean([float(row['psnr']) for row in rows])
+    assert len(set(means.values())) == 3  # three different kernels
