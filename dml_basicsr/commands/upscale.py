@@ -24,6 +24,7 @@ from tqdm import tqdm
 from dml_basicsr.archs.network_loading import build_network_opt, check_weights_fit, load_network
 from dml_basicsr.data.errors import DatasetError
 from dml_basicsr.data.image_io import check_image_file, is_image_file, list_images, read_image
+from dml_basicsr.data.pair_transforms import image_to_tensor
 from dml_basicsr.ops.tiled_upscale import upscale_tiled
 from dml_basicsr.utils.checkpoint import CheckpointError
 from dml_basicsr.utils.devices import torch_device
@@ -131,10 +132,9 @@ def upscale_image(net, img, scale, channels, tile, tile_pad, device):
 
     if channels == 1:
         ycbcr = bgr2ycbcr(img, y_only=False)
-        planes = ycbcr[:, :, :1]
+        lr = image_to_tensor(ycbcr[:, :, :1])[None].to(device)
     else:
-        planes = img[:, :, ::-1]  # RGB
-    lr = torch.from_numpy(np.ascontiguousarray(planes.transpose(2, 0, 1)))[None].to(device)
+        lr = image_to_tensor(img)[None].to(device)  # RGB
     with torch.no_grad():
         sr = upscale_tiled(net, lr, scale, tile, tile_pad)[0].float().clamp(0, 1).cpu().numpy().transpose(1, 2, 0)
     if channels == 1:

@@ -5,6 +5,7 @@ import torch
 from basicsr.utils import tensor2img
 
 from dml_basicsr.data.image_io import convert_color
+from dml_basicsr.data.pair_transforms import image_to_tensor
 from dml_basicsr.ops import center_pad
 from .kernel_pictures import kernel_comparison, kernel_grid, weight_map_grid
 
@@ -25,11 +26,7 @@ def input_channels(net):
 
 def image_tensor(img, num_in_ch, device='cpu'):
     """float32 BGR (H, W, 3) -> (1, C, H, W): Y for 1-channel models, RGB for 3-channel ones."""
-    if num_in_ch == 1:
-        arr = convert_color(img, 'y')
-    else:
-        arr = img[:, :, ::-1]
-    return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1))).float()[None].to(device)
+    return image_to_tensor(convert_color(img, 'y' if num_in_ch == 1 else None))[None].to(device)
 
 
 def grid_points(height, width, grid, margin):
