@@ -1,6 +1,6 @@
-"""The real LR of one RealSR scene beside the LR that MATLAB bicubic, DML (realsr-x4, as Syn-DML: AWGN sigma 5) and
-DSGAN make of its HR, for docs/results.md (Table 1 at x4). Each LR's Y PSNR against the real LR (whole image, 7-pixel
-crop, Table 1's protocol) is printed.
+"""The real LR of one RealSR scene beside the LR that MATLAB bicubic, DML (realsr-x4, without noise and as Syn-DML
+with AWGN sigma 5) and DSGAN make of its HR, for docs/results.md (Table 1 at x4). Each LR's Y PSNR against the real
+LR (whole image, 7-pixel crop, Table 1's protocol) is printed.
 
     .venv/bin/python scripts/lr_comparison_picture.py --hr datasets/RealSR_V3_x4_crops/Canon/Train/4/Canon_031_HR.png \
         --dsgan model_zoo/realsr_x4_degradation/dsgan_realsrcrops_x4.pth --crop 40 40 48 \
@@ -10,8 +10,9 @@ import argparse
 
 import cv2
 import numpy as np
-from basicsr.metrics import calculate_psnr
 
+import dml_basicsr  # noqa: F401 (first: the torchvision alias basicsr 1.4.2 needs to import)
+from basicsr.metrics import calculate_psnr
 from dml_basicsr.degradation import DMLDegradation
 from dml_basicsr.degradation.dsgan_degradation import DSGANSynthesis
 from dml_basicsr.utils.atomic_write import write_bytes_atomic
@@ -29,7 +30,8 @@ def main():
     hr = cv2.imread(args.hr).astype(np.float32) / 255.
     lr = cv2.imread(args.hr.replace('_HR.png', '_LR4.png')).astype(np.float32) / 255.
     degradations = [('bicubic /4', DMLDegradation.fixed_kernel(kernel='bicubic', scale=4, noise_sigma=0)),
-                    ('DML (Syn-DML)', DMLDegradation.pretrained('realsr-x4', noise_sigma=5.0, seed=0)),
+                    ('DML, no noise', DMLDegradation.pretrained('realsr-x4', noise_sigma=0)),
+                    ('Syn-DML (AWGN 5)', DMLDegradation.pretrained('realsr-x4', noise_sigma=5.0, seed=0)),
                     ('DSGAN', DSGANSynthesis.from_checkpoint(args.dsgan, 4))]
     real = _to_bgr_uint8(image_tensor(lr, 3)[0])
     for name, deg in degradations:
