@@ -1,10 +1,12 @@
 """Central crops of City100 pairs, same layout and names (NNNH.PNG / NNNL.PNG), for carrying a small copy of the
-data to a training machine (the GPU runs in docs/results.md used 640x640 crops of 001-040).
+data to a training machine: the City100 GPU runs of docs/results.md (options/train_city100gpu_*.yml) train and
+validate on the 640x640 crops of 001-040 in datasets/City100_NikonD5500_center640, made by
 
-The crop's top-left corner is a multiple of 4, so that ``lr_downscale`` 2 or 4 samples the same LR grid as on
-the whole image.
+    python scripts/city100_center_crops.py --src datasets/City100_NikonD5500 --out datasets/City100_NikonD5500_center640
 
-    python scripts/city100_center_crops.py --src datasets/City100_NikonD5500 --out DIR [--size 640]
+(scripts/city100_gpu_runs.sh runs that where the folder is missing). The crop's top-left corner is a multiple of 4,
+so that ``lr_downscale`` 2 or 4 samples the same LR grid as on the whole image. ``--size`` (default 640) sets the
+crop's side.
 """
 import argparse
 import os
@@ -26,7 +28,8 @@ def center_crop(img, size, multiple=4):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--src', required=True, help='City100 folder (NNNH.PNG, NNNL.PNG)')
-    parser.add_argument('--out', required=True, help='output folder (must not be --src)')
+    parser.add_argument('--out', required=True,
+                        help='output folder (must not be --src), e.g. datasets/City100_NikonD5500_center640')
     parser.add_argument('--size', type=int, default=640)
     args = parser.parse_args()
     if os.path.realpath(args.src) == os.path.realpath(args.out):

@@ -126,6 +126,19 @@ def make_realsr(root, grid='lr', split='Train', scale=4, cameras=('Canon', 'Niko
     return levels
 
 
+def make_city100(root, ids=(1, 2, 3, 4), size=(48, 42)):
+    """Write NNNH / NNNL pairs (LR = blurred HR on the HR grid); return {number: mean level}."""
+    root.mkdir(parents=True, exist_ok=True)
+    levels = {}
+    for i in ids:
+        levels[i] = 50 + 15 * i
+        hr = structured(*size, levels[i], seed=i)
+        ext = 'png' if i == 4 else 'PNG'
+        cv2.imwrite(str(root / f'{i:03d}H.{ext}'), hr)
+        cv2.imwrite(str(root / f'{i:03d}L.{ext}'), cv2.GaussianBlur(hr, (5, 5), 1.2))
+    return levels
+
+
 def flat(h, w, level):
     """uint8 BGR image of constant ``level`` (which encodes the image id) with distinct channels."""
     img = np.empty((h, w, 3), np.uint8)

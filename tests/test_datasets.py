@@ -9,7 +9,7 @@ import pytest
 from basicsr.utils.registry import DATASET_REGISTRY
 
 import dml_basicsr  # noqa: F401  (registers the datasets)
-from conftest import area_down, expect_option_error, make_realsr, realsr_train_options, structured
+from conftest import area_down, expect_option_error, make_city100, make_realsr, realsr_train_options, structured
 from dml_basicsr.data.errors import DatasetError
 
 QUANT = 1 / 255 + 1e-4  # one 8-bit step
@@ -173,19 +173,6 @@ def test_bad_color_is_a_one_line_error_naming_the_dataset(tmp_path, type_):
 
 
 # --------------------------------------------------------------------------------------------- City100
-
-
-def make_city100(root, ids=(1, 2, 3, 4), size=(48, 42)):
-    """Write NNNH / NNNL pairs (LR = blurred HR on the HR grid); return {number: mean level}."""
-    root.mkdir(exist_ok=True)
-    levels = {}
-    for i in ids:
-        levels[i] = 50 + 15 * i
-        hr = structured(*size, levels[i], seed=i)
-        ext = 'png' if i == 4 else 'PNG'
-        cv2.imwrite(str(root / f'{i:03d}H.{ext}'), hr)
-        cv2.imwrite(str(root / f'{i:03d}L.{ext}'), cv2.GaussianBlur(hr, (5, 5), 1.2))
-    return levels
 
 
 def city_number(path):
