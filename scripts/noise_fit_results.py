@@ -51,6 +51,13 @@ def pairs_of(opt_path, key, force_yml):
     return dataset_pairs(build_source(opt, key, opt_path, phase='val', command='noise_fit_results'))
 
 
+def fit_noise_command(name, opt_path, force):
+    """The ``basicsr fit-noise`` command that makes the same fit (the Y one; the RGB one with color=~)."""
+    force_yml = ' '.join(force + [COLOR_FORCE['y'].format(key='train')])
+    return (f'basicsr fit-noise -opt {opt_path} --checkpoint {name} --output DIR --force_yml {force_yml} '
+            '(RGB: datasets:train:color=~)')
+
+
 def fit_shipped():
     """Fit each shipped model on its training pairs (Y and RGB) and write the noise: entries into models.yml."""
     path = str(_folder() / MANIFEST)
@@ -66,7 +73,7 @@ def fit_shipped():
             noise[color] = entry
             print(f'{name} {color}: a={entry["a"]} b={entry["b"]} lag1={entry["lag1"]} '
                   f'filter={"yes" if entry["filter_v"] else "no"}', flush=True)
-        noise['command'] = 'python scripts/noise_fit_results.py --fit'
+        noise['command'] = fit_noise_command(name, opt_path, force)
         manifest[name]['noise'] = noise
     with open(path, 'w', encoding='utf-8') as f:
         f.write(dump_yaml(manifest, width=120))
