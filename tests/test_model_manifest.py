@@ -29,7 +29,8 @@ DML_NET = dict(type='DMLNet', num_in_ch=1, num_basis=2, kernel_size=5, scale=4, 
 DSGAN_NET = dict(type='DSGANDegradation', num_in_ch=3, scale=4, num_feat=4, num_block=1)
 LABELS = ('(a) real', '(b) Syn-DML', '(e) real + Syn-DML')
 TABLE2_LABELS = ['(a) real', '(b) Syn-DML', '(b2) Syn-DML fitted noise', '(c) Syn-bicubic', '(d) Syn-Real-ESRGAN',
-                 '(e) real + Syn-DML']
+                 '(e) real + Syn-DML', '(f) Syn-DSGAN', '(g) real + Syn-DSGAN']
+TABLE1_LABELS = ['DML, M=4', 'DML, M=8', 'DML, M=16', 'DirectNet', 'DirectKPN', 'Uniform kernel (learned)', 'DSGAN']
 TABLE2_NETWORK = dict(type='MSRResNet', num_in_ch=3, num_out_ch=3, num_feat=32, num_block=8, upscale=4)
 
 
@@ -317,6 +318,13 @@ def test_table2_manifest_is_committed():
     rows = read_manifest(str(path))
     assert [row['label'] for row in rows] == TABLE2_LABELS
     assert all(row['network_g'] == TABLE2_NETWORK for row in rows)
+
+
+def test_table1_manifest_has_every_row_and_the_dsgan_reads_rgb():
+    rows = read_manifest(str(PROJECT_ROOT / 'model_zoo' / 'realsr_x4_degradation' / 'models.yml'))
+    assert [row['label'] for row in rows] == TABLE1_LABELS
+    colors = {row['label']: row.get('color') for row in rows}
+    assert colors.pop('DSGAN') == 'rgb' and set(colors.values()) == {None}  # the Y rows read the option file's Y
 
 
 @pytest.mark.parametrize('manifest', COMMITTED, ids=[p.parent.name for p in COMMITTED])
