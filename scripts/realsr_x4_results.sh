@@ -74,7 +74,7 @@ plot docs/pictures/realsr_x4_curves_table1.png "x4 degradation models: validatio
   psnr "DML M=8=experiments/RealSRx4_DML" "DML M=4=experiments/RealSRx4_DML-M4" \
   "DML M=16=experiments/RealSRx4_DML-M16" "DirectNet=experiments/RealSRx4_DirectNet" \
   "DirectKPN=experiments/RealSRx4_DirectKPN" "Uniform kernel=experiments/RealSRx4_UniformKernel"
-plot docs/pictures/realsr_x4_curves_dsgan.png "x4 DSGAN (RGB, unpaired): validation on RealSR crops 031-035 (Y, 7-px crop)" \
+plot docs/pictures/realsr_x4_curves_dsgan.png "x4 DSGAN: validation on RealSR crops 031-035 (Y, 7-px crop)" \
   psnr "DSGAN=experiments/DSGAN_RealSRcrops_x4"
 for metric in psnr lpips; do
   plot docs/pictures/realsr_x4_curves_table2_$metric.png "x4 SR network (MSRResNet 32x8) on RealSR crops 031-035" \
