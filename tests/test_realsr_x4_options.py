@@ -1,14 +1,16 @@
 """The x4 option files of the RealSR-crops tables train through ``basicsr train`` (shrunk to 2 iterations) on a tiny
-fake datasets/: Table 1's degradation models and Table 2's five SR rows, each with the training data and the
-online degradation it names."""
+fake datasets/: Table 1's degradation models and Table 2's SR rows, each with the training data and the online
+degradation it names; the runs script runs each as it is; the closed-form rows test as they are."""
 import csv
 
 import cv2
 import numpy as np
 import pytest
+import torch
 import yaml
 
-from conftest import PROJECT_ROOT, run_cli, write_yaml
+from conftest import PROJECT_ROOT, make_realsr, run_cli, write_yaml
+from dml_basicsr.archs import UniformKernelNet
 from dml_basicsr.degradation.pretrained_models import pretrained_path
 from dml_basicsr.utils.checkpoint import file_sha256
 
@@ -139,7 +141,6 @@ def test_table2_option_file_trains_on_the_crops(project, name):
     assert opt['val']['metrics']['psnr']['crop_border'] == 0 and opt['val']['metrics']['psnr']['test_y_channel']
 
 
-
 @pytest.mark.parametrize('name', sorted(ONE_CAMERA_FILES))
 def test_one_camera_option_files_train_and_validate_on_their_camera_only(project, name):
     """The sources of the adaptation study (docs/adapt.md): one camera's 001-030 train, its 031-035 validate."""
@@ -199,10 +200,6 @@ CLOSED_FORM_FILES = ('test_kernels_realsr_crops_x4.yml', 'test_gaussian_realsr_c
 def test_the_closed_form_rows_test_as_they_are(tmp_path):
     """Table 1's bicubic, Gaussian and least-squares rows: each option file tests by itself (no --force_yml) into
     results/<its name>/, the least-squares one from the checkpoint scripts/kernel_baselines.py writes."""
-    import torch
-    from conftest import make_realsr
-    from dml_basicsr.archs import UniformKernelNet
-
     make_realsr(tmp_path / 'datasets' / 'RealSR_V3_x4_crops', ids=(31, 32), size=(128, 128))
     fit = tmp_path / 'experiments' / 'RealSRx4_KernelFit'
     fit.mkdir(parents=True)
