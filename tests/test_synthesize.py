@@ -260,17 +260,18 @@ def test_folder_with_tiles_matches_whole_images(checkpoint, tmp_path):
 
 def test_auto_tile_is_the_whole_image_where_it_fits_and_tiles_where_memory_is_short(checkpoint, tmp_path,
                                                                                        monkeypatch):
-    net = make_net(2)  # 8 features: 320 bytes a HR pixel by the estimate
+    net = make_net(2)  # 32 features at the U-Net's widest: 1280 bytes a HR pixel by the estimate
+    short = 2 * 1280 * 130 ** 2  # a 130x130 crop fits: a few tiles of the 130x150 image, not hundreds
     assert tiled_module.auto_tile(net, 130, 150, 'cpu', free=10 ** 9) == 0
-    tile = tiled_module.auto_tile(net, 130, 150, 'cpu', free=2 * 320 * 100 ** 2)  # a 100x100 crop fits
+    tile = tiled_module.auto_tile(net, 130, 150, 'cpu', free=short)
     margin = tiled_module.min_tile_overlap(net)
-    assert 0 < tile <= 100 - 2 * margin and tile % tiled_module.tile_alignment(2) == 0
+    assert 0 < tile <= 130 - 2 * margin and tile % tiled_module.tile_alignment(2) == 0
     big = write_images(tmp_path / 'big', {'big.png': (130, 150, 3, np.uint8)})
     calls = []
     real_degrade_tiled = synth.degrade_tiled
     monkeypatch.setattr(synth, 'degrade_tiled', lambda deg, hr, tile, *a, **k: calls.append(tile) or
                         real_degrade_tiled(deg, hr, tile, *a, **k))
-    monkeypatch.setattr(tiled_module, 'free_memory', lambda device: 2 * 320 * 100 ** 2)
+    monkeypatch.setattr(tiled_module, 'free_memory', lambda device: short)
     run(big, tmp_path / 'short', checkpoint, tile_overlap=48)  # tile='auto', the default
     monkeypatch.setattr(tiled_module, 'free_memory', lambda device: 10 ** 10)
     run(big, tmp_path / 'plenty', checkpoint, tile_overlap=48)
@@ -353,7 +354,7 @@ def test_cli_help_and_missing_input(tmp_path):
     out, _ = help_proc.communicate(timeout=120)
     assert help_proc.returncode == 0
     for flag in ('--input', '--output', '--checkpoint', '--noise-sigma', '--seed', '--tile', '--tile-overlap',
-                 '--device', '--no-progress'):
+                 '--device', '--no-progress', '--dsgan', '--scale'):
         assert flag in out
     _, err = missing_proc.communicate(timeout=120)
     assert missing_proc.returncode == 2
