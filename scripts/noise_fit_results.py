@@ -26,7 +26,8 @@ from dml_basicsr.commands.prepare import build_source  # noqa: E402
 from dml_basicsr.degradation import DMLDegradation  # noqa: E402
 from dml_basicsr.degradation.noise_fit import MODEL, dataset_pairs, fit_noise, residual_pairs  # noqa: E402
 from dml_basicsr.degradation.pretrained_models import MANIFEST, _folder, pretrained_path  # noqa: E402
-from dml_basicsr.ops.noise_model import (box_highpass, flat_mask, highpass_gain, lag1_autocorrelation,  # noqa: E402
+from dml_basicsr.ops.frequency_split import box_highpass  # noqa: E402
+from dml_basicsr.ops.noise_model import (flat_mask, highpass_gain, lag1_autocorrelation,  # noqa: E402
                                          noise_level_function)
 from dml_basicsr.utils.options import load_options  # noqa: E402
 from dml_basicsr.utils.safe_yaml import dump_yaml, read_yaml  # noqa: E402
@@ -95,7 +96,7 @@ def lag1(residuals, masks):
     """(v, h) lag-1 autocorrelation of the high-passed residual over flat pixels, mean over images and channels."""
     vs, hs, ns = [], [], []
     for r, m in zip(residuals, masks):
-        v, h = lag1_autocorrelation(box_highpass(r.float(), 5), m)
+        v, h = lag1_autocorrelation(box_highpass(r.float(), 5, border='reflect'), m)
         vs.append(float(torch.nan_to_num(v).mean()))
         hs.append(float(torch.nan_to_num(h).mean()))
         ns.append(float(m.sum()))

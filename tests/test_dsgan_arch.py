@@ -1,5 +1,6 @@
 """dml_basicsr.archs.dsgan_arch and ops.frequency_split: DSGAN's generator and high-pass discriminator (issue 28's
 networks; its training model and table rows are not built yet)."""
+import pytest
 import torch
 from basicsr.utils.registry import ARCH_REGISTRY
 
@@ -21,6 +22,12 @@ def test_box_filters_split_an_image_into_its_low_and_high_frequencies():
     flat = torch.full((1, 3, 16, 16), 0.3)
     assert torch.allclose(box_lowpass(flat), flat) and box_highpass(flat).abs().max() < 1e-6  # borders too
     assert torch.allclose(box_lowpass(x)[0, 0, 8, 8], x[0, 0, 6:11, 6:11].mean())
+    assert torch.allclose(box_lowpass(x)[0, 0, 0, 0], x[0, 0, :3, :3].mean())  # 'inside': only the image's pixels
+    reflected = torch.nn.functional.pad(x, (2, 2, 2, 2), mode='reflect')  # the noise fit's border
+    assert torch.allclose(box_lowpass(x, border='reflect')[0, 0, 0, 0], reflected[0, 0, :5, :5].mean())
+    assert torch.allclose(box_highpass(x, border='reflect'), x - box_lowpass(x, border='reflect'))
+    with pytest.raises(ValueError, match='border must be one of'):
+        box_lowpass(x, border='zero')
 
 
 def test_the_discriminator_sees_only_high_frequencies():

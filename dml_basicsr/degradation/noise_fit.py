@@ -40,7 +40,8 @@ import os
 import torch
 
 from dml_basicsr.data.errors import DatasetError
-from dml_basicsr.ops.noise_model import (box_highpass, fit_variance_line, flat_mask, highpass_gain,
+from dml_basicsr.ops.frequency_split import box_highpass
+from dml_basicsr.ops.noise_model import (fit_variance_line, flat_mask, highpass_gain,
                                          fit_correlation_taps, lag1_autocorrelation, noise_level_function,
                                          signal_dependent_noise)
 from dml_basicsr.utils.atomic_write import write_text_atomic
@@ -198,7 +199,7 @@ def fit_noise(deg, pairs, bins=16, size=5, threshold=0.004, border=8, min_count=
     for clean, residual, mask in zip(cleans, residuals, masks):
         n = float(mask.sum())
         if n:
-            v, h = lag1_autocorrelation(box_highpass(residual.float(), size), mask)
+            v, h = lag1_autocorrelation(box_highpass(residual.float(), size, border='reflect'), mask)
             lag_v += torch.nan_to_num(v) * n
             lag_h += torch.nan_to_num(h) * n
             weight += n

@@ -20,14 +20,9 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .frequency_split import box_highpass
+
 MAD_TO_STD = 1.4826  # 1 / Phi^-1(3/4): the MAD of a Gaussian times this is its standard deviation
-
-
-def box_highpass(x, size=5):
-    """``x`` minus its ``size`` x ``size`` local mean (reflect padding). (B, C, H, W) -> (B, C, H, W)."""
-    pad = size // 2
-    mean = F.avg_pool2d(F.pad(x, (pad, pad, pad, pad), mode='reflect'), size, stride=1)
-    return x - mean
 
 
 def separable_filter(filter_v, filter_h, dtype=torch.float64):
@@ -217,7 +212,7 @@ def noise_level_function(clean, residual, mask=None, bins=16, size=5, gain=None,
         xs, vs = [], []
         for cl, res, m in zip(cleans, residuals, masks):
             m = flat_mask(cl, threshold, size, border) if m is None else m
-            hp = box_highpass(res[:, ch:ch + 1].float(), size)
+            hp = box_highpass(res[:, ch:ch + 1].float(), size, border='reflect')
             keep = m[:, ch:ch + 1]
             xs.append(cl[:, ch:ch + 1][keep].float())
             vs.append(hp[keep])
