@@ -10,13 +10,16 @@ import argparse
 
 import cv2
 import numpy as np
+import torch
 
 import dml_basicsr  # noqa: F401 (first: the torchvision alias basicsr 1.4.2 needs to import)
 from basicsr.metrics import calculate_psnr
+from basicsr.utils import tensor2img
+from dml_basicsr.data.pair_transforms import image_to_tensor
 from dml_basicsr.degradation import DMLDegradation
 from dml_basicsr.degradation.dsgan_degradation import DSGANSynthesis
 from dml_basicsr.utils.atomic_write import write_bytes_atomic
-from dml_basicsr.visualization.paper_figures import _to_bgr_uint8, image_tensor, lr_comparison_figure
+from dml_basicsr.visualization.paper_figures import lr_comparison_figure
 
 
 def main():
@@ -27,17 +30,20 @@ def main():
                         help='the LR crop shown (LR pixels)')
     parser.add_argument('--output', required=True)
     args = parser.parse_args()
-    hr = cv2.imread(args.hr).astype(np.float32) / 255.
-    lr = cv2.imread(args.hr.replace('_HR.png', '_LR4.png')).astype(np.float32) / 255.
+    hr = cv2.imread(args.hr)
+    real = cv2.imread(args.hr.replace('_HR.png', '_LR4.png'))
+    hr_tensor = image_to_tensor(hr.astype(np.float32) / 255.)[None]
     degradations = [('bicubic /4', DMLDegradation.fixed_kernel(kernel='bicubic', scale=4, noise_sigma=0)),
                     ('DML, no noise', DMLDegradation.pretrained('realsr-x4', noise_sigma=0)),
                     ('Syn-DML (AWGN 5)', DMLDegradation.pretrained('realsr-x4', noise_sigma=5.0, seed=0)),
                     ('DSGAN', DSGANSynthesis.from_checkpoint(args.dsgan, 4))]
-    real = _to_bgr_uint8(image_tensor(lr, 3)[0])
+    synthetic = []
     for name, deg in degradations:
-        synthetic = _to_bgr_uint8(deg(image_tensor(hr, 3))[0])
-        print(f'{name}: {calculate_psnr(synthetic, real, crop_border=7, test_y_channel=True):.2f} dB (Y, vs real LR)')
-    figure = lr_comparison_figure(degradations, hr, lr, tuple(args.crop))
+        with torch.no_grad():
+            lr = tensor2img(deg(hr_tensor)[0])
+        print(f'{name}: {calculate_psnr(lr, real, crop_border=7, test_y_channel=True):.2f} dB (Y, vs real LR)')
+        synthetic.append((name, lr))
+    figure = lr_comparison_figure(synthetic, hr, real, tuple(args.crop))
     write_bytes_atomic(args.output, cv2.imencode('.png', figure)[1].tobytes())
     print(f'written: {args.output}')
 

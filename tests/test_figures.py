@@ -212,20 +212,23 @@ def test_a_long_noise_plot_title_wraps_instead_of_being_cut_off():
 
 
 def test_lr_comparison_shows_the_real_lr_each_degradations_lr_and_the_hr():
+    from basicsr.utils import tensor2img
     from dml_basicsr.degradation import DMLDegradation
     from dml_basicsr.visualization.paper_figures import FigureError, labelled_row, lr_comparison_figure
 
     rng = np.random.default_rng(0)
-    hr = cv2.GaussianBlur(rng.random((64, 48, 3)).astype(np.float32), (5, 5), 1.0)
+    hr = cv2.GaussianBlur(rng.integers(0, 256, (64, 48, 3)).astype(np.uint8), (5, 5), 1.0)
     lr = cv2.resize(hr, (12, 16), interpolation=cv2.INTER_AREA)
     bicubic = DMLDegradation.fixed_kernel(kernel='bicubic', scale=4, noise_sigma=0)
-    figure = lr_comparison_figure([('bicubic', bicubic), ('dark', lambda x: bicubic(x) * 0.5)], hr, lr, (2, 3, 8))
+    bicubic_lr = tensor2img(bicubic(image_tensor(hr.astype(np.float32) / 255., 3))[0])
+    figure = lr_comparison_figure([('bicubic', bicubic_lr), ('dark', bicubic_lr // 2)], hr, lr, (2, 3, 8))
     side = 32  # 8 LR pixels, enlarged x4
     tiles = [figure[:side, i * (side + 4):i * (side + 4) + side] for i in range(4)]
     assert figure.shape == labelled_row([tiles[0]] * 4, ['x'] * 4).shape
-    real = np.clip(lr[2:10, 3:11] * 255 + 0.5, 0, 255).astype(np.uint8)
-    assert np.array_equal(tiles[0], cv2.resize(real, (side, side), interpolation=cv2.INTER_NEAREST))
+    assert np.array_equal(tiles[0], cv2.resize(lr[2:10, 3:11], (side, side), interpolation=cv2.INTER_NEAREST))
     assert abs(tiles[2].mean() - tiles[1].mean() / 2) < 1  # each degradation's own LR
-    assert np.array_equal(tiles[3], np.clip(hr[8:40, 12:44] * 255 + 0.5, 0, 255).astype(np.uint8))
+    assert np.array_equal(tiles[3], hr[8:40, 12:44])
     with pytest.raises(FigureError, match='not an integer multiple'):
-        lr_comparison_figure([('bicubic', bicubic)], hr[:63], lr, (0, 0, 4))
+        lr_comparison_figure([('bicubic', bicubic_lr)], hr[:63], lr, (0, 0, 4))
+    with pytest.raises(FigureError, match='dark: LR of 8x6, the real LR is 16x12'):
+        lr_comparison_figure([('dark', bicubic_lr[::2, ::2])], hr, lr, (0, 0, 4))

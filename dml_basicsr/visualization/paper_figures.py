@@ -130,14 +130,14 @@ def sr_crops_figure(models, lr_img, crop, hr_img=None, device='cpu'):
     return labelled_row(tiles, labels)
 
 
-def lr_comparison_figure(degradations, hr_img, lr_img, crop):
-    """The real LR crop beside the LR that each degradation makes of the HR, all enlarged to the HR crop's size
-    (nearest neighbour, so their pixels show), and the HR crop; labelled.
+def lr_comparison_figure(synthetic, hr_img, lr_img, crop):
+    """The real LR crop beside each synthetic LR of the same HR, all enlarged to the HR crop's size (nearest
+    neighbour, so their pixels show), and the HR crop; labelled.
 
     Args:
-        degradations: [(name, deg)]: ``deg`` maps a (1, 3, H, W) RGB HR tensor in [0, 1] to its (1, 3, H/s, W/s) LR
-            (``DMLDegradation``, ``DSGANSynthesis``, a fixed-kernel net, ...), of one scale s.
-        hr_img, lr_img: float32 BGR (H, W, 3) in [0, 1], the aligned HR and its real LR (HR = s x LR).
+        synthetic: [(name, LR)]: uint8 BGR (h, w, 3) LR images that degradations made of ``hr_img``, the size of
+            ``lr_img``.
+        hr_img, lr_img: uint8 BGR (H, W, 3) and (h, w, 3), the aligned HR and its real LR (H = s h, W = s w).
         crop: (y, x, size) in LR pixels.
     """
     y, x, size = crop
@@ -145,21 +145,12 @@ def lr_comparison_figure(degradations, hr_img, lr_img, crop):
     if s < 1 or hr_img.shape[:2] != (s * lr_img.shape[0], s * lr_img.shape[1]):
         raise FigureError(f'the HR ({hr_img.shape[0]}x{hr_img.shape[1]}) is not an integer multiple of the LR '
                           f'({lr_img.shape[0]}x{lr_img.shape[1]})')
+    for name, lr in synthetic:
+        if lr.shape[:2] != lr_img.shape[:2]:
+            raise FigureError(f'{name}: LR of {lr.shape[0]}x{lr.shape[1]}, the real LR is '
+                              f'{lr_img.shape[0]}x{lr_img.shape[1]}')
     side = s * size
-    hr = image_tensor(hr_img, 3)
-
-    def enlarged(img):
-        return cv2.resize(img[y:y + size, x:x + size], (side, side), interpolation=cv2.INTER_NEAREST)
-
-    tiles, labels = [enlarged(_to_bgr_uint8(image_tensor(lr_img, 3)[0]))], ['real LR']
-    for name, deg in degradations:
-        with torch.no_grad():
-            out = deg(hr)[0]
-        if out.shape[-2:] != lr_img.shape[:2]:
-            raise FigureError(f'{name} makes LR of {tuple(out.shape[-2:])} from this HR, the real LR is '
-                              f'{lr_img.shape[:2]}')
-        tiles.append(enlarged(_to_bgr_uint8(out)))
-        labels.append(name)
-    tiles.append(_to_bgr_uint8(hr[0])[y * s:y * s + side, x * s:x * s + side])
-    labels.append('HR')
-    return labelled_row(tiles, labels)
+    tiles = [cv2.resize(img[y:y + size, x:x + size], (side, side), interpolation=cv2.INTER_NEAREST)
+             for img in [lr_img] + [lr for _, lr in synthetic]]
+    tiles.append(hr_img[y * s:y * s + side, x * s:x * s + side])
+    return labelled_row(tiles, ['real LR'] + [name for name, _ in synthetic] + ['HR'])
