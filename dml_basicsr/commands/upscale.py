@@ -55,10 +55,10 @@ def add_arguments(p):
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
 
 
-def manifest_network(manifest, label):
-    """The network of the row ``label`` of ``manifest`` with its checkpoint's weights; OptionError listing the
-    labels if there is no such row."""
-    rows = read_manifest(manifest)
+def manifest_network(manifest, label, rows=None):
+    """The network of the row ``label`` of ``manifest`` (its ``rows`` when read already) with its checkpoint's
+    weights; OptionError listing the labels if there is no such row."""
+    rows = read_manifest(manifest) if rows is None else rows
     row = next((r for r in rows if r['label'] == label), None)
     if row is None:
         raise OptionError(f'{manifest}: no row labelled {label!r} (its labels: {", ".join(r["label"] for r in rows)})')
@@ -68,9 +68,9 @@ def manifest_network(manifest, label):
 
 
 def labelled_manifests(label):
-    """The ``./model_zoo/*/models.yml`` files that have a row labelled ``label``."""
-    return [path for path in sorted(glob.glob(MODEL_ZOO_MANIFESTS))
-            if any(row['label'] == label for row in read_manifest(path))]
+    """[(path, rows)] of the ``./model_zoo/*/models.yml`` files that have a row labelled ``label``."""
+    manifests = [(path, read_manifest(path)) for path in sorted(glob.glob(MODEL_ZOO_MANIFESTS))]
+    return [(path, rows) for path, rows in manifests if any(row['label'] == label for row in rows)]
 
 
 def load_sr_network(spec):
@@ -82,9 +82,11 @@ def load_sr_network(spec):
         return manifest_network(manifest, label)
     found = labelled_manifests(spec)
     if len(found) == 1:
-        return manifest_network(found[0], spec)
+        manifest, rows = found[0]
+        return manifest_network(manifest, spec, rows)
     if found:
-        raise OptionError(f'--model {spec!r}: a row label in several manifests ({", ".join(found)}); give '
+        paths = ', '.join(path for path, _ in found)
+        raise OptionError(f'--model {spec!r}: a row label in several manifests ({paths}); give '
                           'MANIFEST.yml:LABEL')
     raise OptionError(f'--model {spec!r}: no such file or folder, and no row of {MODEL_ZOO_MANIFESTS} (under '
                       f'{os.getcwd()}) has that label')
