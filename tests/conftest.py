@@ -10,6 +10,7 @@ import yaml
 
 import dml_basicsr  # noqa: F401  (registers everything before any test builds a component)
 from cli_runner import run_cli, run_cli_subprocess  # noqa: F401  (the tests import them from here)
+from hang_guard import ends_within  # noqa: F401  (likewise)
 from dml_basicsr.archs import DMLNet
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

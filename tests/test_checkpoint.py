@@ -12,6 +12,8 @@ import zipfile
 import pytest
 import torch
 
+from conftest import ends_within
+from dml_basicsr.utils import checkpoint
 from dml_basicsr.utils.checkpoint import (TRAINING_STATE_GLOBALS, CheckpointError, load_checkpoint, load_state_dict,
                                           load_training_state)
 
@@ -117,3 +119,54 @@ def test_real_training_states_load_weights_only(tmp_path):
         loaded = load_training_state(str(path))
         assert loaded['iter'] == 3 and loaded['schedulers'][0] == state['schedulers'][0]
     assert isinstance(loaded['optimizers'][0]['state'][0]['exp_avg'], torch.Tensor)
+
+
+def test_a_shared_object_graph_is_walked_once_per_container(tmp_path):
+    """A 'billion laughs' pickle: a=[a, a] nested 60 times is 61 lists in a small file, 2^60 paths as a tree."""
+    graph = [torch.zeros(2)]
+    for _ in range(60):
+        graph = [graph, graph]
+    torch.save({'params': graph}, tmp_path / 'laughs.pth')
+    assert os.path.getsize(tmp_path / 'laughs.pth') < 10_000
+    with ends_within(20):
+        loaded = load_checkpoint(str(tmp_path / 'laughs.pth'))
+        with pytest.raises(CheckpointError, match=r'laughs\.pth: no network weights in it'):
+            load_state_dict(str(tmp_path / 'laughs.pth'))
+    assert loaded['params'][0] is loaded['params'][1]
+
+
+def test_a_checkpoint_holding_more_values_than_the_bound_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(checkpoint, 'MAX_CHECKPOINT_VALUES', 1000)
+    # 1 + 2 + 1 + 997 values: the checkpoint itself, the items of its dict, of params and of the log
+    torch.save({'params': {'w': torch.zeros(3)}, 'log': list(range(997))}, tmp_path / 'many.pth')
+    with pytest.raises(CheckpointError, match=r'many\.pth: refused to load this checkpoint: its containers hold more '
+                                              r'than 1000 values'):
+        load_checkpoint(str(tmp_path / 'many.pth'))
+    torch.save({'params': {'w': torch.zeros(3)}, 'log': list(range(996))}, tmp_path / 'enough.pth')
+    assert len(load_checkpoint(str(tmp_path / 'enough.pth'))['log']) == 996
+
+
+def test_a_checkpoint_over_the_size_bound_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    torch.save({'params': {'w': torch.zeros(1000)}}, tmp_path / 'net.pth')
+    size = os.path.getsize(tmp_path / 'net.pth')
+    monkeypatch.setattr(checkpoint, 'MAX_CHECKPOINT_BYTES', size - 1)
+    with pytest.raises(CheckpointError, match=rf'net\.pth: {size} bytes, more than the {size - 1} bytes checkpoints '
+                                              'may have'):
+        load_state_dict(str(tmp_path / 'net.pth'))
+    with pytest.raises(CheckpointError, match=rf'net\.pth: {size} bytes, more than the {size - 1} bytes training '
+                                              'states may have'):
+        load_training_state(str(tmp_path / 'net.pth'))
+    monkeypatch.setattr(checkpoint, 'MAX_CHECKPOINT_BYTES', size)
+    assert load_state_dict(str(tmp_path / 'net.pth'))['w'].shape == (1000,)
+
+
+@pytest.mark.parametrize('make', ['fifo', 'link to /dev/zero', 'folder'])
+def test_a_checkpoint_that_is_not_a_regular_file_is_refused_without_blocking(tmp_path, make):
+    path = tmp_path / 'net.pth'
+    {'fifo': lambda: os.mkfifo(path), 'link to /dev/zero': lambda: path.symlink_to('/dev/zero'),
+     'folder': path.mkdir}[make]()
+    with ends_within(10), pytest.raises(CheckpointError, match=r'net\.pth: not a regular file \(a FIFO, a device or '
+                                                                r'a folder\); checkpoints are read from regular files'):
+        load_checkpoint(str(path))
+    with pytest.raises(CheckpointError, match=r'none\.pth: checkpoint not found'):
+        load_checkpoint(str(tmp_path / 'none.pth'))

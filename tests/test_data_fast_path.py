@@ -266,6 +266,21 @@ def test_lmdb_errors_name_the_folder(tmp_path):
         build('City100Dataset', 'val', dataroot=str(tmp_path / 'sub'), io_backend={'type': 'lmdb'}, cache=True)
 
 
+def test_an_lmdb_meta_info_over_its_bound_is_one_line(tmp_path, monkeypatch):
+    from dml_basicsr.data import prepared_lmdb
+
+    root = make_odd_city100(tmp_path / 'city', size=(50, 44))
+    assert prepare(tmp_path, city100_section(root), tmp_path / 'sub', '--crop-size', '64').returncode == 0
+    meta = tmp_path / 'sub' / 'HR.lmdb' / 'meta_info.txt'
+    size = meta.stat().st_size
+    monkeypatch.setattr(prepared_lmdb, 'MAX_META_INFO_BYTES', size - 1)
+    with pytest.raises(DatasetError, match=f'HR.lmdb/meta_info.txt: {size} bytes, more than the {size - 1} bytes '
+                                           'meta_info files may have'):
+        build('City100Dataset', 'val', dataroot=str(tmp_path / 'sub'), io_backend={'type': 'lmdb'})
+    monkeypatch.setattr(prepared_lmdb, 'MAX_META_INFO_BYTES', size)
+    assert len(build('City100Dataset', 'val', dataroot=str(tmp_path / 'sub'), io_backend={'type': 'lmdb'})) == 4
+
+
 @pytest.mark.parametrize('keep', ['half', 'header'])
 def test_a_truncated_lmdb_is_refused_before_a_page_is_mapped(tmp_path, keep):
     """Reading a page past the end of a truncated data.mdb is a SIGBUS (the process dies without a word)."""

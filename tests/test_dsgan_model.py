@@ -1,21 +1,21 @@
 """dml_basicsr.models.dsgan_model: DSGAN's training through ``basicsr train`` on fake RealSR pairs, with the shipped
 option file shrunk (issue 28; its table rows are not trained yet)."""
 import re
+import zipfile
 
+import pytest
 import torch
 import yaml
+from basicsr.models.base_model import BaseModel
 
 from conftest import PROJECT_ROOT, make_realsr, run_cli, write_yaml
-from dml_basicsr.archs import DSGANDegradation
+from dml_basicsr.archs import DSGANDegradation, DSGANDiscriminator
+from dml_basicsr.models.dsgan_model import DSGANModel
+from dml_basicsr.utils.checkpoint import CheckpointError
 
 
 def test_a_short_dsgan_training_updates_both_networks_and_validates_as_table_1(tmp_path):
-    make_realsr(tmp_path / 'datasets' / 'RealSR_V3_x4_crops', ids=(1, 2, 31), size=(256, 256))  # LPIPS: LR >= 64
-    with open(PROJECT_ROOT / 'options' / 'train_dsgan_realsr_crops_x4.yml') as f:
-        opt = yaml.safe_load(f)
-    opt['datasets']['train'].update(gt_size=256, batch_size_per_gpu=2, num_worker_per_gpu=0, dataset_enlarge_ratio=2)
-    opt['network_g'].update(num_feat=8, num_block=1)
-    opt['network_d'].update(num_feat=8)
+    opt = dsgan_options(tmp_path)
     opt['train']['total_iter'] = 2
     opt['val']['val_freq'] = 2
     opt['logger'].update(print_freq=1, save_checkpoint_freq=2)
@@ -63,3 +63,63 @@ def test_a_trained_dsgan_is_a_degradation_source_for_online_sr_training(tmp_path
              'not the net_g of a DSGANModel training of scale 3')]):
         (tmp_path / f'case{case}').mkdir()
         expect_option_error(tmp_path / f'case{case}', dict(opt, degradation=section), fragment)
+
+
+def dsgan_options(tmp_path):
+    """The shipped DSGAN option file shrunk, on fake RealSR crops under ``tmp_path/datasets``."""
+    make_realsr(tmp_path / 'datasets' / 'RealSR_V3_x4_crops', ids=(1, 2, 31), size=(256, 256))  # LPIPS: LR >= 64
+    with open(PROJECT_ROOT / 'options' / 'train_dsgan_realsr_crops_x4.yml') as f:
+        opt = yaml.safe_load(f)
+    opt['datasets']['train'].update(gt_size=256, batch_size_per_gpu=2, num_worker_per_gpu=0, dataset_enlarge_ratio=2)
+    opt['network_g'].update(num_feat=8, num_block=1)
+    opt['network_d'].update(num_feat=8)
+    return opt
+
+
+def write_zip_bomb(path):
+    """A torch.save archive of 8 MB of zeros with its records deflated: a few kB that torch.load would inflate."""
+    torch.save({'params': {'w': torch.zeros(2_000_000)}}, path.with_suffix('.zeros'))
+    with zipfile.ZipFile(path.with_suffix('.zeros')) as src, zipfile.ZipFile(path, 'w', zipfile.ZIP_DEFLATED) as out:
+        for info in src.infolist():
+            out.writestr(info.filename, src.read(info.filename))
+    return path
+
+
+def test_a_bad_pretrain_network_d_is_one_line_before_the_experiment_exists(tmp_path):
+    from conftest import expect_option_error
+
+    opt = dsgan_options(tmp_path)
+    for phase in ('train', 'val'):  # each case runs in a folder of its own
+        opt['datasets'][phase]['dataroot'] = str(tmp_path / 'datasets' / 'RealSR_V3_x4_crops')
+    (tmp_path / 'text.pth').write_bytes(b'not a checkpoint')
+    torch.save({'params': DSGANDiscriminator(num_in_ch=3, num_feat=16).state_dict()}, tmp_path / 'wide.pth')
+    for case, (pretrained, fragments) in enumerate([
+            (str(tmp_path / 'text.pth'), ('text.pth: cannot load a checkpoint',)),
+            (str(write_zip_bomb(tmp_path / 'bomb.pth')), ('bomb.pth: refused to load this checkpoint', 'zip bomb')),
+            (str(tmp_path / 'wide.pth'), ('wide.pth: does not fit DSGANDiscriminator',)),
+            (str(tmp_path / 'none.pth'), ('path.pretrain_network_d not found', 'none.pth'))]):
+        (tmp_path / f'case{case}').mkdir()
+        opt['path'].update(pretrain_network_d=pretrained, strict_load_d=True)
+        expect_option_error(tmp_path / f'case{case}', opt, *fragments)
+
+
+class DiscriminatorLoader:
+    """What DSGANModel.load_network uses of a BasicSR model, without building one."""
+    get_bare_model = staticmethod(lambda net: net)
+    _print_different_keys_loading = BaseModel._print_different_keys_loading
+    load_network = DSGANModel.load_network
+
+
+def test_the_model_loads_pretrain_network_d_through_the_checked_loader(tmp_path):
+    torch.manual_seed(0)
+    trained = DSGANDiscriminator(num_in_ch=3, num_feat=8).state_dict()
+    torch.save({'params': {f'module.{k}': v for k, v in trained.items()}}, tmp_path / 'net_d.pth')
+    net = DSGANDiscriminator(num_in_ch=3, num_feat=8)
+    DiscriminatorLoader().load_network(net, str(tmp_path / 'net_d.pth'), True, 'params')
+    assert all(torch.equal(net.state_dict()[k], v) for k, v in trained.items())
+
+    diverged = dict(trained, **{'net.0.weight': torch.full_like(trained['net.0.weight'], float('nan'))})
+    torch.save({'params': diverged}, tmp_path / 'nan.pth')
+    with pytest.raises(CheckpointError, match=r'nan\.pth: 1 of its .* weight tensors hold NaN/inf'):
+        DiscriminatorLoader().load_network(net, str(tmp_path / 'nan.pth'), True, 'params')
+    assert all(torch.equal(net.state_dict()[k], v) for k, v in trained.items())  # nothing of it was loaded

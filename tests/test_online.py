@@ -9,6 +9,7 @@ import pytest
 import torch
 from basicsr.utils.registry import DATASET_REGISTRY
 
+from conftest import ends_within
 from dml_basicsr import DMLDegradation, DMLNet
 from dml_basicsr.data.errors import DatasetError
 from dml_basicsr.ops import apply_basis_kernels, rgb_to_y
@@ -163,6 +164,20 @@ def test_online_synthesis_dataset_reads_disk_and_lmdb(tmp_path):
     from_lmdb = DATASET_REGISTRY.get('OnlineSynthesisDataset')(
         _syn_opt(images=None, dataroot_gt=str(db), io_backend={'type': 'lmdb'}, use_hflip=False, use_rot=False))
     assert len(from_lmdb) == 1 and from_lmdb[0]['gt'].shape == (1, 32, 32)
+
+
+def test_an_hr_file_swapped_for_a_fifo_is_one_line_without_blocking(tmp_path):
+    """The HR files are listed when the dataset is built and read at each item: what is there then is read with a
+    bound, regular files only."""
+    import cv2
+    img = (np.random.default_rng(0).random((40, 44, 3)) * 255).astype(np.uint8)
+    cv2.imwrite(str(tmp_path / 'a.png'), img)
+    ds = DATASET_REGISTRY.get('OnlineSynthesisDataset')(_syn_opt(images=None, dataroot_gt=str(tmp_path)))
+    assert ds[0]['gt'].shape == (1, 32, 32)
+    os.remove(tmp_path / 'a.png')
+    os.mkfifo(tmp_path / 'a.png')
+    with ends_within(10), pytest.raises(DatasetError, match=r'a\.png: not a regular file'):
+        ds[0]
 
 
 def test_online_synthesis_dataset_takes_glob_lists_and_folder_plus_embedded_photos(tmp_path):

@@ -203,3 +203,32 @@ def test_force_yml_may_still_add_a_key_unlike_any_other(tmp_path):
     opt_file = write_yaml(tmp_path / 'opt.yml', tiny_dml_options('added', total_iter=2))
     proc = run_cli(['train', '-opt', str(opt_file), '--force_yml', 'train:ema_decay=0'], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize('suffix', ['../../../../../escaped', 'x/y', 'x\\y', '/abs', '..', f'a{__import__("os").sep}b',
+                                    True, ['x']])
+def test_a_val_suffix_that_is_no_plain_part_of_a_file_name_is_refused(tmp_path, suffix):
+    opt = tiny_dml_options('suffix')
+    opt['val']['suffix'] = suffix
+    expect_option_error(tmp_path, opt, 'val.suffix must be a plain part of a file name', repr(suffix),
+                        command='test')
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['opt.yml']
+
+
+@pytest.mark.parametrize('key, command', [('foo', 'train'), ('results_root', 'train'), ('experiments_root', 'test'),
+                                          ('models', 'test'), ('pretrained_g', 'train')])
+def test_a_path_key_basicsr_would_make_a_folder_of_is_refused(tmp_path, key, command):
+    opt = tiny_dml_options('pathkey')
+    opt['path'][key] = str(tmp_path / 'made')
+    expect_option_error(tmp_path, opt, f'path.{key}: basicsr {command} would create the folder', 'remove the key',
+                        command=command)
+    assert not (tmp_path / 'made').exists()
+
+
+def test_the_path_keys_basicsr_sets_itself_or_reads_as_files_are_accepted(tmp_path):
+    from dml_basicsr.commands.option_values import check_path_keys
+    for command, keys in [('train', ['experiments_root', 'models', 'training_states', 'log', 'visualization']),
+                          ('test', ['results_root', 'log', 'visualization'])]:
+        check_path_keys({key: str(tmp_path / 'x') for key in keys}, 'opt.yml', command)
+    check_path_keys(dict(pretrain_network_g=None, strict_load_g=True, param_key_g='params', resume_state=None,
+                         pretrain_network_d='d.pth'), 'opt.yml', 'train')

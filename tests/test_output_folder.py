@@ -241,3 +241,108 @@ def test_an_output_that_is_a_file_is_one_line(synth, command):
     line = one_error_line(proc, command)
     assert proc.returncode in (1, 2) and 'out' in line
     assert (synth / 'out').read_text() == 'a file, not a folder'
+
+
+# ------------------------------------------------------------- folders of a run folder, the metrics CSV, the run lock
+
+
+def test_a_link_between_the_run_folder_and_the_file_is_never_written_through(tmp_path):
+    (tmp_path / 'exp').mkdir()
+    (tmp_path / 'elsewhere').mkdir()
+    (tmp_path / 'exp' / 'visualization').symlink_to(tmp_path / 'elsewhere')
+    with pytest.raises(OutputFolderError, match='visualization is a symbolic link'):
+        OutputFolder(str(tmp_path / 'exp' / 'visualization' / 'Set5'), root=str(tmp_path / 'exp'))
+    (tmp_path / 'exp' / 'visualization').unlink()
+    folder = OutputFolder(str(tmp_path / 'exp' / 'visualization' / 'Set5'), root=str(tmp_path / 'exp'))
+    (tmp_path / 'exp' / 'visualization').symlink_to(tmp_path / 'elsewhere')  # planted after the check
+    with pytest.raises(OutputFolderError, match='visualization is a symbolic link'):
+        folder.write_png('a.png', np.zeros((4, 4), np.uint8))
+    assert os.listdir(tmp_path / 'elsewhere') == []
+    (tmp_path / 'exp' / 'visualization').unlink()
+    assert os.path.isfile(folder.write_png('a.png', np.zeros((4, 4), np.uint8)))
+    assert not os.path.islink(tmp_path / 'exp' / 'visualization' / 'Set5')
+
+
+@pytest.mark.parametrize('path', ['out', 'exp/../out', 'exp/sub/../../out'])
+def test_a_folder_outside_its_run_folder_is_refused(tmp_path, path):
+    with pytest.raises(OutputFolderError, match='lies outside its run folder'):
+        OutputFolder(str(tmp_path / path), root=str(tmp_path / 'exp'))
+
+
+def test_a_dotdot_through_a_link_below_the_run_folder_is_refused(tmp_path):
+    (tmp_path / 'exp').mkdir()
+    (tmp_path / 'far' / 'deep').mkdir(parents=True)
+    (tmp_path / 'exp' / 'hop').symlink_to(tmp_path / 'far' / 'deep')
+    with pytest.raises(OutputFolderError, match='resolves to .*far'):  # lexically exp/x, really far/x
+        OutputFolder(str(tmp_path / 'exp' / 'hop' / '..' / 'x'), root=str(tmp_path / 'exp'))
+
+
+@pytest.mark.parametrize('link', ['the file', 'the run folder'])
+def test_the_metrics_csv_is_never_appended_through_a_link(tmp_path, link):
+    from dml_basicsr.models.per_image_metrics import append_metrics_csv
+    (tmp_path / 'victim').mkdir()
+    (tmp_path / 'victim' / 'metrics_val.csv').write_text('keep\n')
+    if link == 'the file':
+        (tmp_path / 'run').mkdir()
+        (tmp_path / 'run' / 'metrics_val.csv').symlink_to(tmp_path / 'victim' / 'metrics_val.csv')
+    else:
+        (tmp_path / 'run').symlink_to(tmp_path / 'victim')
+    with pytest.raises(OutputFolderError, match='is a symbolic link'):
+        append_metrics_csv(str(tmp_path / 'run' / 'metrics_val.csv'), [dict(iter=1, image='a', psnr=30.0)],
+                           root=str(tmp_path / 'run'))
+    assert os.listdir(tmp_path / 'victim') == ['metrics_val.csv']
+    assert (tmp_path / 'victim' / 'metrics_val.csv').read_text() == 'keep\n'
+
+
+def test_the_metrics_csv_gets_one_header_and_every_row_written_whole(tmp_path):
+    from dml_basicsr.models.per_image_metrics import append_metrics_csv
+    path = str(tmp_path / 'run' / 'metrics_val.csv')
+    append_metrics_csv(path, [dict(iter=1, image='a', psnr=30.0)], root=str(tmp_path / 'run'))
+    append_metrics_csv(path, [dict(iter=2, image='a', psnr=31.0), dict(iter=2, image='b', psnr=32.5)],
+                       root=str(tmp_path / 'run'))
+    with open(path, newline='') as f:
+        assert f.read() == 'iter,image,psnr\r\n1,a,30.0\r\n2,a,31.0\r\n2,b,32.5\r\n'
+    assert os.listdir(tmp_path / 'run') == ['metrics_val.csv']  # no temporary file left
+
+
+def validating_model(root, suffix):
+    """A model with PerImageMetricsMixin (what the models' validation writes with) of a test run into
+    ``root/results/r``."""
+    from dml_basicsr.models.per_image_metrics import PerImageMetricsMixin
+    results = str(root / 'results' / 'r')
+    model = type('Model', (PerImageMetricsMixin,), {})()
+    model.opt = dict(is_train=False, name='r', val=dict(suffix=suffix),
+                     path=dict(results_root=results, log=results, visualization=f'{results}/visualization'))
+    return model
+
+
+@pytest.mark.parametrize('suffix', ['../../../../../escaped', f'a{os.sep}b', '/abs', '..'])
+def test_a_suffix_that_leaves_the_picture_folder_is_refused(tmp_path, suffix):
+    from dml_basicsr.utils.options import OptionError
+    model = validating_model(tmp_path, suffix)
+    with pytest.raises(OptionError, match='val.suffix .* is no plain part of a file name'):
+        model.save_validation_image(np.zeros((4, 4, 3), np.uint8), 'Set5', 'img', 'r')
+    assert os.listdir(tmp_path) == []
+
+
+def test_validation_pictures_are_written_only_below_real_folders_of_the_run(tmp_path):
+    model = validating_model(tmp_path, 'x2')
+    (tmp_path / 'results' / 'r').mkdir(parents=True)
+    (tmp_path / 'elsewhere').mkdir()
+    (tmp_path / 'results' / 'r' / 'visualization').symlink_to(tmp_path / 'elsewhere')
+    with pytest.raises(OutputFolderError, match='visualization is a symbolic link'):
+        model.save_validation_image(np.zeros((4, 4, 3), np.uint8), 'Set5', 'img', 'r')
+    assert os.listdir(tmp_path / 'elsewhere') == []
+    (tmp_path / 'results' / 'r' / 'visualization').unlink()
+    model.save_validation_image(np.zeros((4, 4, 3), np.uint8), 'Set5', 'img', 'r')
+    assert os.path.isfile(tmp_path / 'results' / 'r' / 'visualization' / 'Set5' / 'img_x2.png')
+
+
+def test_the_run_lock_is_never_a_link(tmp_path):
+    from dml_basicsr.utils.output_folder import run_lock
+    (tmp_path / 'experiments').mkdir()
+    (tmp_path / 'experiments' / '.x.lock').symlink_to(tmp_path / 'made')
+    with pytest.raises(OutputFolderError, match='.x.lock is a symbolic link'):
+        with run_lock(str(tmp_path / 'experiments'), 'x', 'basicsr train'):
+            pass
+    assert not (tmp_path / 'made').exists()

@@ -1,13 +1,16 @@
 """dml_basicsr.commands.preflight: the checks run before BasicSR writes an experiment or results folder; unknown
 keys (with the closest valid one), the network, its pretrained weights and the degradation's checkpoint (present, of
-the right arch and scale, finite), a batch that an epoch cannot fill, and a resumed experiment of another network,
-each one line.
+the right arch and scale, finite), a batch that an epoch cannot fill, a resumed experiment of another network, run
+folders that are or hold links or overlap a dataset, and a crop_border larger than a validation image, each one line.
 """
+import os
+import shutil
+
 import pytest
 import torch
 
 from conftest import (PROJECT_ROOT, expect_option_error, one_line, realsr_train_options, run_cli, save_dmlnet,
-                      sr_options, tiny_dml_options, tree, write_yaml)
+                      sr_options, tiny_dml_options, tiny_run, tree, write_yaml)
 from dml_basicsr.utils.checkpoint import load_state_dict
 
 
@@ -173,3 +176,110 @@ def test_pretrained_weights_of_another_scale_are_one_line(tmp_path):
     opt['network_g'].update(num_basis=3, kernel_size=7, num_feat=8)
     opt['path'] = {'pretrain_network_g': str(tmp_path / 'x4.pth'), 'strict_load_g': True}
     expect_option_error(tmp_path, opt, 'x4.pth: does not fit DMLNet', 'trained for scale 4')
+
+
+# ------------------------------------------------------------------------------------------- the run's own folders
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    """A work folder with a tiny DML training of 4 iterations (robust.yml): what --auto_resume continues."""
+    root = tmp_path_factory.mktemp('trained')
+    proc = run_cli(['train', '-opt', str(tiny_run(root))], cwd=root)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return root
+
+
+def move_and_link(work, rel):
+    """Move ``work/rel`` to ``work/elsewhere/`` and leave a symbolic link to it in its place."""
+    (work / 'elsewhere').mkdir(exist_ok=True)
+    moved = work / 'elsewhere' / os.path.basename(rel)
+    shutil.move(str(work / rel), str(moved))
+    (work / rel).symlink_to(moved)
+
+
+@pytest.mark.parametrize('rel', ['experiments/robust', 'experiments/robust/models',
+                                 'experiments/robust/training_states/4.state',
+                                 'experiments/robust/visualization/SkimageLensVal'])
+def test_auto_resume_refuses_a_link_in_the_experiment_it_writes_into(trained, tmp_path, rel):
+    work = tmp_path / 'work'
+    shutil.copytree(trained, work, symlinks=True)
+    move_and_link(work, rel)
+    before = tree(work)
+    proc = run_cli(['train', '-opt', 'robust.yml', '--auto_resume', '--force_yml', 'train:total_iter=6'], cwd=work)
+    line = one_line(proc, 'train', 2)
+    expected = ('the run folder experiments/robust is a symbolic link' if rel == 'experiments/robust' else
+                f'{rel} is a symbolic link inside the run folder experiments/robust')
+    assert expected in line, line
+    assert tree(work) == before
+
+
+def test_a_link_at_the_tensorboard_folder_is_refused(tmp_path):
+    opt = tiny_dml_options('tb')
+    opt['logger']['use_tb_logger'] = True
+    (tmp_path / 'elsewhere').mkdir()
+    (tmp_path / 'tb_logger').mkdir()
+    (tmp_path / 'tb_logger' / 'tb').symlink_to(tmp_path / 'elsewhere')
+    proc = run_cli(['train', '-opt', str(write_yaml(tmp_path / 'opt.yml', opt))], cwd=tmp_path)
+    assert 'the run folder tb_logger/tb is a symbolic link' in one_line(proc, 'train', 2)
+    assert os.listdir(tmp_path / 'elsewhere') == [] and not (tmp_path / 'experiments').exists()
+
+
+def test_a_link_inside_a_run_folder_that_basicsr_archives_is_no_concern(tmp_path, monkeypatch):
+    from dml_basicsr.commands.preflight import check_run_folders
+    from dml_basicsr.utils.output_folder import OutputFolderError
+    opt = tiny_dml_options('old')
+    (tmp_path / 'experiments' / 'old').mkdir(parents=True)
+    (tmp_path / 'experiments' / 'old' / 'models').symlink_to(tmp_path)
+    monkeypatch.chdir(tmp_path)  # the run folders are relative to the working folder
+    check_run_folders(opt, 'opt.yml', 'train', auto_resume=False)  # BasicSR renames experiments/old first
+    with pytest.raises(OutputFolderError, match='experiments/old/models is a symbolic link'):
+        check_run_folders(opt, 'opt.yml', 'train', auto_resume=True)
+
+
+@pytest.mark.parametrize('command, dataroot, how', [
+    ('train', 'experiments/ovl', 'is the input experiments/ovl'),
+    ('train', 'experiments/ovl/hr', 'holds the input experiments/ovl/hr'),
+    ('train', '.', 'lies inside the input .'),
+    ('test', 'results/ovl', 'is the input results/ovl'),
+])
+def test_a_run_folder_that_overlaps_a_dataroot_is_refused(tmp_path, command, dataroot, how):
+    opt = tiny_dml_options('ovl')
+    opt['datasets']['val']['dataroot_gt'] = dataroot
+    (tmp_path / dataroot).mkdir(parents=True, exist_ok=True)
+    (tmp_path / dataroot / 'a.png').write_bytes(b'data')
+    write_yaml(tmp_path / 'opt.yml', opt)
+    before = tree(tmp_path)
+    proc = run_cli([command, '-opt', 'opt.yml'], cwd=tmp_path)
+    line = one_line(proc, command, 2)
+    assert f'the run folder {"experiments" if command == "train" else "results"}/ovl {how} (a dataroot)' in line, line
+    assert tree(tmp_path) == before
+
+
+# ------------------------------------------------------------------------------------ crop_border of the metrics
+
+
+def realsr_validated(tmp_path, border, model_type='DMLModel'):
+    """The tiny DML options trained and validated on 48x48 RealSR pairs at x2 (24x24 LR), psnr's crop ``border``."""
+    opt = realsr_train_options(tmp_path)
+    opt['model_type'] = model_type
+    opt['datasets']['val'] = dict(name='rv', type='RealSRDataset', dataroot=str(tmp_path / 'RealSR'), split='Train',
+                                  color='y')
+    opt['val']['metrics']['psnr']['crop_border'] = border
+    return opt
+
+
+def test_a_crop_border_that_leaves_nothing_of_a_validation_image_is_refused_before_training(tmp_path):
+    expect_option_error(tmp_path, realsr_validated(tmp_path, 12), 'val.metrics.psnr.crop_border 12 leaves nothing '
+                        'of the 24x24 LR image', 'Canon_001_LR2.png of datasets.val', 'at most 11')
+
+
+def test_the_crop_border_is_checked_on_the_images_the_metric_compares(tmp_path):
+    from dml_basicsr.commands.preflight import check_crop_borders
+    from dml_basicsr.utils.options import OptionError
+    check_crop_borders(realsr_validated(tmp_path, 11), 'opt.yml')  # DMLModel: LR 24x24 against LR
+    shutil.rmtree(tmp_path / 'RealSR')
+    check_crop_borders(realsr_validated(tmp_path, 23, 'SRModel'), 'opt.yml')  # an SR model: HR 48x48
+    shutil.rmtree(tmp_path / 'RealSR')
+    with pytest.raises(OptionError, match='crop_border 24 leaves nothing of the 48x48 HR image .*Canon_001_HR.png'):
+        check_crop_borders(realsr_validated(tmp_path, 24, 'SRModel'), 'opt.yml')

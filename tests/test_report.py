@@ -6,6 +6,7 @@ import os
 import pytest
 
 from conftest import one_error_line, run_cli
+from conftest import ends_within
 from dml_basicsr.cli import main as cli_main
 from dml_basicsr.commands.report import ReportError, build_table, split_scale
 
@@ -208,3 +209,25 @@ def test_a_run_without_a_scale_in_its_name_takes_the_scale_of_its_options(runs):
     header = build_table([runs / 'experiments' / 'DML_x4', runs / 'experiments' / 'Mine']).splitlines()[0]
     assert header == '| Method | x4 PSNR | x4 SSIM | x4 LPIPS |'  # one column group: Mine is x4 too
     assert build_table([runs / 'experiments' / 'Mine'], scale=2).splitlines()[0].startswith('| Method | x2 PSNR |')
+
+
+def test_an_option_copy_that_is_a_fifo_gives_no_scale_without_blocking(runs):
+    write_csv(runs / 'experiments' / 'Mine' / 'metrics_RealSR.csv', train_rows([1000], ['Canon_001_HR'], 28, 0.85))
+    os.mkfifo(runs / 'experiments' / 'Mine' / 'train_mine.yml')
+    with ends_within(10):
+        table = build_table([runs / 'experiments' / 'DML_x4', runs / 'experiments' / 'Mine'])
+    assert table.splitlines()[0] == '| Method | PSNR | SSIM | x4 PSNR | x4 SSIM | x4 LPIPS |'  # Mine: no scale
+
+
+def test_a_metrics_csv_over_its_bound_is_one_line(runs, monkeypatch, capsys):
+    from dml_basicsr.commands import report
+
+    csv_path = runs / 'experiments' / 'DML_x4' / 'metrics_RealSR.csv'
+    size = csv_path.stat().st_size
+    monkeypatch.setattr(report, 'MAX_CSV_BYTES', size - 1)
+    assert main([str(csv_path.parent)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f'basicsr report: error: {csv_path}: {size} bytes, more than the {size - 1} bytes CSV files may '
+                   'have']
+    monkeypatch.setattr(report, 'MAX_CSV_BYTES', size)
+    assert main([str(csv_path.parent)]) == 0

@@ -4,12 +4,15 @@ a Python object is refused with one line (the marker file it would touch must no
 file that is not UTF-8.
 """
 import glob
+import os
+import re
 
 import pytest
 import yaml
 
 from conftest import (CODE_TAGS, PROJECT_ROOT, assert_refused, hostile, make_realsr, one_line, run_cli,
-                      tiny_dml_options, write_hostile_options)
+                      tiny_dml_options, write_hostile_options, write_yaml)
+from conftest import ends_within
 
 
 def test_every_shipped_yaml_reads_as_with_basicsrs_loader():
@@ -87,3 +90,42 @@ def test_an_option_file_that_is_not_utf8_is_one_line(tmp_path, content, fragment
     line = one_line(run_cli(['train', '-opt', str(tmp_path / 'opt.yml')], cwd=tmp_path), 'train', 2)
     assert 'opt.yml' in line and fragment in line
     assert not (tmp_path / 'experiments').exists()
+
+
+
+@pytest.mark.parametrize('make', ['fifo', 'folder'])
+def test_a_yaml_file_that_is_a_fifo_or_a_folder_is_refused_without_blocking(tmp_path, make):
+    """A FIFO at the name of a record (``OUT/synthesis.yml``, a run's option copy) would block a plain open."""
+    from dml_basicsr.utils.safe_yaml import read_yaml
+
+    path = tmp_path / 'record.yml'
+    os.mkfifo(path) if make == 'fifo' else path.mkdir()
+    with ends_within(10), pytest.raises(ValueError, match=re.escape(f'{path}: not a regular file (a FIFO, a device '
+                                                                    'or a folder)')):
+        read_yaml(path)
+
+
+@pytest.mark.parametrize('command', ['train', 'test'])
+def test_an_option_file_over_the_bound_is_one_line_before_anything_is_written(tmp_path, monkeypatch, command):
+    from dml_basicsr.utils import safe_yaml
+
+    monkeypatch.setattr(safe_yaml, 'MAX_YAML_BYTES', 64)
+    write_yaml(tmp_path / 'opt.yml', tiny_dml_options('big'))
+    size = (tmp_path / 'opt.yml').stat().st_size
+    proc = run_cli([command, '-opt', 'opt.yml'], cwd=tmp_path)
+    assert_refused(proc, command, f'opt.yml: {size} bytes, more than the 64 bytes YAML files may have')
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['opt.yml']  # no experiments/, results/, tb_logger/
+
+
+def test_a_yaml_file_over_its_bound_is_refused_naming_its_size(tmp_path, monkeypatch):
+    from dml_basicsr.utils import safe_yaml
+
+    monkeypatch.setattr(safe_yaml, 'MAX_YAML_BYTES', 64)
+    path = tmp_path / 'opt.yml'
+    path.write_text('name: x\n' * 9)  # 72 bytes
+    with pytest.raises(ValueError, match=re.escape(f'{path}: 72 bytes, more than the 64 bytes YAML files may have')):
+        safe_yaml.read_yaml(path)
+    with pytest.raises(ValueError, match=re.escape(f'{path}: more than the 64 bytes YAML files may have')):
+        safe_yaml.read_yaml(path, opener=open)  # a package resource's opener is bounded the same
+    path.write_text('name: x\n' * 8)
+    assert safe_yaml.read_yaml(path) == {'name': 'x'} == safe_yaml.read_yaml(path, opener=open)

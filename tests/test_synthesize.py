@@ -18,6 +18,7 @@ import dml_basicsr.degradation.folder_synthesis as synth
 import dml_basicsr.degradation.tiled as tiled_module
 from conftest import (CODE_TAGS, HOSTILE_IMAGES, PROJECT_ROOT, assert_refused, hostile, one_error_line, one_line,
                       save_dmlnet, synthesize, tree, write_pngs)
+from conftest import ends_within
 from dml_basicsr.archs import DMLNet
 from dml_basicsr.cli import main as cli_main
 from dml_basicsr.data.errors import DatasetError
@@ -595,6 +596,36 @@ def test_synthesize_refuses_a_hostile_image_before_writing_anything(synth, name)
     assert fragment in line or 'cannot decode' in line
     if name != 'text.jpg':  # what the header tells is refused before anything is written
         assert tree(synth) == before
+
+
+@pytest.mark.parametrize('overwrite', [False, True])
+def test_a_fifo_as_the_synthesis_record_is_one_line_without_blocking(synth, overwrite):
+    (synth / 'out').mkdir()
+    os.mkfifo(synth / 'out' / 'synthesis.yml')
+    before = tree(synth)
+    with ends_within(20):
+        proc = synthesize(synth, *(['--overwrite'] if overwrite else []))
+    assert_refused(proc, 'synthesize', os.path.join('out', 'synthesis.yml'), 'not a regular file')
+    assert tree(synth) == before
+
+
+def test_a_legacy_meta_info_over_its_bound_is_refused_before_anything_is_deleted(synth, monkeypatch):
+    """A record of an earlier version (without input_files) names its pairs in meta_info.txt, read with a bound."""
+    from dml_basicsr.degradation import folder_synthesis
+
+    assert synthesize(synth).returncode == 0
+    record = yaml.safe_load((synth / 'out' / 'synthesis.yml').read_text())
+    del record['input_files']
+    (synth / 'out' / 'synthesis.yml').write_text(yaml.safe_dump(record))
+    size = (synth / 'out' / 'meta_info.txt').stat().st_size
+    monkeypatch.setattr(folder_synthesis, 'MAX_META_INFO_BYTES', size - 1)
+    before = tree(synth)
+    assert_refused(synthesize(synth, '--overwrite'), 'synthesize',
+                   f'meta_info.txt: {size} bytes, more than the {size - 1} bytes meta_info files may have')
+    assert tree(synth) == before
+    monkeypatch.setattr(folder_synthesis, 'MAX_META_INFO_BYTES', size)
+    proc = synthesize(synth, '--overwrite')
+    assert proc.returncode == 0 and '2 written' in proc.stdout, proc.stderr
 
 
 @pytest.mark.parametrize('code', [errno.ENOSPC, errno.EROFS, errno.EACCES])

@@ -16,6 +16,7 @@ from collections import OrderedDict
 import torch
 
 from dml_basicsr.utils.options import OptionError, apply_overrides, load_options, override_value
+from dml_basicsr.utils.output_folder import OutputFolder
 from dml_basicsr.utils.safe_yaml import SafeOptionDumper, SafeOptionLoader
 
 
@@ -151,12 +152,13 @@ def safe_yml_value(value):
 def copy_opt_file(opt_file, experiments_root, command):
     """``basicsr.utils.options.copy_opt_file`` (rank 0 only): the option file copied into the experiment with
     ``command`` (:func:`recorded_command`) atop, so :func:`dml_basicsr.utils.options.recorded_overrides` reads
-    each ``--force_yml`` entry back whole."""
+    each ``--force_yml`` entry back whole. Written whole through an :class:`OutputFolder` of the experiment
+    (OutputFolderError, before writing, if the copy or the experiment folder is a symbolic link)."""
     from basicsr.utils.dist_util import get_dist_info
 
     if get_dist_info()[0] != 0:
         return
+    folder = OutputFolder(experiments_root, what='experiment folder', root=experiments_root)
     with open(opt_file, encoding='utf-8') as f:
         text = f.read()
-    with open(os.path.join(experiments_root, os.path.basename(opt_file)), 'w', encoding='utf-8') as f:
-        f.write(f'# GENERATE TIME: {time.asctime()}\n# CMD:\n# {command}\n\n{text}')
+    folder.write_text(os.path.basename(opt_file), f'# GENERATE TIME: {time.asctime()}\n# CMD:\n# {command}\n\n{text}')

@@ -8,6 +8,8 @@ validation, hours into the run. Here each is one :class:`OptionError` naming the
   ``logger``, a ``train`` dataset, ``total_iter``, ``optim_g``, ``scheduler``);
 * types and ranges: batch size, workers, enlarge ratio, ``gt_size``, iteration counts and frequencies (integers,
   also written as ``!!float 5e3``), learning rates (finite numbers > 0), optimizer, scheduler and loss types;
+* the names BasicSR joins into paths: ``name`` and the datasets' names one path component, ``val.suffix`` a plain
+  part of a file name; no ``path`` key that BasicSR would create a folder for, besides the ones it sets itself;
 * consistency: ``model_type`` registered; ``network_g``'s scale against the data's, its input channels against the
   datasets' ``color``; each ``val.metrics`` entry's keys against what its metric function takes.
 """
@@ -20,6 +22,7 @@ import torch
 from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY
 
 from dml_basicsr.utils.options import OptionError, did_you_mean
+from dml_basicsr.utils.output_folder import is_name_fragment
 
 # What BasicSR 1.4.2's SRModel builds (BaseModel.get_optimizer / setup_schedulers); anything else is
 # NotImplementedError when the model is built, after the experiment folder exists.
@@ -29,6 +32,11 @@ SCHEDULERS = ('MultiStepLR', 'MultiStepRestartLR', 'CosineAnnealingRestartLR')
 METRIC_DATA_ARGS = ('img', 'img2')
 # The keys of a metric section that BasicSR reads itself: the function, and whether higher or lower is better.
 METRIC_BASICSR_KEYS = ('type', 'better')
+# The path keys BasicSR's parse_options sets from ``name`` (basicsr train; basicsr test), overwriting the file's.
+RUN_PATH_KEYS = {'train': ('experiments_root', 'models', 'training_states', 'log', 'visualization'),
+                 'test': ('results_root', 'log', 'visualization')}
+# BasicSR's make_exp_dirs creates the folder of every other path key, unless the key holds one of these.
+NO_FOLDER_KEY_PARTS = ('strict_load', 'pretrain_network', 'resume', 'param_key')
 
 
 def is_integer(value):
@@ -95,6 +103,7 @@ def check_option_values(opt, opt_path, command):
         raise OptionError(f'{opt_path}: path must be a section (pretrain_network_g, strict_load_g, resume_state), '
                           f'got {opt["path"]!r}')
     opt.setdefault('path', {})  # BasicSR reads opt['path'] and adds the experiment folders to it
+    check_path_keys(opt['path'], opt_path, command)
     check_names(opt, opt_path)
     check_model_type(opt, opt_path)
     check_dataset_values(datasets, opt_path, training)
@@ -110,6 +119,18 @@ def check_folder_name(value, where):
     if not isinstance(value, str) or not value.strip() or value in ('.', '..') or '/' in value or '\\' in value \
             or '\0' in value:
         raise OptionError(f'{where} must be a plain name (one path component: no /, not . or ..), got {value!r}')
+
+
+def check_path_keys(path, opt_path, command):
+    """No key of the ``path`` section makes BasicSR create a folder (its ``make_exp_dirs`` makes one of every key
+    without strict_load, pretrain_network, resume or param_key in it), except those it sets itself from ``name``
+    for ``basicsr <command>`` (for an unknown command, those both set)."""
+    own = RUN_PATH_KEYS.get(command, tuple(set(RUN_PATH_KEYS['train']) & set(RUN_PATH_KEYS['test'])))
+    for key, value in path.items():
+        if key not in own and not any(part in str(key) for part in NO_FOLDER_KEY_PARTS):
+            raise OptionError(f'{opt_path}: path.{key}: basicsr {command or "train/test"} would create the folder '
+                              f'{value!r} (BasicSR makes one of every path key but pretrain_network_*, strict_load_*, '
+                              'param_key_* and resume_state); remove the key')
 
 
 def check_names(opt, opt_path):
@@ -182,11 +203,21 @@ def check_val_values(opt, opt_path, training):
         raise OptionError(f'{opt_path}: val must be a section (val_freq, save_img, metrics), got {val!r}')
     if training:
         check_integer(val, 'val_freq', f'{opt_path}: val', 1, required=True)
+    check_suffix(val.get('suffix'), f'{opt_path}: val.suffix')
     metrics = val.get('metrics') or {}
     if not isinstance(metrics, dict):
         raise OptionError(f'{opt_path}: val.metrics must be a section of named metrics, got {metrics!r}')
     for name, metric in metrics.items():
         check_metric(metric, f'{opt_path}: val.metrics.{name}')
+
+
+def check_suffix(suffix, where):
+    """``val.suffix`` (the end of the names of saved test pictures, ``<image>_<suffix>.png``) absent or a plain part
+    of a file name: no path separator, no ``..``, not absolute."""
+    plain = isinstance(suffix, (str, int)) and not isinstance(suffix, bool) and is_name_fragment(str(suffix))
+    if suffix is not None and not plain:
+        raise OptionError(f'{where} must be a plain part of a file name (no / or \\, no .., not absolute), got '
+                          f'{suffix!r}')
 
 
 def check_metric(metric, where):

@@ -4,41 +4,52 @@ BasicSR creates ``experiments/<name>`` (and archives an old one) before it build
 dataset; a wrong ``dataroot`` would leave a half-made experiment behind. Here the option file
 is read and every dataset's ``check_options`` (a cheap layout check, no image decoding) runs first;
 so do the checks that would otherwise fail late: unknown keys in the sections this package reads (with
-the closest valid key), ``network_g`` built on the CPU, its ``pretrain_network_g`` and the degradation's
+the closest valid key), ``network_g`` built on the CPU, its ``pretrain_network_g`` (and ``network_d`` with its
+``pretrain_network_d``) and the degradation's
 DML checkpoint loaded (present, readable, finite, of the right arch and scale). An option file with a top-level
 ``manifest`` (``basicsr test`` of every row of a manifest of trained networks, :mod:`.manifest_test`) has no
 ``network_g``: its datasets are checked here, each row's network and checkpoint in the option file derived for it.
+The folders the run writes (``experiments/<name>``, ``tb_logger/<name>``, ``results/<name>``) are checked too: none
+is or holds a symbolic link that BasicSR's own writers would write through, none is, holds or lies inside a dataset's
+dataroot (BasicSR archives an old run folder by renaming it); and each ``val.metrics`` crop_border leaves something of
+the smallest validation image whose size its header declares.
 """
 import math
 import os
 
-from basicsr.utils.registry import DATASET_REGISTRY
+from basicsr.utils.registry import DATASET_REGISTRY, MODEL_REGISTRY
 
 from dml_basicsr.archs.network_loading import build_network_opt, check_weights_fit
 from .training_resume import latest_training_state
 from dml_basicsr.data.dataset_checks import BASICSR_DATASET_KEYS
+from dml_basicsr.data.image_io import check_image_file
+from dml_basicsr.data.paired_base import PairedImageFolder
 from dml_basicsr.degradation import DMLDegradation, build_degradation
 from dml_basicsr.degradation.dml_degradation import SOURCE_KEYS, degradation_source
-from dml_basicsr.degradation.pretrained_models import pretrained_manifest, pretrained_path
-from dml_basicsr.models.dml_model import freeze_all_but
+from dml_basicsr.degradation.pretrained_models import checkpoint_or_pretrained, pretrained_manifest, pretrained_path
+from dml_basicsr.models.dml_model import DMLModel, freeze_all_but
 from dml_basicsr.utils.checkpoint import CheckpointError
 from dml_basicsr.utils.options import OptionError, check_known_keys, constructor_options, load_options
+from dml_basicsr.utils.output_folder import OutputFolderError, check_run_folder, overlap
 from .option_values import check_option_values
 
 # The degradation section: DMLDegradation's options, and where its DMLNet comes from.
 DEGRADATION_KEYS = (constructor_options(DMLDegradation) - {'net'}) | set(SOURCE_KEYS) | {'param_key'}
 
 
-def check_option_file(opt_path, force_yml=None, auto_resume=False, command=None):
-    """Read the option file (with ``--force_yml`` applied) and check its degradation, datasets and network;
-    ``command`` ('train' or 'test', if known) is the ``basicsr`` subcommand that will run it."""
+def check_option_file(opt_path, force_yml=None, auto_resume=False, command=None, debug=False):
+    """Read the option file (with ``--force_yml`` applied) and check its degradation, datasets, network and run
+    folders; ``command`` ('train' or 'test', if known) is the ``basicsr`` subcommand that will run it (``debug``: with
+    ``--debug``)."""
     opt = load_options(opt_path, force_yml)
     check_manifest_key(opt, opt_path, command)
     check_option_values(opt, opt_path, command)
+    check_run_folders(opt, opt_path, command, auto_resume, debug)
     if isinstance(opt.get('degradation'), dict):
         check_known_keys(opt['degradation'], DEGRADATION_KEYS, f'{opt_path}: degradation', 'OnlineSynthesisSRModel')
     check_degradation(opt, opt_path)
     check_datasets(opt, opt_path)
+    check_crop_borders(opt, opt_path)
     check_degradation_model(opt, opt_path)
     check_network(opt, opt_path, auto_resume)
     return opt
@@ -67,6 +78,53 @@ def check_manifest_key(opt, opt_path, command):
                           'its own checkpoint; remove path.pretrain_network_g from the option file')
 
 
+def run_name(name, debug):
+    """The name BasicSR gives a run of ``name``: ``debug_<name>`` with ``--debug``."""
+    return 'debug_' + name if debug and not name.startswith('debug') else name
+
+
+def run_folders(opt, command, debug=False):
+    """The folders (relative to the working folder) that ``basicsr <command>`` of ``opt`` writes: train:
+    ``experiments/<name>`` and, with ``logger.use_tb_logger`` and no 'debug' in the name, ``tb_logger/<name>``;
+    test: ``results/<name>``."""
+    name = run_name(opt['name'], debug)
+    if command == 'test':
+        return [os.path.join('results', name)]
+    logger = opt.get('logger') if isinstance(opt.get('logger'), dict) else {}
+    tensorboard = logger.get('use_tb_logger') and 'debug' not in name
+    return [os.path.join('experiments', name)] + ([os.path.join('tb_logger', name)] if tensorboard else [])
+
+
+def dataroots(section):
+    """Every ``dataroot*`` path of a dataset section and of the sections nested in it (``real``: OnlineSynthesisDataset
+    mixes in a real dataset)."""
+    found = []
+    for key, value in section.items():
+        if isinstance(value, dict):
+            found += dataroots(value)
+        elif str(key).startswith('dataroot') and isinstance(value, str) and value:
+            found.append(os.path.expanduser(value))
+    return found
+
+
+def check_run_folders(opt, opt_path, command, auto_resume=False, debug=False):
+    """The run folders of ``basicsr <command>`` (:func:`run_folders`) are no symbolic links, hold none when the run
+    writes into them as they are (``--auto_resume``; otherwise BasicSR archives them first), and are, hold and lie
+    inside no dataset's dataroot; a manifest's rows are checked in the option files derived for them."""
+    if command not in ('train', 'test') or 'manifest' in opt:
+        return
+    folders = run_folders(opt, command, debug)
+    for folder in folders:
+        check_run_folder(folder, 'the run folder', inside=auto_resume and command == 'train')
+    roots = [root for section in opt['datasets'].values() for root in dataroots(section)]
+    for folder in folders:
+        found = overlap(folder, roots)
+        if found:
+            raise OutputFolderError(f'{opt_path}: the run folder {folder} {found[1]} {found[0]} (a dataroot): BasicSR '
+                                    'renames an old run folder and writes into a new one; give the run another name '
+                                    'or move the data')
+
+
 def check_degradation(opt, opt_path):
     """An online-degradation model needs exactly one source, and its DML checkpoint to exist."""
     if 'degradation' not in opt:
@@ -79,9 +137,12 @@ def check_degradation(opt, opt_path):
     if key == 'pretrained' and value not in shipped:
         raise OptionError(f'{opt_path}: degradation.pretrained {value!r} is not a shipped model; available: '
                           f'{", ".join(sorted(shipped))}')
-    if key == 'checkpoint' and not os.path.isfile(value):
-        raise OptionError(f'{opt_path}: degradation.checkpoint not found: {os.path.abspath(value)} '
-                          '(train one with basicsr train -opt options/train_dml_x<scale>.yml)')
+    if key == 'checkpoint':
+        try:
+            checkpoint_or_pretrained(value, 'degradation.checkpoint')
+        except CheckpointError as e:
+            raise OptionError(f'{opt_path}: {e}; or train one with basicsr train -opt '
+                              'options/train_dml_x<scale>.yml') from None
 
 
 def check_datasets(opt, opt_path):
@@ -100,6 +161,66 @@ def check_datasets(opt, opt_path):
         count = check(dataset_opt) if check is not None else None
         if dataset_opt['phase'] == 'train' and isinstance(count, int):
             check_batch_fits(count, dataset_opt, f'{opt_path}: datasets.{phase}')
+
+
+def crop_borders(opt):
+    """{metric name: crop_border} of the ``val.metrics`` that crop a border (an integer > 0)."""
+    metrics = (opt.get('val') or {}).get('metrics') or {}
+    return {name: metric['crop_border'] for name, metric in metrics.items() if isinstance(metric, dict) and
+            isinstance(metric.get('crop_border'), int) and not isinstance(metric['crop_border'], bool) and
+            metric['crop_border'] > 0}
+
+
+def compares_lr(opt):
+    """Whether the model computes its metrics on LR images (DMLModel and its subclasses: synthetic against real
+    LR), not on HR ones (an SR model: SR against the ground truth)."""
+    return issubclass(MODEL_REGISTRY.get(opt.get('model_type', 'SRModel')), DMLModel)
+
+
+def smallest_compared_image(opt, phase, section, lr_space):
+    """((height, width), path) of the smallest image a metric compares in the dataset ``section`` (its pairs'
+    aligned HR, or LR if ``lr_space``), from the PNG/JPEG headers; None if that is not known before reading
+    (not a paired dataset on disk, or other formats)."""
+    cls = DATASET_REGISTRY.get(section['type']) if section.get('type') in DATASET_REGISTRY else None
+    backend = (section.get('io_backend') or {}).get('type', 'disk')
+    if cls is None or not issubclass(cls, PairedImageFolder) or backend != 'disk':
+        return None
+    dataset_opt = dict(section, phase=phase.split('_')[0], cache=False)
+    if 'scale' in opt:
+        dataset_opt['scale'] = opt['scale']
+    dataset = cls(dataset_opt)
+    smallest = None
+    for gt_path, lq_path in dataset.pairs:
+        gt_size, lq_size = check_image_file(gt_path), check_image_file(lq_path)
+        if not (gt_size and lq_size):
+            continue
+        h, w = dataset.aligned_size(gt_size, lq_size, gt_path, lq_path)
+        s = dataset.crop_scale if lr_space else 1
+        if smallest is None or min(h // s, w // s) < min(smallest[0]):
+            smallest = ((h // s, w // s), lq_path if lr_space else gt_path)
+    return smallest
+
+
+def check_crop_borders(opt, opt_path):
+    """Each ``val.metrics`` crop_border leaves something of the smallest image the metric compares in each
+    validation dataset whose sizes the headers declare (twice the border below its shorter side): BasicSR would
+    report NaN at the first validation, after the training ran. The metric's images are LR ones for a DMLModel,
+    HR ones for an SR model; the others are checked at the validation (:func:`~dml_basicsr.models.per_image_metrics.
+    image_metrics`)."""
+    borders = crop_borders(opt)
+    if not borders:
+        return
+    lr_space = compares_lr(opt)
+    for phase, section in opt['datasets'].items():
+        found = None if phase.split('_')[0] == 'train' else smallest_compared_image(opt, phase, section, lr_space)
+        if found is None:
+            continue
+        (h, w), path = found
+        for name, border in borders.items():
+            if 2 * border >= min(h, w):
+                raise OptionError(f'{opt_path}: val.metrics.{name}.crop_border {border} leaves nothing of the {w}x{h} '
+                                  f'{"LR" if lr_space else "HR"} image {path} of datasets.{phase}; use a crop_border '
+                                  f'of at most {(min(h, w) - 1) // 2}')
 
 
 def world_size():
@@ -169,7 +290,7 @@ def check_degradation_model(opt, opt_path):
             raise
         except ValueError as e:  # its message names the option (degradation.noise_sigma etc.)
             raise OptionError(f'{opt_path}: {e}') from None
-        path = value if key == 'checkpoint' else pretrained_path(value)
+        path = checkpoint_or_pretrained(value) if key == 'checkpoint' else pretrained_path(value)
         what = f'{path} is a x{net.scale} DMLNet'
     for phase, dataset_opt in (opt.get('datasets') or {}).items():
         scale_of = getattr(DATASET_REGISTRY.get(dataset_opt.get('type')), 'degradation_scale', None)
@@ -198,23 +319,34 @@ def check_real_esrgan_patches(deg, dataset_opt, where):
 
 
 def check_network(opt, opt_path, auto_resume=False):
-    """``network_g`` builds on the CPU, and ``path.pretrain_network_g`` (unless a resume replaces it) loads into it."""
+    """``network_g`` builds on the CPU, and ``path.pretrain_network_g`` (unless a resume replaces it) loads into it;
+    so do ``network_d`` and ``path.pretrain_network_d`` (the discriminator of DSGANModel) where the file has them."""
     if 'network_g' not in opt:
         return
     net = build_network_opt(opt['network_g'], f'{opt_path}: network_g')
     check_trainable(opt, opt_path, net)
-    path_opt = opt.get('path') or {}
-    pretrained = path_opt.get('pretrain_network_g')
     experiment = os.path.join('experiments', str(opt.get('name')))
     resuming = auto_resume and latest_training_state(os.path.join(experiment, 'training_states'))
     if resuming:
         check_resumed_network_fits(net, resuming, experiment, opt_path)
-    if not pretrained or resuming:
+        return
+    check_pretrained_network(net, opt, opt_path, 'g')
+    if 'network_d' in opt:
+        check_pretrained_network(build_network_opt(opt['network_d'], f'{opt_path}: network_d'), opt, opt_path, 'd')
+
+
+def check_pretrained_network(net, opt, opt_path, which):
+    """``path.pretrain_network_<which>`` ('g' or 'd'), if set, loads into ``net`` through the checked loader (weights
+    only, bounded, finite) with ``param_key_<which>`` and ``strict_load_<which>``, as BasicSR will load it."""
+    path_opt = opt.get('path') or {}
+    pretrained = path_opt.get(f'pretrain_network_{which}')
+    if not pretrained:
         return
     pretrained = os.path.expanduser(pretrained)
     if not os.path.isfile(pretrained):
-        raise OptionError(f'{opt_path}: path.pretrain_network_g not found: {os.path.abspath(pretrained)}')
-    check_weights_fit(net, pretrained, path_opt.get('param_key_g') or 'params', path_opt.get('strict_load_g', True))
+        raise OptionError(f'{opt_path}: path.pretrain_network_{which} not found: {os.path.abspath(pretrained)}')
+    check_weights_fit(net, pretrained, path_opt.get(f'param_key_{which}') or 'params',
+                      path_opt.get(f'strict_load_{which}', True))
 
 
 def check_trainable(opt, opt_path, net):

@@ -18,17 +18,21 @@ The table has one row per method and one column group per scale, as in the paper
 
 The method is the folder's name (``--label NAME=PATH`` overrides it); a trailing ``_x2`` / ``_x3`` /
 ``-x4`` in the name gives the scale and is removed, so that runs of the same method at several
-scales share one row. Names without such a suffix take ``--scale`` (or form a group without a scale).
+scales share one row. Names without such a suffix take ``--scale``, else the top-level ``scale`` of the
+folder's option copy (its one ``.yml``, as BasicSR copies it into experiment and results folders); only without
+any of these do they form a group without a scale.
 PSNR is printed with 2 decimals, SSIM, LPIPS and other metrics with 4; a missing cell is ``-``.
 """
 import csv
 import fnmatch
+import io
 import math
 import os
 import re
 import sys
 
 from dml_basicsr.utils.atomic_write import write_text_atomic
+from dml_basicsr.utils.bounded_read import MAX_CSV_BYTES, read_bounded
 from dml_basicsr.utils.output_folder import OutputFolderError, check_output_file
 from dml_basicsr.utils.safe_yaml import read_yaml
 from . import UsageError, fail
@@ -115,14 +119,19 @@ def _as_int(value):
         return None
 
 
+def csv_lines(csv_path):
+    """The text of a CSV file (a regular file of at most :data:`MAX_CSV_BYTES`, UTF-8) as a stream for ``csv``;
+    ReportError naming it otherwise."""
+    return io.StringIO(read_bounded(csv_path, MAX_CSV_BYTES, ReportError, 'CSV files', encoding='utf-8'), newline='')
+
+
 def read_last_iter(csv_path):
     """(iter, {image: row}, metric columns) of the last iteration (or test run) in a metrics CSV."""
     try:
-        with open(csv_path, newline='') as f:
-            reader = csv.DictReader(f)
-            rows = list(reader)
-            columns = reader.fieldnames or []
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        reader = csv.DictReader(csv_lines(csv_path))
+        rows = list(reader)
+        columns = reader.fieldnames or []
+    except csv.Error as e:
         raise ReportError(f'{csv_path}: cannot read ({e})') from e
     missing = [c for c in ('iter', 'image') if c not in columns]
     if missing:
@@ -143,9 +152,8 @@ def read_last_iter(csv_path):
 def metric_columns(csv_path):
     """The metric columns (lower case) in the header of a metrics CSV: all but ``iter`` and ``image``."""
     try:
-        with open(csv_path, newline='') as f:
-            header = next(csv.reader(f), [])
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        header = next(csv.reader(csv_lines(csv_path)), [])
+    except csv.Error as e:
         raise ReportError(f'{csv_path}: cannot read ({e})') from e
     return [c.lower() for c in header if c not in ('iter', 'image')]
 

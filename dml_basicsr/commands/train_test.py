@@ -25,7 +25,7 @@ from dml_basicsr.utils.training_saves import CheckpointSaveError
 from . import UsageError, fail
 from .basicsr_scope import basicsr_run
 from .manifest_test import manifest_test
-from .preflight import check_option_file
+from .preflight import check_option_file, run_name
 from .report import ReportError
 
 HELP = {
@@ -56,7 +56,7 @@ def run(args):
     else:
         from basicsr.test import test_pipeline as pipeline
     try:
-        opt = check_option_file(args.opt, args.force_yml, args.auto_resume, command=args.command)
+        opt = check_option_file(args.opt, args.force_yml, args.auto_resume, command=args.command, debug=args.debug)
         use_dist_params(opt)
         if args.launcher != 'none':
             check_launcher_env(args.launcher)  # before the run's lock makes experiments/ or results/
@@ -77,9 +77,7 @@ def one_run_of_the_name(opt, args):
     rank = os.environ.get('RANK', os.environ.get('SLURM_PROCID', '0'))
     if rank != '0':
         return contextlib.nullcontext()
-    name = str(opt['name'])
-    if args.debug and not name.startswith('debug'):
-        name = 'debug_' + name  # as BasicSR names a --debug run
+    name = run_name(str(opt['name']), args.debug)
     return run_lock('experiments' if args.command == 'train' else 'results', name, f'basicsr {args.command}')
 
 

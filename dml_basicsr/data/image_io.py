@@ -1,12 +1,12 @@
 """Image reading that handles the odd files real folders contain, with errors that name the file."""
 import os
-import stat
 import struct
 
 import cv2
 import numpy as np
 from basicsr.utils import bgr2ycbcr
 
+from dml_basicsr.utils.bounded_read import open_regular_file
 from .errors import DatasetError, DatasetNotFoundError
 
 IMG_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
@@ -171,21 +171,9 @@ def open_image_file(path):
     or a device could block or read without end: it is opened without blocking and refused) of at most
     :data:`MAX_FILE_BYTES`; DatasetNotFoundError if it cannot be opened."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        return open_regular_file(path, MAX_FILE_BYTES, DatasetError, 'images')
     except OSError as e:
         raise DatasetNotFoundError(f'{path}: cannot read image ({e.strerror})') from e
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise DatasetError(f'{path}: not a regular file (a FIFO, a device or a folder); images are read from '
-                               'regular files only')
-        if st.st_size > MAX_FILE_BYTES:
-            raise DatasetError(f'{path}: {st.st_size} bytes, more than an image file may have ({MAX_FILE_BYTES})')
-        os.set_blocking(fd, True)
-        return os.fdopen(fd, 'rb')
-    except BaseException:
-        os.close(fd)
-        raise
 
 
 def read_raw(path):

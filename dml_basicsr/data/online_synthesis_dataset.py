@@ -222,8 +222,9 @@ class OnlineSynthesisDataset(torch.utils.data.Dataset):
         return DATASET_REGISTRY.get(real_opt['type'])(real_opt), ratio
 
     def _read_hr(self, index):
-        """(image, name): the stored pixels (uint8/uint16 (H, W, 1 or 3)) of a file, or an embedded photo
-        (float32 BGR); from the cache when it holds them."""
+        """(image, name): the stored pixels (uint8/uint16 (H, W, 1 or 3)) of a file (read with a bound, regular
+        files only: :func:`~.image_io.read_raw`) or of an LMDB entry, or an embedded photo (float32 BGR); from the
+        cache when it holds them."""
         kind, source = self.sources[index]
         name = f'skimage_{source}' if kind == 'embedded' else source
         if (kind, source) in self.cache:
@@ -231,11 +232,11 @@ class OnlineSynthesisDataset(torch.utils.data.Dataset):
         if kind == 'embedded':
             return load_embedded(source), name
         io_opt = dict(self.opt.get('io_backend') or {'type': 'disk'})
+        backend = io_opt.pop('type', 'disk')
+        if backend != 'lmdb':
+            return read_raw(source), name
         if self.file_client is None:
-            backend = io_opt.pop('type')
-            if backend == 'lmdb':
-                io_opt.update(db_paths=self.opt['dataroot_gt'], client_keys=['gt'])
-            self.file_client = FileClient(backend, **io_opt)
+            self.file_client = FileClient(backend, db_paths=self.opt['dataroot_gt'], client_keys=['gt'], **io_opt)
         return decode_raw(self.file_client.get(source, 'gt'), source), name
 
     def _fill_cache(self, opt):

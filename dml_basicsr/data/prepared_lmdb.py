@@ -20,6 +20,7 @@ from basicsr.utils import FileClient
 from basicsr.utils.lmdb_util import LmdbMaker
 
 from dml_basicsr.utils.atomic_write import TMP_PREFIX, TMP_SUFFIX, tmp_path
+from dml_basicsr.utils.bounded_read import MAX_META_INFO_BYTES, read_bounded
 from dml_basicsr.utils.safe_yaml import dump_yaml, read_yaml
 from .errors import DatasetError, DatasetNotFoundError
 from .image_io import decode_raw
@@ -48,14 +49,14 @@ def check_lmdb_complete(folder):
 
 
 def lmdb_keys(folder):
-    """Keys of a BasicSR LMDB folder (``<folder>/meta_info.txt``: ``<key>.png (h,w,c) ...``), whose data.mdb is
-    complete."""
+    """Keys of a BasicSR LMDB folder (``<folder>/meta_info.txt``: ``<key>.png (h,w,c) ...``, a regular file of at
+    most :data:`MAX_META_INFO_BYTES`), whose data.mdb is complete."""
     meta = os.path.join(folder, 'meta_info.txt')
     if not folder.endswith('.lmdb') or not os.path.isfile(meta):
         raise DatasetNotFoundError(f'{folder}: not a BasicSR LMDB folder (expected <name>.lmdb with meta_info.txt)')
     check_lmdb_complete(folder)
-    with open(meta) as f:
-        return [line.split('.')[0] for line in f if line.strip()]
+    text = read_bounded(meta, MAX_META_INFO_BYTES, DatasetError, 'meta_info files', encoding='utf-8')
+    return [line.split('.')[0] for line in text.splitlines() if line.strip()]
 
 
 # ----------------------------------------------------------------------------------------------- reading

@@ -40,6 +40,7 @@ from dml_basicsr.data.errors import DatasetError
 from dml_basicsr.data.image_io import check_image_file, convert_color, list_images, read_image
 from dml_basicsr.data.pair_transforms import image_to_tensor
 from dml_basicsr.utils.atomic_write import remove_stale_tmp, write_bytes_atomic, write_text_atomic
+from dml_basicsr.utils.bounded_read import MAX_META_INFO_BYTES, read_bounded
 from dml_basicsr.utils.checkpoint import file_sha256
 from dml_basicsr.utils.devices import torch_device
 from dml_basicsr.utils.output_folder import OutputFolderError, check_targets, output_lock  # noqa: F401 (re-exported)
@@ -210,11 +211,13 @@ def input_difference(old, new, shown=3):
 
 
 def _meta_info_names(output_dir):
+    """The names that the legacy ``meta_info.txt`` of ``output_dir`` lists ([] without one); OutputFolderError if it
+    is larger than :data:`MAX_META_INFO_BYTES`."""
     path = os.path.join(output_dir, META_INFO)
     if not os.path.isfile(path):
         return []
-    with open(path, encoding='utf-8', errors='replace') as f:
-        return [line.strip() for line in f if line.strip()]
+    text = read_bounded(path, MAX_META_INFO_BYTES, OutputFolderError, 'meta_info files').decode('utf-8', 'replace')
+    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def recorded_pairs(output_dir, record):

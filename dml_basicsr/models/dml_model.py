@@ -7,7 +7,6 @@ from basicsr.utils import tensor2img
 from basicsr.utils.registry import MODEL_REGISTRY
 
 from dml_basicsr.ops import center_pad, relative_kernel_error
-from dml_basicsr.utils.output_folder import OutputFolder
 from dml_basicsr.visualization.kernel_pictures import kernel_comparison, kernel_grid, weight_map_grid
 from .finite_loss import FiniteLossMixin
 from .per_image_metrics import PerImageMetricsMixin, image_metrics
@@ -137,7 +136,7 @@ class DMLModel(FiniteLossMixin, SafeTrainingMixin, PerImageMetricsMixin, SRModel
     def _save_pictures(self, dataset_name, img_name, current_iter, tb_logger=None):
         """Basis kernels, weight maps of this image and true vs learned kernels, as far as the net has them."""
         net = self._eval_net()
-        folder = OutputFolder(osp.join(self.opt['path']['visualization'], dataset_name), what='validation folder')
+        folder = self.output_folder(osp.join(self.opt['path']['visualization'], dataset_name))
         pictures = {}
         with torch.no_grad():
             if hasattr(net, 'basis_kernels'):

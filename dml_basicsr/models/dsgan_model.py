@@ -5,9 +5,11 @@ from collections import OrderedDict
 import torch
 import torch.nn.functional as F
 from basicsr.archs import build_network
+from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
 
 from dml_basicsr.ops.frequency_split import box_lowpass
+from dml_basicsr.utils.checkpoint import load_state_dict
 from .dml_model import DMLModel
 
 LOSS_WEIGHTS = {'low_weight': 1.0, 'gan_weight': 0.005, 'lpips_weight': 0.01}  # the paper's
@@ -27,7 +29,8 @@ class DSGANModel(DMLModel):
     synthetic LR of the validation HR against its real LR (Table 1's protocol).
 
     Options (``train``): ``optim_g``, ``optim_d`` (the paper: Adam 2e-4, betas [0.5, 0.999]), ``scheduler``,
-    ``low_weight``, ``gan_weight``, ``lpips_weight``, ``box_size`` (5); ``path.pretrain_network_d``.
+    ``low_weight``, ``gan_weight``, ``lpips_weight``, ``box_size`` (5); ``path.pretrain_network_d`` (with
+    ``strict_load_d``, ``param_key_d``), read like every network through the checked loader.
     """
 
     def init_training_settings(self):
@@ -38,7 +41,8 @@ class DSGANModel(DMLModel):
         self.print_network(self.net_d)
         load_path = self.opt['path'].get('pretrain_network_d')
         if load_path is not None:
-            self.load_network(self.net_d, load_path, self.opt['path'].get('strict_load_d', True), 'params')
+            self.load_network(self.net_d, load_path, self.opt['path'].get('strict_load_d', True),
+                              self.opt['path'].get('param_key_d', 'params'))
         self.net_d.train()
         self.weights = {key: float(train_opt.get(key, default)) for key, default in LOSS_WEIGHTS.items()}
         self.box_size = int(train_opt.get('box_size', 5))
@@ -53,6 +57,16 @@ class DSGANModel(DMLModel):
             self.lpips = get_lpips_model('alex', self.device)
         self.setup_optimizers()
         self.setup_schedulers()
+
+    def load_network(self, net, load_path, strict=True, param_key='params'):
+        """BasicSR's ``load_network`` (``module.`` prefixes removed; not ``strict``, the tensors of another shape are
+        dropped) through the checked loader (:func:`~dml_basicsr.utils.checkpoint.load_state_dict`: weights only,
+        bounded, finite; CheckpointError naming the file) instead of a raw ``torch.load``."""
+        net = self.get_bare_model(net)
+        state = {(k[7:] if k.startswith('module.') else k): v for k, v in load_state_dict(load_path, param_key).items()}
+        get_root_logger().info(f'Loading {type(net).__name__} model from {load_path}, with param key: [{param_key}].')
+        self._print_different_keys_loading(net, state, strict)
+        net.load_state_dict(state, strict=strict)
 
     def setup_optimizers(self):
         train_opt = self.opt['train']

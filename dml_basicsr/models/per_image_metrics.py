@@ -6,14 +6,16 @@ experiment folder when training, the results folder for ``basicsr test``), with 
 ``basicsr report`` reads these files.
 """
 import csv
+import io
 import os
+import stat
 from os import path as osp
 
 from basicsr.metrics import calculate_metric
 from basicsr.utils import get_root_logger
 
 from dml_basicsr.utils.options import OptionError
-from dml_basicsr.utils.output_folder import OutputFolder
+from dml_basicsr.utils.output_folder import OutputFolder, OutputFolderError, is_name_fragment
 
 
 def image_metrics(sr_img, gt_img, metric_opts):
@@ -28,15 +30,38 @@ def image_metrics(sr_img, gt_img, metric_opts):
     return {name: float(calculate_metric(data, opt_)) for name, opt_ in metric_opts.items()}
 
 
-def append_metrics_csv(path, rows):
-    """Append dict rows to a CSV file, writing the header when the file is new."""
-    is_new = not osp.exists(path)
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    with open(path, 'a', newline='') as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        if is_new:
-            writer.writeheader()
-        writer.writerows(rows)
+def read_own_file(path):
+    """The bytes of the regular file ``path`` (b'' if there is none), opened without following a link (OSError
+    ELOOP if it is one); OutputFolderError if it is no regular file (a FIFO would block, a device never end)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return b''
+    with os.fdopen(fd, 'rb') as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise OutputFolderError(f'{path} is not a regular file: move it away')
+        return f.read()
+
+
+def csv_rows_text(rows, header):
+    """Dict ``rows`` as CSV text (the csv module's ``\\r\\n`` lines), after a header line if ``header``."""
+    out = io.StringIO(newline='')
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+    if header:
+        writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def append_metrics_csv(path, rows, root=None):
+    """Append dict rows to a CSV file, writing the header when the file is new. The file is rewritten whole (old
+    rows and new, atomically) through an :class:`OutputFolder` of ``root`` (the run folder): OutputFolderError,
+    before anything is written, if the file or a folder from ``root`` down to it is a symbolic link."""
+    folder = OutputFolder(osp.dirname(osp.abspath(path)), what='metrics folder',
+                          root=None if root is None else osp.abspath(root))
+    name = osp.basename(path)
+    old = read_own_file(folder.target(name))
+    folder.write_bytes(name, old + csv_rows_text(rows, header=not old).encode('utf-8'))
 
 
 class PerImageMetricsMixin:
@@ -59,17 +84,30 @@ class PerImageMetricsMixin:
         validated[name] = current_iter
         super().validation(dataloader, current_iter, tb_logger, save_img)
 
+    def run_folder(self):
+        """The folder this run owns: ``path.experiments_root`` when training, ``path.results_root`` when testing
+        (None for a model built without them). Nothing of the validation is written outside it, nor through a link
+        below it."""
+        return self.opt['path'].get('experiments_root' if self.opt['is_train'] else 'results_root')
+
+    def output_folder(self, path):
+        """The :class:`OutputFolder` ``path`` (inside :meth:`run_folder`) that validation files are written into."""
+        return OutputFolder(path, what='validation folder', root=self.run_folder())
+
     def validation_image_path(self, dataset_name, img_name, current_iter):
-        """Where BasicSR's SRModel saves a validation image (``val.save_img``)."""
+        """Where BasicSR's SRModel saves a validation image (``val.save_img``); OptionError if ``val.suffix`` is no
+        plain part of a file name."""
         if self.opt['is_train']:
             return osp.join(self.opt['path']['visualization'], img_name, f'{img_name}_{current_iter}.png')
         suffix = self.opt['val'].get('suffix') or self.opt['name']
+        if not is_name_fragment(str(suffix)):
+            raise OptionError(f'val.suffix {suffix!r} is no plain part of a file name (no / or \\, no ..)')
         return osp.join(self.opt['path']['visualization'], dataset_name, f'{img_name}_{suffix}.png')
 
     def save_validation_image(self, img, dataset_name, img_name, current_iter):
         """Write a uint8 validation image at :meth:`validation_image_path` (whole, never through a link)."""
         path = self.validation_image_path(dataset_name, img_name, current_iter)
-        OutputFolder(osp.dirname(path), what='validation folder').write_png(osp.basename(path), img)
+        self.output_folder(osp.dirname(path)).write_png(osp.basename(path), img)
 
     def init_best_records(self, dataset_name, metric_opts, extra_lower_better=()):
         """BasicSR's best-metric records, plus lower-is-better ones for metrics outside ``val.metrics``."""
@@ -92,6 +130,6 @@ class PerImageMetricsMixin:
             self._update_best_metric_result(dataset_name, name, value, current_iter)
         if rows and self.opt.get('rank', 0) == 0:
             path = osp.join(self.opt['path']['log'], f'metrics_{dataset_name}.csv')
-            append_metrics_csv(path, rows)
+            append_metrics_csv(path, rows, self.run_folder())
             get_root_logger().info(f'Per-image metrics appended to {path}')
         self._log_validation_metric_values(current_iter, dataset_name, tb_logger)

@@ -1,6 +1,7 @@
 """Files written whole or not at all: a temporary file in the same folder, fsync, then ``os.replace``."""
 import contextlib
 import os
+import stat
 
 TMP_PREFIX = '.partial-'
 TMP_SUFFIX = '.tmp'
@@ -12,6 +13,22 @@ def tmp_path(path):
     return os.path.join(folder, f'{TMP_PREFIX}{base}.{os.getpid()}{TMP_SUFFIX}')
 
 
+def create_tmp_file(tmp):
+    """A new binary file at the temporary name ``tmp``, never written through a link: a regular file left there (by
+    an earlier process with this pid) is removed first; FileExistsError naming ``tmp`` if anything else (a link, a
+    folder) is there."""
+    try:
+        if stat.S_ISREG(os.lstat(tmp).st_mode):
+            os.remove(tmp)
+    except FileNotFoundError:
+        pass
+    return open(tmp, 'wb', opener=_create_exclusive)  # (its ``name`` is ``tmp``)
+
+
+def _create_exclusive(path, flags):
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+
+
 @contextlib.contextmanager
 def atomic_file(path):
     """A binary file to write ``path`` through: it replaces ``path`` (fsync, then rename) only when the block
@@ -19,8 +36,9 @@ def atomic_file(path):
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     tmp = tmp_path(path)
+    f = create_tmp_file(tmp)
     try:
-        with open(tmp, 'wb') as f:
+        with f:
             yield f
             f.flush()
             os.fsync(f.fileno())

@@ -1,7 +1,8 @@
 """Checkpoint files: the one place where this package calls ``torch.load`` (and writes ``torch.save`` files).
 
 Network weights and training states are read with ``weights_only=True`` (tensors and plain containers,
-never code); every failure is a :class:`CheckpointError` that names the file. Files are written atomically.
+never code) from regular files of at most :data:`~.bounded_read.MAX_CHECKPOINT_BYTES`; every failure is a
+:class:`CheckpointError` that names the file. Files are written atomically.
 """
 import collections
 import hashlib
@@ -13,6 +14,7 @@ import zipfile
 import torch
 
 from .atomic_write import atomic_file
+from .bounded_read import MAX_CHECKPOINT_BYTES, open_regular_file
 
 # What BasicSR's training states hold besides tensors, numbers, strings, lists and dicts (checked by saving the
 # states of Adam with MultiStepLR and CosineAnnealingRestartLR, the optimizer/schedulers of this package's option
@@ -33,11 +35,12 @@ def _first_line(error):
     return (str(error).strip().splitlines() or [''])[0]
 
 
-def _unsafe_globals(path):
-    """The globals of a torch zip file that the weights-only unpickler does not allow (none if unreadable)."""
+def _unsafe_globals(file):
+    """The globals of an open torch zip file that the weights-only unpickler does not allow (none if unreadable)."""
     try:
+        file.seek(0)
         with torch.serialization.safe_globals(list(TRAINING_STATE_GLOBALS)):
-            return torch.serialization.get_unsafe_globals_in_checkpoint(path)
+            return torch.serialization.get_unsafe_globals_in_checkpoint(file)
     except Exception:  # noqa: BLE001  (not a zip file: it is reported as unreadable instead)
         return []
 
@@ -49,39 +52,53 @@ MAX_INFLATION = 4
 # view of 10^9 elements, which the first ``.float()`` or ``isfinite`` of it turns into gigabytes.
 MAX_TENSOR_BYTES_PER_STORAGE_BYTE = 4
 SLACK_BYTES = 1 << 20
+# The most values (items of dicts, lists and tuples) a loaded checkpoint's containers may hold: far above any network
+# or training state (thousands), far below what a shared object graph expands to (2^60 for a few kB).
+MAX_CHECKPOINT_VALUES = 10_000_000
 
 
-def _check_archive(path, what):
-    """CheckpointError unless ``path`` is a torch zip archive whose records inflate to at most MAX_INFLATION x its
-    size (checked on the zip directory, before anything is inflated)."""
+def _check_archive(file, path, what):
+    """CheckpointError unless the open ``file`` of ``path`` is a torch zip archive whose records inflate to at most
+    MAX_INFLATION x its size (checked on the zip directory, before anything is inflated)."""
     try:
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(file) as archive:
             inflated = sum(info.file_size for info in archive.infolist())
     except (zipfile.BadZipFile, OSError) as e:
         raise CheckpointError(f'{path}: cannot load a {what} (not a zip archive as torch.save writes it: '
                               f'{_first_line(e)})') from None
-    size = os.path.getsize(path)
+    size = os.fstat(file.fileno()).st_size
     if inflated > MAX_INFLATION * size + SLACK_BYTES:
         raise CheckpointError(f'{path}: refused to load this {what}: its {size} bytes declare {inflated} bytes of '
                               f'compressed records (torch.save writes them uncompressed): a zip bomb')
 
 
-def _tensors_in(obj):
-    if torch.is_tensor(obj):
-        yield obj
-    elif isinstance(obj, dict):
-        for value in obj.values():
-            yield from _tensors_in(value)
-    elif isinstance(obj, (list, tuple)):
-        for value in obj:
-            yield from _tensors_in(value)
+def _tensors_in(obj, path, what):
+    """The tensors in the dicts, lists and tuples of a loaded checkpoint, once per place they are held in. Each
+    container is walked once, however often it is shared: a few kB of pickle can hold a=[a, a] nested 60 times, 61
+    lists that a walk as a tree would visit 2^60 times. CheckpointError naming ``path`` if the containers hold more
+    than :data:`MAX_CHECKPOINT_VALUES` values."""
+    tensors, walked, stack, visited = [], set(), [obj], 1
+    while stack:
+        item = stack.pop()
+        if torch.is_tensor(item):
+            tensors.append(item)
+        elif isinstance(item, (dict, list, tuple)) and id(item) not in walked:
+            walked.add(id(item))
+            values = item.values() if isinstance(item, dict) else item
+            visited += len(values)
+            if visited > MAX_CHECKPOINT_VALUES:
+                raise CheckpointError(f'{path}: refused to load this {what}: its containers hold more than '
+                                      f'{MAX_CHECKPOINT_VALUES} values (network weights and training states hold '
+                                      'thousands)')
+            stack.extend(values)
+    return tensors
 
 
 def _check_tensor_sizes(obj, path, what):
     """CheckpointError if a tensor views more elements than its storage holds (an expanded, stride-0 view) or the
     tensors together declare far more bytes than their storages: both cost memory the file never paid for."""
     storages, declared = {}, 0
-    for tensor in _tensors_in(obj):
+    for tensor in _tensors_in(obj, path, what):
         storage = tensor.untyped_storage()
         tensor_bytes = tensor.numel() * tensor.element_size()
         if tensor_bytes > storage.nbytes():
@@ -99,21 +116,38 @@ def _check_tensor_sizes(obj, path, what):
 def _torch_load(path, what, map_location='cpu', safe_globals=()):
     """``torch.load(path, weights_only=True)``; CheckpointError (UnsafeCheckpointError for code) naming the file.
 
-    The zip directory is checked before loading (no zip bomb) and the tensors after (no expanded views): a checkpoint
-    takes about the memory its file size says.
+    The file must be a regular file of at most :data:`MAX_CHECKPOINT_BYTES`; the zip directory is checked before
+    loading (no zip bomb) and the tensors after (no expanded views): a checkpoint takes about the memory its file size
+    says.
     """
-    if not os.path.isfile(path):
-        raise CheckpointError(f'{path}: {what} not found')
-    _check_archive(path, what)
+    with _open_checkpoint(path, what) as f:
+        _check_archive(f, path, what)
+        f.seek(0)
+        return _load_opened(f, path, what, map_location, safe_globals)
+
+
+def _open_checkpoint(path, what):
+    """The binary file of the checkpoint ``path``; CheckpointError naming it unless it is a regular file of at most
+    :data:`MAX_CHECKPOINT_BYTES` (a FIFO is refused without blocking)."""
+    try:
+        return open_regular_file(path, MAX_CHECKPOINT_BYTES, CheckpointError, f'{what}s')
+    except (FileNotFoundError, NotADirectoryError):
+        raise CheckpointError(f'{path}: {what} not found') from None
+    except OSError as e:
+        raise CheckpointError(f'{path}: cannot read this {what} ({e.strerror or e})') from None
+
+
+def _load_opened(f, path, what, map_location, safe_globals):
+    """``torch.load`` of the open checkpoint file ``f`` of ``path``, weights only, its tensor sizes checked."""
     try:
         with torch.serialization.safe_globals(list(safe_globals)):
-            loaded = torch.load(path, map_location=map_location, weights_only=True)
+            loaded = torch.load(f, map_location=map_location, weights_only=True)
         _check_tensor_sizes(loaded, path, what)
         return loaded
     except CheckpointError:
         raise
     except pickle.UnpicklingError as e:
-        unsafe = _unsafe_globals(path)
+        unsafe = _unsafe_globals(f)
         if unsafe:
             raise UnsafeCheckpointError(
                 f'{path}: refused to load this {what}: it refers to {", ".join(unsafe)}, code that loading it would '

@@ -40,6 +40,7 @@ import sys
 import yaml
 
 from .atomic_write import write_text_atomic
+from .bounded_read import MAX_YAML_BYTES, read_bounded
 from .checkpoint import file_sha256
 from .safe_yaml import dump_yaml, load_yaml_text, read_yaml, yaml_problem
 from .options import OptionError
@@ -153,16 +154,16 @@ def ordered_row(row):
 
 
 def manifest_header(path):
-    """The ``#`` comment lines (and blank lines) at the top of an existing manifest, as text; '' if none."""
+    """The ``#`` comment lines (and blank lines) at the top of an existing manifest, as text; '' if none. ManifestError
+    if the manifest is not a regular UTF-8 file of at most :data:`MAX_YAML_BYTES`."""
     if not os.path.isfile(path):
         return ''
     header = []
-    with open(path, encoding='utf-8') as f:
-        for line in f:
-            if line.strip() and not line.lstrip().startswith('#'):
-                break
-            header.append(line)
-    return ''.join(header).rstrip('\n') + '\n' if any(line.strip() for line in header) else ''
+    for line in read_bounded(path, MAX_YAML_BYTES, ManifestError, 'manifests', encoding='utf-8').splitlines():
+        if line.strip() and not line.lstrip().startswith('#'):
+            break
+        header.append(line)
+    return '\n'.join(header).rstrip('\n') + '\n' if any(line.strip() for line in header) else ''
 
 
 def manifest_text(path, rows, header=None):

@@ -88,9 +88,11 @@ def run_lock(parent, name, command):
     ``<parent>/.<name>.lock`` (BasicSR renames ``<parent>/<name>`` itself when it archives an old run, so the folder
     cannot carry it); OutputFolderError if another process runs ``name`` there now."""
     os.makedirs(parent, exist_ok=True)
-    with _flock(os.path.join(parent, f'.{name}.lock'), os.O_RDWR | os.O_CREAT,
-                f'{os.path.join(parent, name)} is being written by another {command} now (one run of a name at a time); '
-                'wait for it to finish, or give this run another name'):
+    lock = os.path.join(parent, f'.{name}.lock')
+    refuse_link(lock, 'the run lock')
+    with _flock(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW,
+                f'{os.path.join(parent, name)} is being written by another {command} now (one run of a name at a '
+                'time); wait for it to finish, or give this run another name'):
         yield
 
 
@@ -106,6 +108,12 @@ def overlap(output, inputs):
         if _inside(out, src):
             return input_path, 'lies inside the input'
     return None
+
+
+def is_name_fragment(text):
+    """Whether the string ``text`` can be part of one file name: no path separator, no ``..``, no NUL (so not an
+    absolute path either)."""
+    return isinstance(text, str) and not any(part in text for part in ('/', '\\', '..', '\0'))
 
 
 def refuse_link(path, what):
@@ -125,17 +133,84 @@ def check_output_file(path, inputs, what='--output'):
                                 'is; write it elsewhere')
 
 
+def folders_down(root, path, what):
+    """``root`` and every folder below it down to ``path`` (``root`` or a folder inside it), in that order;
+    OutputFolderError if ``path`` lies outside ``root``."""
+    rel = os.path.relpath(os.path.abspath(path), os.path.abspath(root))
+    if rel == os.pardir or rel.startswith(os.pardir + os.sep):
+        raise OutputFolderError(f'{what} {path} lies outside its run folder {root}: nothing is written there')
+    parts = [] if rel == os.curdir else rel.split(os.sep)
+    return [os.path.join(root, *parts[:depth]) for depth in range(len(parts) + 1)]
+
+
+def check_real_folders(path, root, what):
+    """OutputFolderError unless every folder from ``root`` down to ``path`` is a real folder (or absent), none a
+    symbolic link or a file, and ``path`` resolves to where it lies inside ``root`` (no link, no ``..`` through one)."""
+    for folder in folders_down(root, path, what):
+        refuse_link(folder, what)
+        if os.path.lexists(folder) and not os.path.isdir(folder):
+            raise OutputFolderError(f'{what} {folder} exists and is not a folder')
+    rel = os.path.relpath(os.path.abspath(path), os.path.abspath(root))
+    if os.path.realpath(path) != os.path.normpath(os.path.join(os.path.realpath(root), rel)):
+        raise OutputFolderError(f'{what} {path} resolves to {os.path.realpath(path)}, outside its place in {root}: '
+                                'this command never writes through a link')
+
+
+def make_real_folders(path, root, what):
+    """Create ``root`` (through the folders above it, as they are) and every folder below it down to ``path``, one at
+    a time without following a link: OutputFolderError if one of them is (or became) a link or a file."""
+    os.makedirs(os.path.dirname(os.path.abspath(root)), exist_ok=True)
+    for folder in folders_down(root, path, what):
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(folder)
+        refuse_link(folder, what)
+        if not os.path.isdir(folder):
+            raise OutputFolderError(f'{what} {folder} exists and is not a folder')
+
+
+def first_link(path, inside=True):
+    """``path`` if it is a symbolic link, else (``inside``) the first link anywhere below it, walked in sorted order
+    without following links; None if there is none (or ``path`` is absent)."""
+    if os.path.islink(path):
+        return path
+    if not inside:
+        return None
+    for folder, dirs, files in os.walk(path):
+        dirs.sort()
+        for name in sorted(dirs + files):
+            if os.path.islink(os.path.join(folder, name)):
+                return os.path.join(folder, name)
+    return None
+
+
+def check_run_folder(path, what, inside=True):
+    """OutputFolderError naming the first symbolic link at ``path`` or (``inside``) anywhere below it (``what`` says
+    what the folder is): BasicSR's own writers (its log, checkpoints, pictures) would write through it."""
+    link = first_link(path, inside)
+    if link is None:
+        return
+    place = f'{what} {path} is a symbolic link' if link == path else f'{link} is a symbolic link inside {what} {path}'
+    raise OutputFolderError(f'{place} (to {os.path.realpath(link)}): the run writes there and never through a link; '
+                            'remove the link, or give the run another name')
+
+
 class OutputFolder:
     """The folder a command writes its files into, each through :meth:`write_bytes` (or its wrappers).
 
     Checked when made, before anything is written: the folder is no symbolic link, and it neither holds, is, nor
     lies inside any of ``inputs`` (resolved paths). Each file name is one path component (no separator, not
     ``.``/``..``: nothing lands outside the folder), a target that is a symbolic link is refused (never written
-    through), and every file is written whole under a temporary name, then renamed."""
+    through), and every file is written whole under a temporary name, then renamed.
 
-    def __init__(self, path, inputs=(), what='--output'):
-        self.path, self.what = path, what
+    ``root`` (optional): the folder the command owns (``experiments/<name>``, ``results/<name>``), holding ``path``:
+    then every folder from ``root`` down to ``path`` is a real folder inside ``root``, none a link
+    (:func:`check_real_folders`), and the missing ones are created without following links."""
+
+    def __init__(self, path, inputs=(), what='--output', root=None):
+        self.path, self.what, self.root = path, what, root
         refuse_link(path, what)
+        if root is not None:
+            check_real_folders(path, root, what)
         if os.path.exists(path) and not os.path.isdir(path):
             raise OutputFolderError(f'{what} {path} exists and is not a folder')
         found = overlap(path, inputs)
@@ -157,11 +232,18 @@ class OutputFolder:
         """:meth:`target` of every name, before the first is written."""
         return [self.target(name) for name in names]
 
+    def make(self):
+        """Create the folder (with ``root``: each missing folder below it, never through a link)."""
+        if self.root is None:
+            os.makedirs(self.path, exist_ok=True)
+        else:
+            make_real_folders(self.path, self.root, self.what)
+
     def write_bytes(self, name, data):
         from .atomic_write import write_bytes_atomic  # here: the lock functions above import nothing of the package
 
         path = self.target(name)
-        os.makedirs(self.path, exist_ok=True)
+        self.make()
         write_bytes_atomic(path, data)
         return path
 

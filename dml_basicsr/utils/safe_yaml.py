@@ -6,11 +6,14 @@ manifests of trained networks, ``synthesis.yml``, ``prepared.yml``, the shipped 
 addition: a number in exponent form without a dot or an exponent sign (``1e-3``, ``2e4``), which YAML 1.1 reads
 as a string, is the float BasicSR users mean. BasicSR's option files (``!!float 1e-4``, ``!!str`` and the other
 standard tags) read as with BasicSR's own loader; ``!!python/...`` and other unknown tags are one error line
-naming the file.
+naming the file. Files are read with a bound (:mod:`.bounded_read`): regular files of at most
+:data:`~.bounded_read.MAX_YAML_BYTES` only.
 """
 import re
 
 import yaml
+
+from .bounded_read import MAX_YAML_BYTES, read_bounded
 
 
 class SafeOptionLoader(yaml.SafeLoader):
@@ -99,15 +102,27 @@ def load_yaml_text(text, where, error=ValueError):
         loader.dispose()
 
 
-def read_yaml(path, error=ValueError, opener=open):
-    """The YAML data of the file ``path`` (UTF-8); ``error('<path>: ...')`` if it cannot be read or is not plain
-    YAML data (e.g. a ``!!python/object/apply`` tag). ``opener(path, encoding=...)`` opens it (e.g. a package
-    resource's ``open``)."""
+def read_yaml(path, error=ValueError, opener=None):
+    """The YAML data of the file ``path`` (UTF-8); ``error('<path>: ...')`` if it is not a regular file of at most
+    :data:`MAX_YAML_BYTES` (a FIFO or ``/dev/zero`` is refused without blocking), cannot be read or is not plain
+    YAML data (e.g. a ``!!python/object/apply`` tag). ``opener(path, encoding=...)``, if given, opens it instead
+    (e.g. a package resource's ``open``); what it reads is bounded the same."""
+    if opener is None:
+        text = read_bounded(path, MAX_YAML_BYTES, error, 'YAML files', encoding='utf-8')
+    else:
+        text = read_opened_text(path, opener, error)
+    return load_yaml_text(text, path, error)
+
+
+def read_opened_text(path, opener, error):
+    """The text of ``path`` opened with ``opener`` (UTF-8), at most :data:`MAX_YAML_BYTES` characters of it."""
     try:
         with opener(path, encoding='utf-8') as f:
-            text = f.read()
+            text = f.read(MAX_YAML_BYTES + 1)
     except UnicodeDecodeError as e:
         raise error(f'{path}: not UTF-8 text ({e.reason} at byte {e.start})') from None
     except OSError as e:
         raise error(f'{path}: cannot read ({e.strerror or e})') from None
-    return load_yaml_text(text, path, error)
+    if len(text) > MAX_YAML_BYTES:
+        raise error(f'{path}: more than the {MAX_YAML_BYTES} bytes YAML files may have')
+    return text
