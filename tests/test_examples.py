@@ -11,6 +11,7 @@ import torch
 
 from conftest import PROJECT_ROOT
 from dml_basicsr.archs import VDSR
+from dml_basicsr.degradation.pretrained_models import pretrained_path
 
 EXAMPLES = Path(__file__).resolve().parents[1] / 'examples'
 
@@ -56,6 +57,29 @@ def test_mmengine_runner_example_trains_validates_and_writes_only_into_work_dir(
     assert 'net.conv_last.weight' in state and 'data_preprocessor.degradation.net.basis' in state
     config = (work_dir / 'config.py').read_text()
     assert "dml_basicsr.integrations.mmengine" in config and "type='dml_basicsr.DMLDataPreprocessor'" in config
+
+
+def test_mmengine_runner_example_trains_the_config_it_is_given(tmp_path):
+    """--config: a copy of the example's config with a narrower network (num_feat 8), the shipped x1 model instead
+    of x2 (the network's scale 1) and a smaller validation crop, trained for one iteration."""
+    text = (EXAMPLES / 'mmengine_sr' / 'config.py').read_text()
+    changes = {'num_feat=32': 'num_feat=8', "pretrained='city100-nikon-x2'": "pretrained='city100-nikon-x1'",
+               'scale=2,': 'scale=1,', 'crop_size=256': 'crop_size=64'}
+    for old, new in changes.items():
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    config, work_dir = tmp_path / 'small.py', tmp_path / 'work'
+    config.write_text(text)
+    env = {**os.environ, 'PYTHONDONTWRITEBYTECODE': '1'}
+    command = [sys.executable, str(EXAMPLES / 'mmengine_sr' / 'train.py'), '--work-dir', str(work_dir), '--iters', '1',
+               '--config', str(config)]
+    run = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+    state = torch.load(work_dir / 'iter_1.pth', map_location='cpu', weights_only=False)['state_dict']
+    assert state['net.conv_last.weight'].shape == (3, 8, 3, 3)  # num_feat 8
+    x1 = torch.load(pretrained_path('city100-nikon-x1'), map_location='cpu', weights_only=True)['params']
+    assert torch.equal(state['data_preprocessor.degradation.net.basis'], x1['basis'])
+    assert "pretrained='city100-nikon-x1'" in (work_dir / 'small.py').read_text()
 
 
 def test_both_examples_take_another_degradation_by_name(tmp_path, capsys):

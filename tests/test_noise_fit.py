@@ -143,7 +143,8 @@ def test_fitted_noise_errors_are_one_clear_message(tmp_path, monkeypatch):
     manifest = {name: {k: v for k, v in entry.items() if k != 'noise'}
                 for name, entry in pretrained_models.pretrained_manifest().items()}
     monkeypatch.setattr(pretrained_models, 'pretrained_manifest', lambda: manifest)
-    with pytest.raises(ValueError, match="shipped model 'realsr-x4' has no fitted noise.*basicsr fit-noise -opt .*--save-beside"):
+    with pytest.raises(ValueError,
+                       match="shipped model 'realsr-x4' has no fitted noise.*basicsr fit-noise -opt .*--save-beside"):
         DMLDegradation.pretrained('realsr-x4', noise='fitted')
 
 
@@ -187,15 +188,20 @@ def fit_noise_options(dataroot, color='y'):
         lr_grid='lr', color=color, io_backend=dict(type='disk'), gt_size=96)))
 
 
-def test_fit_noise_takes_a_shipped_model_by_name_but_never_writes_beside_it(tmp_path):
+@pytest.mark.parametrize('option', ['--checkpoint', '--pretrained'])
+def test_fit_noise_takes_a_shipped_model_by_name_but_never_writes_beside_it(tmp_path, option):
     write_realsr_pairs(tmp_path / 'RealSR', ids=(1,))
     opt = write_yaml(tmp_path / 'opt.yml', fit_noise_options(tmp_path / 'RealSR', color='y'))
-    proc = run_cli(['fit-noise', '-opt', str(opt), '--checkpoint', 'realsr-x4', '--output', 'fit'], cwd=tmp_path)
+    proc = run_cli(['fit-noise', '-opt', str(opt), option, 'realsr-x4', '--output', 'fit'], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert yaml.safe_load((tmp_path / 'fit' / 'noise.yml').read_text())['y']['data']['checkpoint'] == 'realsr_x4.pth'
-    proc = run_cli(['fit-noise', '-opt', str(opt), '--checkpoint', 'realsr-x4', '--output', 'fit2', '--save-beside'],
+    data = yaml.safe_load((tmp_path / 'fit' / 'noise.yml').read_text())
+    assert data['y']['data']['checkpoint'] == 'realsr_x4.pth'
+    assert data['checkpoint_sha256'] == pretrained_models.pretrained_manifest()['realsr-x4']['sha256']
+    proc = run_cli(['fit-noise', '-opt', str(opt), option, 'realsr-x4', '--output', 'fit2', '--save-beside'],
                    cwd=tmp_path)
-    assert proc.returncode == 2 and 'never writes into' in proc.stderr and not (tmp_path / 'fit2').exists()
+    line = one_error_line(proc, 'fit-noise')
+    assert f'{option} realsr-x4 --save-beside' in line and 'never writes into' in line
+    assert proc.returncode == 2 and not (tmp_path / 'fit2').exists()
 
 
 def test_fit_noise_command_writes_its_outputs(tmp_path):
@@ -230,7 +236,8 @@ def test_fit_noise_command_refuses_bad_input_with_one_line(tmp_path):
     opt = write_yaml(tmp_path / 'opt.yml', fit_noise_options(tmp_path / 'RealSR'))
     x1 = PROJECT_ROOT / 'dml_basicsr' / 'degradation' / 'pretrained' / 'city100_nikon_x1.pth'
     cases = [
-        (['--checkpoint', str(tmp_path / 'none.pth')], 'none.pth: file not found'),
+        (['--checkpoint', str(tmp_path / 'none.pth')], 'none.pth: checkpoint not found'),
+        (['--checkpoint', str(tmp_path)], f'--checkpoint {tmp_path}: not a file'),
         (['--checkpoint', str(x1)], 'the x1 model makes an LR of (384, 384) from this HR, the real LR is (96, 96)'),
         (['--checkpoint', str(x1), '--dataset', 'val'], 'no section datasets.val'),
         (['--checkpoint', str(save_dmlnet(tmp_path / 'x2.pth')), '--force_yml', 'datasets:train:dataroot=/nonexistent'],

@@ -13,11 +13,14 @@ import yaml
 from basicsr.utils import tensor2img
 from basicsr.utils.registry import DATASET_REGISTRY
 
-from conftest import CODE_TAGS, expect_option_error, hostile, run_cli, tiny_dml_options
+from conftest import (CODE_TAGS, expect_option_error, hostile, one_error_line, run_cli, sr_options, tiny_dml_options,
+                      write_yaml)
 from dml_basicsr import DMLDegradation
 from dml_basicsr.data.embedded import load_embedded
+from dml_basicsr.data.image_io import read_image
 from dml_basicsr.degradation.pretrained_models import pretrained_manifest, pretrained_path
 from dml_basicsr.models.per_image_metrics import image_metrics
+from dml_basicsr.visualization.paper_figures import degradation_figures
 
 MANIFEST = pretrained_manifest()
 NAMES = sorted(MANIFEST)
@@ -129,10 +132,11 @@ def test_a_damaged_install_is_one_line(tmp_path, damaged_install, damage, fragme
     expect_option_error(tmp_path, opt, fragment)
 
 
-@pytest.mark.parametrize('flags', [['--pretrained', 'realsr-x4'], ['--checkpoint', 'realsr-x4']])
-def test_synthesize_and_visualize_take_a_shipped_model_by_name(tmp_path, flags):
+@pytest.mark.parametrize('flags, dml_flag', [(['--pretrained', 'realsr-x4'], '--pretrained'),
+                                             (['--checkpoint', 'realsr-x4'], '--dml')])
+def test_synthesize_and_visualize_take_a_shipped_model_by_name(tmp_path, flags, dml_flag):
     """``--checkpoint NAME`` (no such file) means the shipped model, as ``--pretrained NAME`` does; its own fitted
-    noise comes with it."""
+    noise comes with it. visualize takes it as ``--dml NAME`` and as ``--pretrained NAME``."""
     (tmp_path / 'in').mkdir()
     rng = np.random.default_rng(0)
     cv2.imwrite(str(tmp_path / 'in' / 'a.png'), cv2.GaussianBlur(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8),
@@ -144,5 +148,69 @@ def test_synthesize_and_visualize_take_a_shipped_model_by_name(tmp_path, flags):
     assert record['checkpoint'] == str(pretrained_path('realsr-x4'))
     assert record['noise'] == 'fitted (shipped with realsr-x4)' and record['scale'] == 4
     assert cv2.imread(str(tmp_path / 'out' / 'LR' / 'a.png')).shape == (16, 16, 3)
-    proc = run_cli(['visualize', '--image', 'in/a.png', '--output', 'fig', '--dml', 'realsr-x4'], cwd=tmp_path)
+    proc = run_cli(['visualize', '--image', 'in/a.png', '--output', 'fig', dml_flag, 'realsr-x4'], cwd=tmp_path)
     assert proc.returncode == 0 and (tmp_path / 'fig' / 'basis.png').is_file(), proc.stderr[-2000:]
+    basis = cv2.imread(str(tmp_path / 'fig' / 'basis.png'), cv2.IMREAD_UNCHANGED)
+    net = DMLDegradation.pretrained('realsr-x4').net
+    expected = degradation_figures(net, read_image(str(tmp_path / 'in' / 'a.png')), None, 4)['basis.png']
+    assert basis.shape == expected.shape and (basis == expected).all()  # realsr-x4's own basis
+
+
+def test_from_checkpoint_takes_a_shipped_name_and_a_file_of_that_name_wins(tmp_path, monkeypatch):
+    by_name = DMLDegradation.from_checkpoint('realsr-x4', noise='fitted', seed=0)
+    shipped = DMLDegradation.pretrained('realsr-x4', noise='fitted', seed=0)
+    hr = torch.rand(1, 3, 32, 32)
+    assert by_name.noise == 'fitted' and torch.equal(by_name(hr), shipped(hr))  # the same weights and fitted noise
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(pretrained_path('city100-nikon-x2'), tmp_path / 'realsr-x4')
+    assert DMLDegradation.from_checkpoint('realsr-x4').scale == 2  # the file in the working folder, not the x4 model
+
+
+def test_option_sections_and_the_api_take_a_shipped_name_as_checkpoint(tmp_path):
+    from dml_basicsr.commands.preflight import check_option_file
+    from dml_basicsr.degradation import build_degradation
+    from dml_basicsr.degradation.sources import describe_degradation
+    from dml_basicsr.integrations.degradation_options import component_degradation
+
+    section = {'checkpoint': 'city100-nikon-x2', 'noise_sigma': 0}
+    deg = build_degradation(section)
+    assert deg.scale == 2 and 'city100-nikon-x2 (sha256 ' + MANIFEST['city100-nikon-x2']['sha256'] in \
+        describe_degradation(section, deg)
+    assert component_degradation('DMLDegrade', {'checkpoint': 'realsr-x4', 'pretrained': None}).scale == 4
+    opt = check_option_file(str(write_yaml(tmp_path / 'opt.yml', sr_options(tmp_path, 'city100-nikon-x2'))),
+                            command='train')
+    assert opt['degradation']['checkpoint'] == 'city100-nikon-x2'
+    # the name is the shipped x4 model, checked against the x2 patches like any checkpoint
+    expect_option_error(tmp_path, sr_options(tmp_path, 'realsr-x4'), 'realsr_x4.pth is a x4 DMLNet',
+                        'needs x2 LR patches')
+
+
+UNKNOWN_NAME = ('checkpoint not found', 'nor a shipped model (city100-nikon-x1, city100-nikon-x2, realsr-x4; '
+                'use pretrained: NAME / --pretrained NAME for a shipped model)')
+
+
+def test_an_unknown_name_is_one_line_listing_the_shipped_names(tmp_path):
+    from dml_basicsr.degradation.pretrained_models import checkpoint_or_pretrained
+    from dml_basicsr.utils.checkpoint import CheckpointError
+
+    for call in (lambda: checkpoint_or_pretrained('realsr-x5'), lambda: DMLDegradation.from_checkpoint('realsr-x5'),
+                 lambda: DMLDegradation.from_options({'checkpoint': 'realsr-x5'})):
+        with pytest.raises(CheckpointError) as info:
+            call()
+        assert str(info.value).startswith('realsr-x5: checkpoint not found (') and '\n' not in str(info.value)
+        assert all(fragment in str(info.value) for fragment in UNKNOWN_NAME)
+    expect_option_error(tmp_path, sr_options(tmp_path, 'realsr-x5'), 'degradation.checkpoint realsr-x5: ',
+                        *UNKNOWN_NAME)
+    (tmp_path / 'in').mkdir()
+    cv2.imwrite(str(tmp_path / 'in' / 'a.png'), np.zeros((16, 16, 3), np.uint8))
+    commands = {'synthesize': ['--input', 'in', '--output', 'out', '--checkpoint', 'realsr-x5'],
+                'visualize': ['--image', 'in/a.png', '--output', 'out', '--dml', 'realsr-x5'],
+                'fit-noise': ['-opt', 'opt.yml', '--output', 'out', '--checkpoint', 'realsr-x5']}
+    for command, args in commands.items():
+        line = one_error_line(run_cli([command, *args], cwd=tmp_path), command)
+        option = {'visualize': '--dml ', 'fit-noise': '--checkpoint ', 'synthesize': ''}[command]
+        assert f'error: {option}realsr-x5: checkpoint not found' in line and all(f in line for f in UNKNOWN_NAME), line
+        assert not (tmp_path / 'out').exists()
+    for command, args in (('visualize', commands['visualize'][:4]), ('fit-noise', commands['fit-noise'][:4])):
+        line = one_error_line(run_cli([command, *args, '--pretrained', 'realsr-x5'], cwd=tmp_path), command)
+        assert "unknown pretrained DML model 'realsr-x5'; available: city100-nikon-x1" in line

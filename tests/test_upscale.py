@@ -6,7 +6,7 @@ import pytest
 import torch
 from basicsr.archs.srresnet_arch import MSRResNet
 
-from conftest import one_error_line, run_cli
+from conftest import one_error_line, run_cli, write_yaml
 from dml_basicsr.archs import VDSR, DMLNet
 from dml_basicsr.ops.tiled_upscale import upscale_tiled
 from dml_basicsr.utils.model_manifest import write_manifest
@@ -79,7 +79,8 @@ def test_a_folder_of_odd_photos_comes_out_twice_the_size(models, photos, tmp_pat
 
 def test_the_tiled_command_writes_what_the_network_gives_on_the_whole_image(models, photos, tmp_path):
     proc = run_cli(['upscale', '-i', str(photos / 'colour.png'), '-o', str(tmp_path / 'out'), '--model',
-                    str(models / 'rgb.pth'), '--tile', '8', '--tile-pad', '12', '--suffix', '', '--no-progress'], cwd=tmp_path)
+                    str(models / 'rgb.pth'), '--tile', '8', '--tile-pad', '12', '--suffix', '', '--no-progress'],
+                   cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     rgb = cv2.imread(str(photos / 'colour.png'))[:, :, ::-1].astype(np.float32) / 255.
     with torch.no_grad():
@@ -122,3 +123,32 @@ def test_refusals_are_one_line_before_anything_is_written(models, photos, tmp_pa
     proc = run_cli(['upscale', '-i', str(source), '-o', str(out), '--model', model, '--no-progress'], cwd=tmp_path)
     assert proc.returncode == 2 and fragment in one_error_line(proc, 'upscale'), proc.stderr[-2000:]
     assert not out.exists()
+
+
+def test_an_experiment_folder_is_a_model(photos, tmp_path):
+    """``--model experiments/NAME``: its option copy's network_g and its latest net_g (here of rgb_net(3), not of
+    the older net_g_1.pth)."""
+    exp = tmp_path / 'experiments' / 'tiny_x2'
+    (exp / 'models').mkdir(parents=True)
+    write_yaml(exp / 'train_tiny.yml', dict(name='tiny_x2', network_g=RGB_NET))
+    torch.save({'params': rgb_net(seed=0).state_dict()}, exp / 'models' / 'net_g_1.pth')
+    torch.save({'params': rgb_net(seed=3).state_dict()}, exp / 'models' / 'net_g_latest.pth')
+    proc = run_cli(['upscale', '-i', str(photos / 'colour.png'), '-o', 'out', '--model', 'experiments/tiny_x2',
+                    '--tile', '0', '--no-progress'], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rgb = cv2.imread(str(photos / 'colour.png'))[:, :, ::-1].astype(np.float32) / 255.
+    with torch.no_grad():
+        whole = rgb_net(seed=3)(torch.from_numpy(rgb.transpose(2, 0, 1).copy())[None])[0].clamp(0, 1).numpy()
+    expected = np.round(whole.transpose(1, 2, 0)[:, :, ::-1] * 255.)
+    out = cv2.imread(str(tmp_path / 'out' / 'colour_out.png')).astype(np.float32)
+    assert out.shape == expected.shape == (46, 82, 3) and np.abs(out - expected).max() <= 1
+
+
+def test_cuda_without_cuda_is_refused_before_the_output_exists(models, photos, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)  # run_cli hides CUDA too; this says so here
+    proc = run_cli(['upscale', '-i', str(photos), '-o', str(tmp_path / 'out'), '--model', str(models / 'rgb.pth'),
+                    '--device', 'cuda', '--no-progress'], cwd=tmp_path)
+    errors = [line for line in proc.stderr.splitlines() if 'error' in line]
+    assert proc.returncode == 2 and errors == ["basicsr upscale: error: --device 'cuda' requested, but CUDA is not "
+                                               'available'], proc.stderr
+    assert not (tmp_path / 'out').exists()

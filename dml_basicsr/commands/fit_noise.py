@@ -1,6 +1,6 @@
 """``basicsr fit-noise``: the signal-dependent noise of a trained DML model, fitted on its training pairs.
 
-    basicsr fit-noise -opt options/train_dml_realsr_crops_x4.yml --checkpoint PTH --output DIR
+    basicsr fit-noise -opt options/train_dml_realsr_crops_x4.yml (--checkpoint PTH | --pretrained NAME) --output DIR
                       [--dataset train] [--save-beside] [--force_yml key:sub=value ...]
 """
 import argparse
@@ -10,7 +10,7 @@ from dml_basicsr.data.errors import DatasetError
 from dml_basicsr.degradation import DMLDegradation
 from dml_basicsr.degradation.noise_fit import (COLORS, dataset_pairs, fit_noise, merge_noise_file, noise_file,
                                                noise_file_text, noise_path, write_noise_file)
-from dml_basicsr.degradation.pretrained_models import pretrained_path, shipped_name
+from dml_basicsr.degradation.pretrained_models import checkpoint_or_pretrained, pretrained_path, shipped_name
 from dml_basicsr.utils.options import OptionError, load_options
 from dml_basicsr.utils.output_folder import OutputFolder
 from dml_basicsr.visualization.noise_plots import noise_level_picture
@@ -39,8 +39,10 @@ def add_arguments(p):
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.description = DESCRIPTION
     p.add_argument('-opt', required=True, help='option YAML file whose dataset section gives the training pairs')
-    p.add_argument('--checkpoint', required=True, metavar='PTH',
-                   help="the trained DMLNet (basicsr train's net_g_*.pth), or a shipped model's name")
+    model = p.add_mutually_exclusive_group(required=True)
+    model.add_argument('--checkpoint', metavar='PTH',
+                       help="the trained DMLNet (basicsr train's net_g_*.pth), or a shipped model's name")
+    model.add_argument('--pretrained', metavar='NAME', help='a shipped DML model, e.g. realsr-x4')
     p.add_argument('--output', required=True, metavar='DIR', help='folder for noise.yml and noise_level.png')
     p.add_argument('--dataset', default='train', metavar='KEY', help='the section datasets.KEY (default: train)')
     p.add_argument('--param-key', default='params', help="the checkpoint's key of the weights (default: params)")
@@ -57,16 +59,25 @@ def dataset_roots(opt, key):
     return [section[k] for k in ('dataroot', 'dataroot_gt', 'dataroot_lq') if isinstance(section.get(k), str)]
 
 
+def checkpoint_file(args):
+    """The weight file of ``--checkpoint`` (a file, or a shipped model's name where no such file exists) or
+    ``--pretrained``; OptionError for a shipped model with ``--save-beside`` (the package is never written into)."""
+    option, value = ('--pretrained', args.pretrained) if args.pretrained else ('--checkpoint', args.checkpoint)
+    if option == '--pretrained' or shipped_name(value) is not None:
+        if args.save_beside:
+            raise OptionError(f'{option} {value} --save-beside: a shipped model lives in the installed package, which '
+                              'this command never writes into; copy its .pth (basicsr fit-noise then writes beside '
+                              'the copy) or leave out --save-beside')
+        return str(pretrained_path(value))
+    path = checkpoint_or_pretrained(value, option)
+    if not os.path.isfile(path):
+        raise OptionError(f'{option} {value}: not a file (expected a DMLNet .pth)')
+    return path
+
+
 def fit(args):
     """Fit and write the outputs of the arguments; returns (noise file mapping, colour)."""
-    if shipped_name(args.checkpoint):
-        if args.save_beside:
-            raise OptionError(f'--checkpoint {args.checkpoint} --save-beside: a shipped model lives in the installed '
-                              'package, which this command never writes into; copy its .pth (basicsr fit-noise then '
-                              'writes beside the copy) or leave out --save-beside')
-        args.checkpoint = str(pretrained_path(args.checkpoint))
-    if not os.path.isfile(args.checkpoint):
-        raise OptionError(f'--checkpoint {args.checkpoint}: file not found')
+    args.checkpoint = checkpoint_file(args)
     opt = load_options(args.opt, args.force_yml)
     folder = OutputFolder(args.output, [args.opt, *dataset_roots(opt, args.dataset)])
     folder.check_targets([NOISE_FILE, NOISE_PICTURE])

@@ -93,10 +93,19 @@ def dsgan_scale(args):
     return args.scale
 
 
+def dml_source(args):
+    """(checkpoint, pretrained) of ``--checkpoint``/``--pretrained``: ``--checkpoint NAME`` of a shipped model (no
+    file of that name) is ``--pretrained NAME``, so that the record names the model and its own fitted noise is read;
+    a checkpoint that is neither is refused by ``DMLDegradation.from_checkpoint`` (after the input is checked), with
+    the shipped names."""
+    if shipped_name(args.checkpoint) is not None:
+        return None, args.checkpoint
+    return args.checkpoint, args.pretrained
+
+
 def run(args):
-    if shipped_name(args.checkpoint):
-        args.pretrained, args.checkpoint = args.checkpoint, None
     try:
+        args.checkpoint, args.pretrained = dml_source(args)
         scale = dsgan_scale(args)
         result = synthesize_folder(args.input, args.output, args.dsgan or args.checkpoint,
                                    noise_sigma=args.noise_sigma, dsgan_scale=scale,

@@ -1,6 +1,6 @@
 """``basicsr visualize``: the paper's pictures, from trained models and an image.
 
-    basicsr visualize --image IMG --output DIR [--center-crop SIZE] [--dml PATH] [--kpn PATH]
+    basicsr visualize --image IMG --output DIR [--center-crop SIZE] [--dml PATH | --pretrained NAME] [--kpn PATH]
                       [--sr NAME=PATH ...] [--lr IMG] [--hr IMG] [--crop Y,X,SIZE]
                       [--grid 4] [--device cpu]
 
@@ -8,7 +8,8 @@ PATH is a checkpoint (``.pth``: DMLNet and DirectKPN weights are recognised from
 any other network from the row of a ``models.yml`` beside it that lists it, as in ``model_zoo/``),
 an experiment folder (``experiments/<name>``: the option file BasicSR copied there, with the
 ``--force_yml`` overrides of the recorded command, and ``models/net_g_latest.pth``),
-or an option file (``network_g`` and ``path.pretrain_network_g``). IMG is an image file or
+or an option file (``network_g`` and ``path.pretrain_network_g``); for --dml also a shipped model's name, which
+--pretrained NAME gives too (e.g. realsr-x4). IMG is an image file or
 ``embedded:<name>``, a photograph shipped with scikit-image (e.g. ``embedded:chelsea``);
 ``--center-crop SIZE`` uses only its central SIZE x SIZE.
 
@@ -27,7 +28,7 @@ import argparse
 from dml_basicsr.archs.network_loading import load_network
 from dml_basicsr.data.embedded import load_embedded
 from dml_basicsr.data.errors import DatasetError
-from dml_basicsr.degradation.pretrained_models import pretrained_path, shipped_name
+from dml_basicsr.degradation.pretrained_models import checkpoint_or_pretrained, pretrained_path
 from dml_basicsr.data.image_io import read_image
 from dml_basicsr.utils.output_folder import OutputFolder
 from dml_basicsr.visualization.paper_figures import FigureError, degradation_figures, sr_crops_figure
@@ -46,7 +47,9 @@ def add_arguments(p):
     p.add_argument('--output', required=True, metavar='DIR', help='folder for the PNG files')
     p.add_argument('--center-crop', type=int, metavar='SIZE',
                    help='use only the central SIZE x SIZE of --image')
-    p.add_argument('--dml', metavar='PATH', help='DML model: .pth, experiment folder, option file or a shipped name')
+    dml = p.add_mutually_exclusive_group()
+    dml.add_argument('--dml', metavar='PATH', help='DML model: .pth, experiment folder, option file or a shipped name')
+    dml.add_argument('--pretrained', metavar='NAME', help='a shipped DML model, e.g. realsr-x4 (as --dml NAME)')
     p.add_argument('--kpn', metavar='PATH', help='DirectKPN model, whose kernels are shown beside DML\'s')
     p.add_argument('--sr', action='append', default=[], metavar='NAME=PATH', help='an SR model (repeatable)')
     p.add_argument('--lr', metavar='IMG', help='LR image for the SR crops (default: --image)')
@@ -67,7 +70,8 @@ def load_image(spec):
 
 
 def center_crop(image, size):
-    """The central ``size`` x ``size`` of ``image`` (H, W, C): rows and columns from ((H - size) // 2, (W - size) // 2)."""
+    """The central ``size`` x ``size`` of ``image`` (H, W, C): rows and columns from ((H - size) // 2,
+    (W - size) // 2)."""
     height, width = image.shape[:2]
     if size < 1 or size > min(height, width):
         raise FigureError(f'--center-crop {size}: must be 1..{min(height, width)} for the {width}x{height} --image')
@@ -89,8 +93,18 @@ def parse_crop(text, height, width):
     return y, x, size
 
 
+def dml_model_path(args):
+    """The file or folder of the DML model of ``--dml`` (a path, or a shipped name where no such path exists) or
+    ``--pretrained``; None without either. ValueError naming the option and listing the shipped names."""
+    if args.pretrained:
+        return pretrained_path(args.pretrained)
+    if args.dml:
+        return checkpoint_or_pretrained(args.dml, '--dml')
+    return None
+
+
 def _degradation_models(args):
-    dml = load_network(str(pretrained_path(args.dml)) if shipped_name(args.dml) else args.dml)
+    dml = load_network(str(args.dml))
     if not hasattr(dml, 'basis_kernels') or not hasattr(dml, 'predict_weights'):
         raise FigureError(f'--dml {args.dml}: {type(dml).__name__} is not a DML model (no basis kernels)')
     kpn = load_network(args.kpn) if args.kpn else None
@@ -112,9 +126,10 @@ def _sr_models(entries):
 def make_figures(args):
     """{file name: uint8 image} for parsed ``args``."""
     if not (args.dml or args.sr):
-        raise FigureError('nothing to draw: give --dml (degradation pictures) and/or --sr NAME=PATH (SR crops)')
+        raise FigureError('nothing to draw: give --dml or --pretrained (degradation pictures) and/or --sr NAME=PATH '
+                          '(SR crops)')
     if args.kpn and not args.dml:
-        raise FigureError('--kpn is shown beside a DML model: give --dml too')
+        raise FigureError('--kpn is shown beside a DML model: give --dml or --pretrained too')
     if args.grid < 1:
         raise FigureError(f'--grid must be >= 1, got {args.grid}')
     image = load_image(args.image)
@@ -126,7 +141,8 @@ def make_figures(args):
         most = min(MAX_GRID, min(image.shape[:2]) // dml.kernel_size)
         if args.grid > most:
             raise FigureError(f'--grid {args.grid}: at most {most} points per side fit the {image.shape[1]}x'
-                              f'{image.shape[0]} image ({dml.kernel_size}x{dml.kernel_size} kernels, {MAX_GRID} at most)')
+                              f'{image.shape[0]} image ({dml.kernel_size}x{dml.kernel_size} kernels, {MAX_GRID} '
+                              'at most)')
         figures.update(degradation_figures(dml, image, kpn, args.grid))
     if args.sr:
         models = _sr_models(args.sr)
@@ -145,6 +161,7 @@ def input_paths(args):
 
 def run(args):
     try:
+        args.dml = dml_model_path(args)
         folder = OutputFolder(args.output, input_paths(args))
         figures = make_figures(args)
         folder.check_targets(figures)

@@ -15,7 +15,8 @@ from dml_basicsr.archs.network_loading import load_dmlnet
 from dml_basicsr.ops import rgb_to_y
 from dml_basicsr.utils.options import check_known_keys, constructor_options, is_finite_number, is_int
 from .noise_fit import FittedNoise, checkpoint_noise
-from .pretrained_models import pretrained_manifest, pretrained_noise, pretrained_path
+from .pretrained_models import (checkpoint_or_pretrained, pretrained_manifest, pretrained_noise, pretrained_path,
+                                shipped_name)
 
 NOISE_KINDS = ('awgn', 'fitted')
 DEFAULT_NOISE_SIGMA = 5.0
@@ -163,11 +164,15 @@ class DMLDegradation(nn.Module):
 
     @classmethod
     def from_checkpoint(cls, path, noise_sigma=5.0, param_key='params', noise=None, **kwargs):
-        """Load the ``.pth`` that ``basicsr train`` writes for a DMLNet (``net_g_*.pth``); ``noise='fitted'``: with
-        the noise ``basicsr fit-noise --save-beside`` fitted for it (``<path>.noise.yml``, its sha256 checked)."""
+        """Load the ``.pth`` that ``basicsr train`` writes for a DMLNet (``net_g_*.pth``), or a shipped model by name
+        where no file of that name exists (``'realsr-x4'``, as :meth:`pretrained`); ``noise='fitted'``: with the noise
+        ``basicsr fit-noise --save-beside`` fitted for it (``<path>.noise.yml``, its sha256 checked; a shipped
+        model's own)."""
         check_noise(noise, noise_sigma)
+        name = shipped_name(path)
+        path = checkpoint_or_pretrained(path)
         if noise == 'fitted':
-            noise = checkpoint_noise(path)
+            noise = pretrained_noise(name) if name is not None else checkpoint_noise(path)
         return cls(load_dmlnet(path, param_key), noise_sigma, noise=noise, **kwargs)
 
     @classmethod

@@ -2,6 +2,8 @@
 
     DMLDegradation.pretrained('city100-nikon-x1', noise_sigma=0)
 
+A checkpoint argument or option takes a shipped model's name too: :func:`checkpoint_or_pretrained` resolves it.
+
 Each entry names its weight file, that file's sha256 (checked before it is read), the data it was
 trained on with its licence, the command that trained it, its validation figures and (``noise:``, optional) its
 fitted noise (:mod:`.noise_fit`; ``DMLDegradation.pretrained(name, noise='fitted')``).
@@ -78,3 +80,23 @@ def shipped_name(value):
     if not isinstance(value, str) or os.path.exists(value):
         return None
     return value if value in pretrained_manifest() else None
+
+
+def shipped_names_hint():
+    """The shipped names and how to ask for one, for an error about a checkpoint that is not there."""
+    names = ', '.join(sorted(pretrained_manifest())) or 'none'
+    return f'nor a shipped model ({names}; use pretrained: NAME / --pretrained NAME for a shipped model)'
+
+
+def checkpoint_or_pretrained(value, option=None):
+    """The file a checkpoint argument or option ``value`` means: ``value`` itself when that path exists (a file or
+    folder of the name wins), else the weight file of the shipped model of that name (sha256 checked); otherwise
+    CheckpointError, one line naming ``option`` (e.g. ``'--checkpoint'``) and ``value`` and listing the names."""
+    where = f'{option} {value}' if option else f'{value}'
+    if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+        raise CheckpointError(f'{where}: expected a checkpoint file or a shipped model\'s name, got {value!r}')
+    if os.path.exists(value):
+        return value
+    if shipped_name(value) is not None:
+        return pretrained_path(value)
+    raise CheckpointError(f'{where}: checkpoint not found ({os.path.abspath(value)}), {shipped_names_hint()}')

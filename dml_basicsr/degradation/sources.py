@@ -1,15 +1,15 @@
 """The ``degradation`` option section -> the degradation module of its source, for every source in one place.
 
-``checkpoint``, ``pretrained`` and ``fixed_kernel`` give a :class:`DMLDegradation` (blur and downsampling, then
-AWGN); ``real_esrgan`` gives a :class:`RealESRGANDegradation` (Real-ESRGAN's second-order degradation, with its own
-noise); ``dsgan`` a :class:`DSGANSynthesis` (a trained DSGAN generator on the bicubic downscale). All take
-``(B, C, H, W)`` in [0, 1] and have a ``scale``.
+``checkpoint`` (a ``.pth``, or a shipped model's name), ``pretrained`` and ``fixed_kernel`` give a
+:class:`DMLDegradation` (blur and downsampling, then AWGN); ``real_esrgan`` gives a :class:`RealESRGANDegradation`
+(Real-ESRGAN's second-order degradation, with its own noise); ``dsgan`` a :class:`DSGANSynthesis` (a trained DSGAN
+generator on the bicubic downscale). All take ``(B, C, H, W)`` in [0, 1] and have a ``scale``.
 """
 from dml_basicsr.utils.checkpoint import file_sha256
 from dml_basicsr.utils.options import constructor_options, is_int
 from .dml_degradation import DMLDegradation, degradation_source
 from .dsgan_degradation import DSGANSynthesis
-from .pretrained_models import pretrained_path
+from .pretrained_models import checkpoint_or_pretrained, pretrained_path
 from .real_esrgan_degradation import RealESRGANDegradation
 
 # The section's keys that only a DML source reads (its noise, clamping and rounding, the checkpoint's key).
@@ -83,7 +83,7 @@ def describe_degradation(options, deg):
     elif key == 'pretrained':
         source = f'DML degradation from pretrained {value} (sha256 {file_sha256(pretrained_path(value))})'
     else:
-        source = f'DML degradation from {value} (sha256 {file_sha256(value)})'
+        source = f'DML degradation from {value} (sha256 {file_sha256(checkpoint_or_pretrained(value))})'
     if deg.fitted_noise is not None:
         return f'{source}: scale {deg.scale}, fitted noise ({", ".join(deg.fitted_noise.entries)})'
     return f'{source}: scale {deg.scale}, noise_sigma {deg.noise_sigma}'

@@ -1,9 +1,10 @@
 """The :class:`DMLDegradation` behind the mmengine components, built from their config options.
 
-Their sources are ``checkpoint``, ``pretrained`` and ``fixed_kernel``; the option files' fourth, ``real_esrgan``
-(:class:`~dml_basicsr.degradation.RealESRGANDegradation`, which has no ``noise_sigma``, ``clamp`` or ``round_8bit``),
-is not one of their arguments (an unknown option, ValueError): apply that module to the
-batches in code of your own.
+Their sources are ``checkpoint`` (a ``.pth``, or a shipped model's name where no such file exists: the one resolver
+:func:`~dml_basicsr.degradation.pretrained_models.checkpoint_or_pretrained`), ``pretrained`` and ``fixed_kernel``;
+the option files' fourth, ``real_esrgan`` (:class:`~dml_basicsr.degradation.RealESRGANDegradation`, which has no
+``noise_sigma``, ``clamp`` or ``round_8bit``), is not one of their arguments (an unknown option, ValueError): apply
+that module to the batches in code of your own.
 """
 import inspect
 
