@@ -12,7 +12,14 @@
 # default all.
 # EXTRA: --force_yml entries for every run, ONLY for a tiny dry run on a CPU (e.g. "train:total_iter=2
 # datasets:train:gt_size=32"); the reported runs use none. Logs: experiments/logs/<name>.log.
+# DATA_ROOT (default ../shared/data, relative to the project root): datasets/<name> is linked to each of its folders
+# (scripts/link_datasets.sh); where it is not a folder (a GPU machine with the data carried into datasets/), nothing
+# is linked and datasets/ is read as it is.
 set -uo pipefail
+cd "$(dirname "$0")/.."
+if [ -d "${DATA_ROOT:-../shared/data}" ]; then
+  bash scripts/link_datasets.sh "${DATA_ROOT:-../shared/data}" > /dev/null  # datasets/<name>, as the option files read
+fi
 PY=${PY:-python3}
 DEADLINE=${DEADLINE:-0}
 read -r -a EXTRA <<< "${EXTRA:-}"

@@ -12,8 +12,14 @@
 # DEADLINE (seconds, 0 = none) stops every run then; checkpoints every validation, so --auto_resume continues them
 # (a rerun skips runs whose log says they finished). ONLY: the names of the runs to start (space-separated).
 # EXTRA: more --force_yml entries for every run (e.g. tiny budgets for a dry run on a CPU).
+# DATA_ROOT (default ../shared/data, relative to the project root): datasets/<name> is linked to each of its folders
+# (scripts/link_datasets.sh), so the defaults of DATA and URBAN are found; where it is not a folder (a GPU machine
+# with the data carried into datasets/, or DATA and URBAN naming copies), nothing is linked.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+if [ -d "${DATA_ROOT:-../shared/data}" ]; then
+  bash scripts/link_datasets.sh "${DATA_ROOT:-../shared/data}" > /dev/null  # datasets/<name>, as the option files read
+fi
 DATA=${DATA:-datasets/RealSR_V3_x4_crops}
 URBAN=${URBAN:-datasets/Urban100_HR}
 T1_ITERS=${T1_ITERS:-8000}

@@ -1,4 +1,5 @@
 """SRRGBDataset, DRealSRDataset and LRFolderDataset on tiny fake layouts, plus RealSRSet and odd inputs when present."""
+import logging
 from pathlib import Path
 
 import cv2
@@ -189,6 +190,53 @@ def test_lr_folder_lists_images_and_crops(tmp_path):
     assert abs(mean_level(item['lq']) - 52) < QUANT * 255
     assert ds[0]['lq'].shape == (3, 10, 10)
     assert build('LRFolderDataset', dataroot_lq=str(tmp_path), color='y')[1]['lq'].shape == (1, 20, 30)
+
+
+class BasicSRLog(logging.Handler):
+    """The messages of BasicSR's logger ('basicsr') at INFO and above while installed."""
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+    def __enter__(self):
+        self.logger = logging.getLogger('basicsr')
+        self.level = self.logger.level
+        self.logger.setLevel(logging.INFO)
+        self.logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc):
+        self.logger.removeHandler(self)
+        self.logger.setLevel(self.level)
+
+
+def test_lr_folder_max_size_crops_are_logged_and_whole_images_pass_without_it(tmp_path):
+    """options/test_srx4_manifest_lr_photos.yml's max_size: the crop is said in BasicSR's log (how many photos, from
+    their headers; a format without a size in its header, when read), with the command that takes them whole."""
+    cv2.imwrite(str(tmp_path / 'a_big.png'), flat(20, 30, 50))
+    cv2.imwrite(str(tmp_path / 'b_small.jpg'), flat(10, 12, 80))
+    cv2.imwrite(str(tmp_path / 'c_wide.png'), flat(8, 40, 20))
+    cv2.imwrite(str(tmp_path / 'd_big.bmp'), flat(24, 18, 60))  # BMP: no size read from the header
+    with BasicSRLog() as log:
+        ds = build('LRFolderDataset', dataroot_lq=str(tmp_path), max_size=16)
+    assert log.messages == [
+        "LRFolderDataset 'LRFolderDataset_val': max_size 16: 2 of 4 photos centre-cropped to at most 16x16 (and any "
+        'of 1 more whose header gives no size: each logged when read); the outputs show these crops; basicsr upscale '
+        '-i FOLDER -o OUT --model LABEL processes whole photos']
+    with BasicSRLog() as log:
+        shapes = [tuple(ds[i]['lq'].shape) for i in range(len(ds))]
+    assert shapes == [(3, 16, 16), (3, 10, 12), (3, 8, 16), (3, 16, 16)]
+    assert log.messages == [
+        "LRFolderDataset 'LRFolderDataset_val': max_size 16: d_big.bmp (18x24) centre-cropped to at most 16x16; the "
+        'outputs show these crops; basicsr upscale -i FOLDER -o OUT --model LABEL processes whole photos']
+    with BasicSRLog() as log:
+        whole = build('LRFolderDataset', dataroot_lq=str(tmp_path))
+        shapes = [tuple(whole[i]['lq'].shape) for i in range(len(whole))]
+    assert shapes == [(3, 20, 30), (3, 10, 12), (3, 8, 40), (3, 24, 18)] and log.messages == []
 
 
 def test_lr_folder_errors(tmp_path):
