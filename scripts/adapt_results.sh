@@ -28,7 +28,8 @@ if [[ "$WHAT" == defaults || "$WHAT" == all ]]; then
   "$PY" scripts/adapt_study.py --source "$CANON" --camera Nikon --ks 5 --pool 1 20 --test 21 30 --iters 600 \
     --val-freq 100 --jobs "$JOBS" --out "$OUT/defaults_canon_to_nikon" \
     --variant all:2e-5 --variant all:5e-5 --variant all:1e-4 --variant all:2e-4 \
-    --variant basis:1e-4 --variant basis:3e-4 --variant basis:1e-3 --variant basis+last-layer:1e-4
+    --variant basis:1e-4 --variant basis:3e-4 --variant basis:1e-3 --variant basis+last-layer:1e-4 \
+    --variant last-layer:1e-3 --variant basis:1e-3:gt=64 --variant basis:1e-3:gt=128 --variant basis:1e-3:aug=flip
 fi
 if [[ "$WHAT" == study || "$WHAT" == all ]]; then
   # both directions at once, one run at a time each

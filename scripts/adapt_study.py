@@ -61,10 +61,30 @@ def link_pairs(folder, root, camera, numbers):
                 os.symlink(os.path.abspath(path), link)
 
 
-def adapt(args, run_dir, pairs_dir, train, lr):
+def parse_variant(text):
+    """'TRAIN:LR[:gt=N][:aug=flip]' -> (train, lr, {adapt flag: value}) (the extras: --gt-size, --augment)."""
+    train, lr, *extras = text.split(':')
+    flags = {'gt': '--gt-size', 'aug': '--augment'}
+    options = {}
+    for extra in extras:
+        key, _, value = extra.partition('=')
+        if key not in flags or not value:
+            raise SystemExit(f'--variant {text}: {extra!r} is not gt=N or aug=VALUE')
+        options[flags[key]] = value
+    return train, lr, options
+
+
+def variant_name(train, lr, options):
+    extras = ''.join(f'_{flag.lstrip("-").split("-")[-1]}{value}' for flag, value in options.items())
+    return f'{train}_{lr}{extras}'
+
+
+def adapt(args, run_dir, pairs_dir, train, lr, options):
     command = [sys.executable, '-m', 'dml_basicsr', 'adapt', '--checkpoint', args.source, '--pairs', pairs_dir,
                '--output', run_dir, '--iters', str(args.iters), '--val-freq', str(args.val_freq), '--lr', str(lr),
                '--train', train, '--seed', str(args.seed), '--device', 'cpu']
+    for flag, value in options.items():
+        command += [flag, value]
     if os.path.isfile(os.path.join(run_dir, 'adapt.yml')):
         return 0
     if os.path.isdir(run_dir):
@@ -107,8 +127,9 @@ def main():
     parser.add_argument('--ks', type=int, nargs='+', default=[1, 2, 5, 10])
     parser.add_argument('--pool', type=int, nargs=2, default=[1, 30], metavar=('FIRST', 'LAST'))
     parser.add_argument('--test', type=int, nargs=2, default=[31, 35], metavar=('FIRST', 'LAST'))
-    parser.add_argument('--variant', action='append', metavar='TRAIN:LR',
-                        help='what to train and the learning rate (default: the command\'s defaults)')
+    parser.add_argument('--variant', action='append', metavar='TRAIN:LR[:gt=N][:aug=flip]',
+                        help='what to train, the learning rate, and optionally the patch size and augmentation '
+                             '(default: the command\'s defaults)')
     parser.add_argument('--iters', type=int, default=DEFAULTS['iterations'])
     parser.add_argument('--val-freq', type=int, default=DEFAULTS['val_freq'])
     parser.add_argument('--seed', type=int, default=0)
@@ -117,7 +138,7 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(1)
     default = f'{DEFAULTS["train"]}:{DEFAULTS["lr"]:g}'
-    variants = [tuple(v.split(':')) for v in (args.variant or [default])]
+    variants = [parse_variant(v) for v in (args.variant or [default])]
     os.makedirs(args.out, exist_ok=True)
     pool = list(range(args.pool[0], args.pool[1] + 1))
     order = random.Random(args.seed).sample(pool, len(pool))
@@ -126,10 +147,11 @@ def main():
     for k, numbers in draws.items():
         pairs_dir = os.path.join(args.out, f'pairs_k{k}')
         link_pairs(pairs_dir, args.root, args.camera, numbers)
-        for train, lr in variants:
-            runs.append((k, train, lr, os.path.join(args.out, f'run_k{k}_{train}_{lr}'), pairs_dir))
+        for train, lr, options in variants:
+            name = variant_name(train, lr, options)
+            runs.append((k, train, lr, os.path.join(args.out, f'run_k{k}_{name}'), pairs_dir, options))
     with concurrent.futures.ThreadPoolExecutor(args.jobs) as ex:
-        codes = list(ex.map(lambda r: adapt(args, r[3], r[4], r[1], float(r[2])), runs))
+        codes = list(ex.map(lambda r: adapt(args, r[3], r[4], r[1], float(r[2]), r[5]), runs))
     for run, code in zip(runs, codes):
         if code:
             print(f'{run[3]}: basicsr adapt exited {code} (see {run[3]}.log)', file=sys.stderr)
@@ -139,7 +161,7 @@ def main():
                  unadapted=lr_fidelity(source, test_items))
     results = dict(source=args.source, camera=args.camera, pool=args.pool, test=args.test, seed=args.seed,
                    iters=args.iters, draws=draws, bicubic=fixed['bicubic'], unadapted=fixed['unadapted'], runs=[])
-    for (k, train, lr, run_dir, _), code in zip(runs, codes):
+    for (k, train, lr, run_dir, _, options), code in zip(runs, codes):
         if code:
             continue
         k_items = [(p, WHOLE) for p in camera_pairs(args.root, args.camera, draws[k])]
@@ -149,7 +171,8 @@ def main():
                           os.path.join(args.out, f'least_squares_k{k}.pth'))
         adapted = lr_fidelity(DMLDegradation(load_dmlnet(os.path.join(run_dir, 'model.pth')), noise_sigma=0),
                               test_items)
-        results['runs'].append(dict(k=k, train=train, lr=float(lr), least_squares=least_squares, adapted=adapted,
+        results['runs'].append(dict(k=k, train=train, lr=float(lr), options=options or None,
+                                    least_squares=least_squares, adapted=adapted,
                                     curve=checkpoint_curve(run_dir, test_items), run=run_dir))
     with open(os.path.join(args.out, 'study.yml'), 'w') as f:
         dump_yaml(results, f, default_flow_style=None, width=120)
@@ -164,13 +187,15 @@ def main():
 def study_tables(results):
     test = f'{results["camera"]} {results["test"][0]:03d}-{results["test"][1]:03d}'
     lines = [f'LR generation on {test} (Y, 7-pixel border), source {results["source"]}', '',
-             '| k | pairs | what | lr | MATLAB bicubic | least squares (k pairs) | unadapted | adapted (model.pth) | '
-             'best checkpoint (iteration) |', '| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |']
+             '| k | pairs | what | lr | patches | MATLAB bicubic | least squares (k pairs) | unadapted | adapted (model.pth) | '
+             'best checkpoint (iteration) |', '| ---: | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |']
     for r in results['runs']:
         best = max(r['curve'].items(), key=lambda kv: kv[1]['psnr'])
         fmt = lambda m: f'{m["psnr"]:.2f} / {m["ssim"]:.4f}'  # noqa: E731
+        options = dict(r.get('options') or {})
+        patches = f'{options.get("--gt-size", "default")}, {options.get("--augment", "default")}'
         lines.append(f'| {r["k"]} | {", ".join(f"{n:03d}" for n in results["draws"][r["k"]])} | {r["train"]} | '
-                     f'{r["lr"]:g} | {fmt(results["bicubic"])} | {fmt(r["least_squares"])} | '
+                     f'{r["lr"]:g} | {patches} | {fmt(results["bicubic"])} | {fmt(r["least_squares"])} | '
                      f'{fmt(results["unadapted"])} | {fmt(r["adapted"])} | {best[1]["psnr"]:.2f} ({best[0]}) |')
     return '\n'.join(lines) + '\n'
 

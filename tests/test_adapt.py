@@ -18,8 +18,8 @@ from dml_basicsr.data.embedded import load_embedded
 from dml_basicsr.data.errors import DatasetError
 from dml_basicsr.data.pair_folder import find_pairs
 from dml_basicsr.degradation import DMLDegradation
-from dml_basicsr.degradation.camera_pairs import (alignment_problem, load_camera_pairs, read_pair, size_problem,
-                                                  split_pairs)
+from dml_basicsr.degradation.camera_pairs import (alignment_problem, evaluation_folds, load_camera_pairs, read_pair,
+                                                  size_problem, split_pairs)
 from dml_basicsr.degradation.lr_fidelity import lr_fidelity
 from dml_basicsr.ops.kernel_fit import least_squares_kernel
 from dml_basicsr.ops import gaussian_kernel
@@ -92,6 +92,8 @@ def test_adaptation_recovers_a_known_camera_better_than_the_unadapted_model(adap
     rows = rows_of(record_of(out))
     assert rows['Adapted']['psnr'] > rows['Unadapted']['psnr'] + 1.0
     assert 'Adapted (iteration' in proc.stdout and '| Unadapted (source.pth) |' in proc.stdout
+    psnr_gain = rows['Adapted']['psnr'] - rows['Unadapted']['psnr']
+    assert f'adaptation paid (PSNR {psnr_gain:+.2f} dB, SSIM ' in proc.stdout
     # On a scene it never saw, the adapted LR is closer to the camera's than the source's.
     hr = hr_crop(*UNSEEN)
     cv2.imwrite(str(tmp / 'unseen_hr.png'), hr)
@@ -133,17 +135,28 @@ def test_the_record_is_plain_yaml_and_its_sha256s_match(adapted):
 
 
 def test_the_model_loads_in_the_three_interfaces(adapted):
-    _, _, out = adapted
+    tmp, _, out = adapted
     model = str(out / 'model.pth')
     hr = torch.rand(1, 3, 32, 32)
     api = DMLDegradation.from_checkpoint(model, noise='fitted', seed=1)
     option_file = DMLDegradation.from_options(dict(checkpoint=model, noise='fitted', seed=1))
     from dml_basicsr.integrations.mmengine import DMLDataPreprocessor, DMLDegrade
-    transform = DMLDegrade(checkpoint=model, noise='fitted', seed=1)
-    preprocessor = DMLDataPreprocessor(checkpoint=model, noise='fitted', seed=1)
     lr = api(hr)
     assert lr.shape == (1, 3, 16, 16) and torch.equal(lr, option_file(hr))
-    assert transform is not None and preprocessor is not None
+    # The mmengine components give the same noise-free LR as the API (BGR uint8 images in, RGB floats compared).
+    clean = DMLDegradation.from_checkpoint(model, noise_sigma=0)
+    bgr = hr_crop('chelsea', 60, 120, size=32)
+    rgb = torch.from_numpy(bgr[:, :, ::-1].astype(np.float32) / 255.).permute(2, 0, 1)[None]
+    expected = clean(rgb)
+    assert not torch.allclose(expected, DMLDegradation.from_checkpoint(str(tmp / 'source.pth'), noise_sigma=0)(rgb),
+                              atol=1e-3)  # the adapted model, not the source
+    transformed = DMLDegrade(checkpoint=model, noise_sigma=0)({'gt': bgr, 'gt_channel_order': 'bgr'})['img']
+    as_rgb = torch.from_numpy(np.ascontiguousarray(transformed[:, :, ::-1]).astype(np.float32) / 255.)
+    torch.testing.assert_close(as_rgb.permute(2, 0, 1)[None], expected, rtol=0, atol=1e-5)
+    preprocessor = DMLDataPreprocessor(checkpoint=model, noise_sigma=0, mean=[0., 0., 0.], std=[255., 255., 255.],
+                                       bgr_to_rgb=True)
+    batch = preprocessor({'inputs': [torch.from_numpy(np.ascontiguousarray(bgr.transpose(2, 0, 1)))]}, training=True)
+    torch.testing.assert_close(batch['inputs'], expected, rtol=0, atol=1e-5)
 
 
 def test_pictures_and_fitted_noise_are_written(adapted):
@@ -281,6 +294,77 @@ def test_one_pair_holds_out_its_right_third_and_basis_only_keeps_the_weight_cnn(
     assert not torch.equal(last['basis'], first['basis'])
 
 
+def test_two_pairs_are_held_out_in_turn_and_model_pth_adapts_on_both(tmp_path):
+    pairs = write_pairs(tmp_path / 'camera', SCENES[:2])
+    source = source_checkpoint(tmp_path / 'source.pth')
+    out = tmp_path / 'out'
+    proc = run_cli(['adapt', '--checkpoint', source, '--pairs', pairs, '--output', out, '--iters', '6',
+                    '--val-freq', '3', *FAST[4:]], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = record_of(out)
+    assert record['held_out']['pairs'] == ['p0.png', 'p1.png'] and 'leave-one-out' in record['held_out']['how']
+    assert [(r['name'], r['train'], r['held_out']) for r in record['runs']] == [
+        ('adapt_fold1', ['p1.png'], ['p0.png']), ('adapt_fold2', ['p0.png'], ['p1.png']),
+        ('adapt', ['p0.png', 'p1.png'], [])]
+    assert set(record['curve']) == {'adapt_fold1', 'adapt_fold2'} and set(record['curve']['adapt_fold1']) == {3, 6}
+    rows = rows_of(record)
+    # Each pair's adapted row is the fold that did not train on it; the least-squares kernel too.
+    camera = {p.name: p for p in load_camera_pairs(str(pairs), SCALE, 1)}
+    for fold, held in (('adapt_fold1', 'p0.png'), ('adapt_fold2', 'p1.png')):
+        fold_net = DMLDegradation.from_checkpoint(str(out / 'experiments' / fold / 'models' / 'net_g_6.pth'),
+                                                  noise_sigma=0)
+        expected = lr_fidelity(fold_net, [(camera[held], (0., 1.))])['psnr']
+        assert [r['psnr'] for r in rows['Adapted']['images'] if r['image'] == held] == [pytest.approx(expected)]
+    assert rows['Adapted']['psnr'] > rows['Unadapted']['psnr']
+    final = torch.load(out / 'experiments' / 'adapt' / 'models' / 'net_g_6.pth')['params']
+    assert record['chosen_iteration'] == 6
+    assert torch.equal(torch.load(out / 'model.pth')['params']['basis'], final['basis'])
+    assert not (out / 'experiments' / 'adapt' / 'metrics_adapt_heldout.csv').exists()  # nothing held out of it
+
+
+def test_the_progress_is_shown_and_augment_flip_reaches_the_option_file(tmp_path, camera):
+    pairs, source = camera
+    out = tmp_path / 'out'
+    proc = run_cli(['adapt', '--checkpoint', source, '--pairs', pairs, '--output', out, '--iters', '4',
+                    '--val-freq', '2', '--augment', 'flip', *FAST[4:]], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert '3 pairs read; checking' in proc.stdout and 'measuring MATLAB bicubic' in proc.stdout
+    assert '4/4' in proc.stderr and ('it/s' in proc.stderr or 's/it' in proc.stderr)  # the tqdm bar
+    options = yaml.safe_load((out / 'adapt_options.yml').read_text())
+    assert options['datasets']['train']['use_hflip'] is True and options['datasets']['train']['use_rot'] is True
+    assert record_of(out)['budget']['augment'] == 'flip'
+
+
+def test_a_shipped_model_is_adapted_by_name(tmp_path):
+    """--pretrained realsr-x4 on x4 pairs whose LR is that model's own (aligned by construction)."""
+    deg = DMLDegradation.pretrained('realsr-x4', noise_sigma=0)
+    (tmp_path / 'camera' / 'HR').mkdir(parents=True)
+    (tmp_path / 'camera' / 'LR').mkdir()
+    for i, scene in enumerate(SCENES[:3]):
+        hr = hr_crop(*scene, size=160)
+        rgb = torch.from_numpy(hr[:, :, ::-1].astype(np.float32) / 255.).permute(2, 0, 1)[None]
+        with torch.no_grad():
+            lr = np.round(deg(rgb)[0].permute(1, 2, 0).numpy()[:, :, ::-1] * 255.).astype(np.uint8)
+        cv2.imwrite(str(tmp_path / 'camera' / 'HR' / f'p{i}.png'), hr)
+        cv2.imwrite(str(tmp_path / 'camera' / 'LR' / f'p{i}.png'), lr)
+    out = tmp_path / 'out'
+    proc = run_cli(['adapt', '--pretrained', 'realsr-x4', '--pairs', tmp_path / 'camera', '--output', out,
+                    '--iters', '2', '--val-freq', '2', '--gt-size', '64', '--batch-size', '2', '--device', 'cpu'],
+                   cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = record_of(out)
+    assert record['source']['pretrained'] == 'realsr-x4' and record['source']['network_g']['scale'] == 4
+    assert '| Unadapted (realsr-x4) |' in proc.stdout
+    assert DMLDegradation.from_checkpoint(str(out / 'model.pth'), noise_sigma=0).scale == 4
+    # --checkpoint takes the name too; an unknown name is one line listing the shipped ones, before OUT exists.
+    proc = run_cli(['adapt', '--checkpoint', 'realsr-x4', '--pairs', tmp_path / 'camera', '--output', tmp_path / 'o2',
+                    '--iters', '1', '--val-freq', '1', '--gt-size', '64', '--batch-size', '2', '--device', 'cpu'],
+                   cwd=tmp_path)
+    assert proc.returncode == 0 and record_of(tmp_path / 'o2')['source']['pretrained'] == 'realsr-x4'
+    refused(tmp_path, ['--checkpoint', 'realsr-x5', '--pairs', tmp_path / 'camera', '--output', tmp_path / 'o3'],
+            'realsr-x5', 'nor a shipped model (city100-nikon-x1, city100-nikon-x2, realsr-x4')
+
+
 def test_find_pairs_reads_the_three_layouts(tmp_path):
     folder = write_pairs(tmp_path / 'folders', SCENES[:2])
     assert [name for name, _, _ in find_pairs(str(folder))] == ['p0.png', 'p1.png']
@@ -314,8 +398,11 @@ def test_split_holds_out_a_fifth_of_the_pairs_or_a_band_of_each():
     train, held = split_pairs(pairs, seed=0)
     assert len(held) == 2 and len(train) == 8 and {p for p, _ in train} | {p for p, _ in held} == set(pairs)
     assert split_pairs(pairs, seed=0) == (train, held) and split_pairs(pairs, seed=1) != (train, held)
-    train, held = split_pairs([0, 1], seed=0)
-    assert [c for _, c in train] == [(0.0, 2 / 3)] * 2 and [c for _, c in held] == [(2 / 3, 1.0)] * 2
+    train, held = split_pairs([0], seed=0)
+    assert [c for _, c in train] == [(0.0, 2 / 3)] and [c for _, c in held] == [(2 / 3, 1.0)]
+    assert evaluation_folds([0, 1]) == [([(1, (0., 1.))], [(0, (0., 1.))]), ([(0, (0., 1.))], [(1, (0., 1.))])]
+    assert evaluation_folds(pairs, seed=0) == [split_pairs(pairs, seed=0)]
+    assert evaluation_folds([0]) == [split_pairs([0])]
 
 
 def test_the_adaptation_dataset_reads_a_band_of_columns(tmp_path):

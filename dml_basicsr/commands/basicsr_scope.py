@@ -13,7 +13,8 @@ only, :func:`basicsr_run` puts in their place:
 * ``BaseModel.save_network``/``save_training_state``: :mod:`dml_basicsr.utils.training_saves` (atomic; a failed save
   stops the run);
 * ``basicsr.train.MessageLogger``: :func:`message_logger_class`'s subclass, whose ETA at the last iteration is 0:00:00
-  instead of ``-1 day, 23:59:59``.
+  instead of ``-1 day, 23:59:59`` (with ``progress_bar``, a tqdm bar with its ETA at every logged iteration, and a
+  log line every ``log_every``-th: ``basicsr adapt``).
 
 ``import dml_basicsr`` changes none of them: a BasicSR training in the same process, outside our command, runs
 BasicSR's own functions. This project's models carry the saves and the distributed methods themselves
@@ -27,9 +28,11 @@ from .basicsr_options import (basicsr_argv, copy_opt_file, options_from_args, re
 from .training_resume import load_resume_state
 
 
-def message_logger_class():
+def message_logger_class(log_every=None):
     """BasicSR's ``MessageLogger`` with an ETA that never goes below zero (BasicSR's counts one iteration too many
-    and prints ``-1 day, 23:59:59`` at the last one)."""
+    and prints ``-1 day, 23:59:59`` at the last one). With ``log_every``: also a progress bar (iterations, ETA),
+    moved at every call (the run's ``logger.print_freq`` should be 1), and a log line at every ``log_every``-th
+    iteration and the last."""
     from basicsr.utils import MessageLogger
 
     class MessageLoggerWithEta(MessageLogger):
@@ -41,10 +44,30 @@ def message_logger_class():
             finally:
                 self.max_iters = max_iters
 
-    return MessageLoggerWithEta
+    if log_every is None:
+        return MessageLoggerWithEta
+
+    class MessageLoggerWithBar(MessageLoggerWithEta):
+        def __init__(self, opt, start_iter=1, tb_logger=None):
+            from tqdm import tqdm
+
+            super().__init__(opt, start_iter, tb_logger)
+            self.bar = tqdm(total=self.max_iters, initial=min(start_iter, self.max_iters), desc=opt['name'],
+                            unit='it', dynamic_ncols=True)
+
+        def __call__(self, log_vars):
+            iteration = log_vars['iter']
+            self.bar.update(max(0, min(iteration, self.max_iters) - self.bar.n))
+            if iteration >= self.max_iters:
+                self.bar.close()
+            if iteration % log_every == 0 or iteration >= self.max_iters:
+                return super().__call__(log_vars)
+            return None
+
+    return MessageLoggerWithBar
 
 
-def replacements(args):
+def replacements(args, log_every=None):
     """[(owner, attribute name, replacement)] for a run of the parsed command line ``args``."""
     import basicsr.test
     import basicsr.train
@@ -79,15 +102,16 @@ def replacements(args):
         (SRModel, 'dist_validation', distributed.dist_validation),
         (BaseModel, 'save_network', training_saves.save_network),
         (BaseModel, 'save_training_state', training_saves.save_training_state),
-        (basicsr.train, 'MessageLogger', message_logger_class()),
+        (basicsr.train, 'MessageLogger', message_logger_class(log_every)),
     ]
 
 
 @contextlib.contextmanager
-def basicsr_run(args):
+def basicsr_run(args, log_every=None):
     """Within this context BasicSR's pipelines run the way our command promises (see the module docstring); on
-    leaving it, normally or by an exception, every replaced attribute is BasicSR's own again."""
-    table = replacements(args)
+    leaving it, normally or by an exception, every replaced attribute is BasicSR's own again. ``log_every``: a
+    progress bar, and a log line every so many iterations (see :func:`message_logger_class`)."""
+    table = replacements(args, log_every)
     originals = [(owner, name, vars(owner)[name]) for owner, name, _ in table]
     try:
         for owner, name, replacement in table:

@@ -3,6 +3,7 @@
     pairs = load_camera_pairs('my_camera/', scale=4, channels=1)      # DatasetError naming a bad file
     problem = alignment_problem(model, pairs[0])                        # None, or why the pair is refused
     train, held_out = split_pairs(pairs, seed=0)                        # [(pair, columns)]
+    folds = evaluation_folds(pairs, seed=0)                             # [(train, held_out)]: leave-one-out of 2
 """
 import math
 import random
@@ -27,8 +28,9 @@ MAX_SHIFT_HR = 2.0
 MAX_QUADRANT_SPREAD_HR = 3.0
 # Below this phase-correlation peak the two LRs are not one scene (aligned pairs: 0.82-0.94; a wrong pairing: 0.05).
 MIN_CORRELATION = 0.2
-# The held-out band of each pair when fewer than 3 pairs are given (no pair can be spared): the right third.
+# The held-out band of a single pair (no pair can be spared): its right third.
 HELD_OUT_COLUMNS = (2 / 3, 1.0)
+WHOLE = (0.0, 1.0)
 MIN_PAIRS_TO_HOLD_ONE_OUT = 3
 HELD_OUT_FRACTION = 0.2
 
@@ -138,8 +140,15 @@ def split_pairs(pairs, seed=0):
     if len(pairs) >= MIN_PAIRS_TO_HOLD_ONE_OUT:
         count = max(1, round(HELD_OUT_FRACTION * len(pairs)))
         held = set(random.Random(seed).sample(range(len(pairs)), count))
-        whole = (0.0, 1.0)
-        return ([(p, whole) for i, p in enumerate(pairs) if i not in held],
-                [(p, whole) for i, p in enumerate(pairs) if i in held])
+        return ([(p, WHOLE) for i, p in enumerate(pairs) if i not in held],
+                [(p, WHOLE) for i, p in enumerate(pairs) if i in held])
     train_columns = (0.0, HELD_OUT_COLUMNS[0])
     return [(p, train_columns) for p in pairs], [(p, HELD_OUT_COLUMNS) for p in pairs]
+
+
+def evaluation_folds(pairs, seed=0):
+    """The ``[(train, held_out)]`` whose held-out parts measure an adaptation: with 2 pairs, leave-one-out (each pair
+    held out whole in turn, the other trains); otherwise the one split of :func:`split_pairs`."""
+    if len(pairs) == 2:
+        return [([(pairs[1 - i], WHOLE)], [(pairs[i], WHOLE)]) for i in range(2)]
+    return [split_pairs(pairs, seed)]

@@ -41,6 +41,12 @@ def lr_fidelity(degradation, items):
             real = lr_band(pair.lr, columns)
             row = image_metrics(tensor2img([fake]), tensor2img([real]), METRICS)
             images.append(dict(image=pair.name, **{k: round(v, 4) for k, v in row.items()}))
+    return mean_fidelity(images)
+
+
+def mean_fidelity(images):
+    """{'psnr', 'ssim', 'images'} of the per-image rows ``images`` [{image, psnr, ssim}] (e.g. pooled from the
+    folds of a leave-one-out)."""
     return dict(**{k: round(sum(r[k] for r in images) / len(images), 4) for k in METRICS}, images=images)
 
 
