@@ -226,6 +226,15 @@ def tiny_run(root, name='robust', total_iter=4, **changes):
     return write_yaml(root / f'{name}.yml', opt)
 
 
+def tiny_trained_run(tmp_path_factory):
+    """A work folder with the tiny DML training of :func:`tiny_run` (4 iterations, robust.yml): states 2 and 4,
+    net_g_2/4.pth; what --auto_resume continues (a module's ``trained`` fixture)."""
+    root = tmp_path_factory.mktemp('trained')
+    proc = run_cli(['train', '-opt', str(tiny_run(root))], cwd=root)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return root
+
+
 def sr_options(root, checkpoint, scale=2):
     """A tiny online Syn-DML VDSR option dict on embedded photos, its degradation from ``checkpoint``."""
     opt = tiny_dml_options('sr_typo')

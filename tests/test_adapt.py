@@ -3,6 +3,7 @@
 The "new camera" here is a known degradation (a Gaussian blur at x2, not the source model's), so how much closer the
 adapted model comes to it is measured, not assumed."""
 import hashlib
+import os
 import shutil
 
 import cv2
@@ -266,6 +267,21 @@ def test_outputs_overlapping_the_pairs_or_foreign_folders_are_refused(tmp_path, 
     refused(tmp_path, [*base, '--output', tmp_path / 'new', '--auto_resume'], 'no run to continue')
     assert (mine / 'thesis.tex').read_text() == 'keep' and not (pairs / 'out').exists()
     assert sorted(p.name for p in pairs.iterdir()) == ['HR', 'LR']
+
+
+def test_overwrite_removes_the_earlier_outputs_never_what_a_link_points_to(tmp_path):
+    from dml_basicsr.commands.adapt import remove_outputs
+    victim = tmp_path / 'victim'
+    (victim / 'models').mkdir(parents=True)
+    (victim / 'models' / 'net.pth').write_bytes(b'keep')
+    out = tmp_path / 'out'
+    (out / 'experiments' / 'adapt').mkdir(parents=True)
+    (out / 'experiments' / 'adapt' / 'models').symlink_to(victim / 'models')  # a link inside a removed folder
+    (out / 'adapt_plan.yml').write_text('plan')
+    (out / 'model.pth').symlink_to(victim / 'models' / 'net.pth')  # a link in place of an output file
+    (out / 'pictures').symlink_to(victim)  # a link in place of an output folder
+    remove_outputs(str(out), [str(tmp_path / 'camera')])
+    assert os.listdir(out) == [] and (victim / 'models' / 'net.pth').read_bytes() == b'keep'
 
 
 def test_a_pair_too_small_to_hold_out_is_refused(tmp_path):

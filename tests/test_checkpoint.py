@@ -4,6 +4,7 @@ training states BasicSR saves load weights-only.
 The hostile files are torch's own zip archives with an edited pickle or record, as a user could receive them.
 """
 import collections
+import hashlib
 import os
 import pickletools
 import struct
@@ -121,6 +122,24 @@ def test_real_training_states_load_weights_only(tmp_path):
     assert isinstance(loaded['optimizers'][0]['state'][0]['exp_avg'], torch.Tensor)
 
 
+def test_save_checkpoint_never_writes_through_a_link(tmp_path):
+    from dml_basicsr.utils.output_folder import OutputFolderError
+    (tmp_path / 'victim.pth').write_bytes(b'keep')
+    (tmp_path / 'exp' / 'models').mkdir(parents=True)
+    (tmp_path / 'exp' / 'models' / 'net_g_2.pth').symlink_to(tmp_path / 'victim.pth')
+    with pytest.raises(OutputFolderError, match='net_g_2.pth is a symbolic link'):
+        checkpoint.save_checkpoint({'w': torch.ones(1)}, str(tmp_path / 'exp' / 'models' / 'net_g_2.pth'))
+    (tmp_path / 'exp' / 'states').symlink_to(tmp_path)  # a linked folder below the run folder
+    with pytest.raises(OutputFolderError, match='states is a symbolic link'):
+        checkpoint.save_checkpoint({'w': torch.ones(1)}, str(tmp_path / 'exp' / 'states' / '2.state'),
+                                   root=str(tmp_path / 'exp'))
+    with pytest.raises(OutputFolderError, match='holds the input'):
+        checkpoint.save_checkpoint({'w': torch.ones(1)}, str(tmp_path / 'model.pth'), inputs=[str(tmp_path / 'exp')])
+    assert (tmp_path / 'victim.pth').read_bytes() == b'keep' and not (tmp_path / '2.state').exists()
+    checkpoint.save_checkpoint({'w': torch.ones(1)}, str(tmp_path / 'exp' / 'models' / 'net_g_4.pth'))
+    assert load_checkpoint(str(tmp_path / 'exp' / 'models' / 'net_g_4.pth'))['w'].tolist() == [1.0]
+
+
 def test_a_shared_object_graph_is_walked_once_per_container(tmp_path):
     """A 'billion laughs' pickle: a=[a, a] nested 60 times is 61 lists in a small file, 2^60 paths as a tree."""
     graph = [torch.zeros(2)]
@@ -161,12 +180,24 @@ def test_a_checkpoint_over_the_size_bound_is_refused_before_it_is_read(tmp_path,
 
 
 @pytest.mark.parametrize('make', ['fifo', 'link to /dev/zero', 'folder'])
-def test_a_checkpoint_that_is_not_a_regular_file_is_refused_without_blocking(tmp_path, make):
+@pytest.mark.parametrize('read, what', [(load_checkpoint, 'checkpoints'), (checkpoint.file_sha256, 'hashed files')])
+def test_a_file_that_is_not_regular_is_refused_without_blocking(tmp_path, make, read, what):
     path = tmp_path / 'net.pth'
     {'fifo': lambda: os.mkfifo(path), 'link to /dev/zero': lambda: path.symlink_to('/dev/zero'),
      'folder': path.mkdir}[make]()
     with ends_within(10), pytest.raises(CheckpointError, match=r'net\.pth: not a regular file \(a FIFO, a device or '
-                                                                r'a folder\); checkpoints are read from regular files'):
-        load_checkpoint(str(path))
+                                                                rf'a folder\); {what} are read from regular files'):
+        read(str(path))
+
+
+def test_a_missing_checkpoint_is_not_found(tmp_path):
     with pytest.raises(CheckpointError, match=r'none\.pth: checkpoint not found'):
         load_checkpoint(str(tmp_path / 'none.pth'))
+
+
+def test_hashing_a_regular_file_gives_the_sha256_of_its_bytes(tmp_path):
+    data = os.urandom(3 << 20)  # more than one read block
+    (tmp_path / 'net.pth').write_bytes(data)
+    assert checkpoint.file_sha256(str(tmp_path / 'net.pth')) == hashlib.sha256(data).hexdigest()
+    with pytest.raises(FileNotFoundError):
+        checkpoint.file_sha256(str(tmp_path / 'none.pth'))

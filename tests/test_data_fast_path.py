@@ -14,7 +14,7 @@ import torch
 from basicsr.data.transforms import augment
 from basicsr.utils.registry import DATASET_REGISTRY
 
-from conftest import make_realsr, realsr_train_options, run_cli, structured, write_yaml
+from conftest import make_realsr, one_error_line, realsr_train_options, run_cli, structured, write_yaml
 from dml_basicsr.data import paired_base
 from dml_basicsr.data.errors import DatasetError
 from dml_basicsr.data.image_io import convert_color, read_image
@@ -318,6 +318,23 @@ def test_prepare_is_atomic_and_refuses_an_existing_output(tmp_path, monkeypatch)
     proc = prepare(tmp_path, city100_section(root), tmp_path / 'sub')
     assert proc.returncode == 2 and proc.stderr.strip() == (
         f'basicsr prepare: error: {tmp_path / "sub"} exists; remove it or choose another output folder')
+
+
+def test_prepare_never_writes_into_its_input_or_through_a_link(tmp_path):
+    root = make_odd_city100(tmp_path / 'city')
+    before = sorted(p.name for p in root.rglob('*'))
+    proc = prepare(tmp_path, city100_section(root), root / 'sub', '--crop-size', '32')
+    assert proc.returncode == 2 and 'lies inside the input' in one_error_line(proc, 'prepare')
+    assert sorted(p.name for p in root.rglob('*')) == before
+    (tmp_path / 'victim').mkdir()
+    (tmp_path / 'victim' / 'keep.png').write_bytes(b'keep')
+    (tmp_path / '.partial-sub.999999999.tmp').symlink_to(tmp_path / 'victim')  # a stale name that is a link
+    (tmp_path / 'sub').symlink_to(tmp_path / 'victim' / 'sub')  # a dangling link at the output's name
+    proc = prepare(tmp_path, city100_section(root), tmp_path / 'sub', '--crop-size', '32')
+    assert proc.returncode == 2 and 'sub is a symbolic link' in one_error_line(proc, 'prepare')
+    os.remove(tmp_path / 'sub')
+    assert prepare(tmp_path, city100_section(root), tmp_path / 'sub', '--crop-size', '32').returncode == 0
+    assert os.listdir(tmp_path / 'victim') == ['keep.png'] and os.path.islink(tmp_path / '.partial-sub.999999999.tmp')
 
 
 @pytest.mark.parametrize('flags,message', [

@@ -220,7 +220,8 @@ def test_lr_folder_max_size_crops_are_logged_and_whole_images_pass_without_it(tm
     cv2.imwrite(str(tmp_path / 'a_big.png'), flat(20, 30, 50))
     cv2.imwrite(str(tmp_path / 'b_small.jpg'), flat(10, 12, 80))
     cv2.imwrite(str(tmp_path / 'c_wide.png'), flat(8, 40, 20))
-    cv2.imwrite(str(tmp_path / 'd_big.bmp'), flat(24, 18, 60))  # BMP: no size read from the header
+    # An uncompressed TIFF of OpenCV's keeps its directory (with the size) after the pixels, past the header bytes read.
+    cv2.imwrite(str(tmp_path / 'd_big.tif'), flat(200, 120, 60), [cv2.IMWRITE_TIFF_COMPRESSION, 1])
     with BasicSRLog() as log:
         ds = build('LRFolderDataset', dataroot_lq=str(tmp_path), max_size=16)
     assert log.messages == [
@@ -231,12 +232,12 @@ def test_lr_folder_max_size_crops_are_logged_and_whole_images_pass_without_it(tm
         shapes = [tuple(ds[i]['lq'].shape) for i in range(len(ds))]
     assert shapes == [(3, 16, 16), (3, 10, 12), (3, 8, 16), (3, 16, 16)]
     assert log.messages == [
-        "LRFolderDataset 'LRFolderDataset_val': max_size 16: d_big.bmp (18x24) centre-cropped to at most 16x16; the "
+        "LRFolderDataset 'LRFolderDataset_val': max_size 16: d_big.tif (120x200) centre-cropped to at most 16x16; the "
         'outputs show these crops; basicsr upscale -i FOLDER -o OUT --model LABEL processes whole photos']
     with BasicSRLog() as log:
         whole = build('LRFolderDataset', dataroot_lq=str(tmp_path))
         shapes = [tuple(whole[i]['lq'].shape) for i in range(len(whole))]
-    assert shapes == [(3, 20, 30), (3, 10, 12), (3, 8, 40), (3, 24, 18)] and log.messages == []
+    assert shapes == [(3, 20, 30), (3, 10, 12), (3, 8, 40), (3, 200, 120)] and log.messages == []
 
 
 def test_lr_folder_errors(tmp_path):

@@ -1,10 +1,17 @@
 """dml_basicsr.data.image_io: one decoder for every image, and one error naming the file for a hostile one (empty,
-truncated, a decompression bomb, not an image), also through ``basicsr train`` and ``basicsr prepare``."""
+truncated, a decompression bomb, not an image), also through ``basicsr train`` and ``basicsr prepare``; the size that
+PNG, JPEG, BMP, TIFF and WebP headers declare, read before anything is decoded."""
 import re
+import struct
 
+import cv2
+import numpy as np
 import pytest
+from basicsr.utils.registry import DATASET_REGISTRY
 
-from conftest import HOSTILE_IMAGES, realsr_train_options, run_cli, write_yaml
+from conftest import HOSTILE_IMAGES, expect_option_error, make_realsr, realsr_train_options, run_cli, write_yaml
+from dml_basicsr.data import image_io
+from dml_basicsr.data.errors import DatasetError
 
 
 @pytest.mark.parametrize('name', HOSTILE_IMAGES)
@@ -36,3 +43,135 @@ def test_train_and_prepare_refuse_a_hostile_image_with_one_line(tmp_path, comman
     assert lines[-1].startswith(f'basicsr {command}: error: ') and str(hr) in lines[-1], lines[-1]
     assert fragment in lines[-1] or 'cannot decode' in lines[-1]
     assert not (tmp_path / 'lmdb').exists()
+
+
+# ------------------------------------------------------------------------------------ sizes declared by headers
+
+H, W = 37, 53
+PIXELS = np.random.default_rng(0).integers(0, 256, (H, W, 3), dtype=np.uint8)
+WEBP_LOSSLESS = [cv2.IMWRITE_WEBP_QUALITY, 101]
+OPENCV_FILES = {  # file name: (pixels, cv2.imwrite parameters, the header reader that gives the size)
+    'colour.bmp': (PIXELS, [], image_io.bmp_size),
+    'gray.bmp': (PIXELS[..., 0], [], image_io.bmp_size),
+    'colour.tif': (PIXELS, [], image_io.tiff_size),
+    'deep.tif': (PIXELS.astype(np.uint16) * 257, [], image_io.tiff_size),
+    'gray.tif': (PIXELS[..., 0], [], image_io.tiff_size),
+    'lossy.webp': (PIXELS, [cv2.IMWRITE_WEBP_QUALITY, 80], image_io.webp_size),  # a VP8 chunk
+    'lossless.webp': (PIXELS, WEBP_LOSSLESS, image_io.webp_size),  # a VP8L chunk
+    'alpha.webp': (np.dstack([PIXELS, PIXELS[..., :1]]), [cv2.IMWRITE_WEBP_QUALITY, 80], image_io.webp_size),  # VP8X
+}
+
+
+@pytest.mark.parametrize('name', OPENCV_FILES)
+def test_the_size_of_a_file_opencv_writes_is_read_from_its_header(tmp_path, name):
+    """Each header reader gives (height, width) of OpenCV's files; such a file, without an end marker, decodes."""
+    pixels, params, reader = OPENCV_FILES[name]
+    path = tmp_path / name
+    assert cv2.imwrite(str(path), pixels, params)
+    assert reader(path.read_bytes()[:image_io.HEADER_BYTES]) == (H, W)
+    assert image_io.check_image_file(str(path)) == (H, W)
+    assert image_io.read_raw(str(path)).shape[:2] == (H, W)
+
+
+def bmp_declaring(width, height, header_size=40):
+    """A BMP file header and DIB header (BITMAPINFOHEADER, or BITMAPCOREHEADER for ``header_size`` 12) declaring
+    ``width`` x ``height`` 24-bit pixels, with no pixels after it."""
+    start = 14 + header_size
+    if header_size == 12:
+        dib = struct.pack('<IHHHH', 12, width, height, 1, 24)
+    else:
+        dib = struct.pack('<IiiHH', header_size, width, height, 1, 24) + bytes(header_size - 16)
+    return b'BM' + struct.pack('<IHHI', start, 0, 0, start) + dib
+
+
+def tiff_declaring(width, height, order='>'):
+    """A TIFF header and first IFD (ImageWidth as SHORT, ImageLength as LONG) in byte order ``order``."""
+    magic = b'MM\x00*' if order == '>' else b'II*\x00'
+    entries = struct.pack(order + 'HHIHH', 256, 3, 1, width, 0) + struct.pack(order + 'HHII', 257, 4, 1, height)
+    return magic + struct.pack(order + 'IH', 8, 2) + entries + struct.pack(order + 'I', 0)
+
+
+def webp_vp8x_declaring(width, height):
+    """A WebP file of one VP8X chunk whose canvas is ``width`` x ``height``."""
+    chunk = b'VP8X' + struct.pack('<I', 10) + bytes(4) + (width - 1).to_bytes(3, 'little') + \
+        (height - 1).to_bytes(3, 'little')
+    return b'RIFF' + struct.pack('<I', 4 + len(chunk)) + b'WEBP' + chunk
+
+
+def test_crafted_headers_give_their_sizes():
+    """The old BMP core header, a big-endian TIFF with SHORT and LONG tags, a top-down BMP (negative height)."""
+    assert image_io.declared_size(bmp_declaring(W, H, header_size=12)) == (H, W)
+    assert image_io.declared_size(bmp_declaring(W, -H)) == (H, W)
+    assert image_io.declared_size(tiff_declaring(W, H)) == (H, W)
+    assert image_io.declared_size(tiff_declaring(W, H, order='<')) == (H, W)
+    assert image_io.declared_size(webp_vp8x_declaring(W, H)) == (H, W)
+
+
+def test_a_tiff_whose_first_ifd_is_beyond_the_bytes_read_has_no_declared_size(tmp_path):
+    """A TIFF that OpenCV writes has its IFD after the pixels: past HEADER_BYTES it is decoded as before."""
+    noise = np.random.default_rng(1).integers(0, 256, (200, 200, 3), dtype=np.uint8)
+    path = tmp_path / 'noise.tif'
+    assert cv2.imwrite(str(path), noise)
+    data = path.read_bytes()
+    assert struct.unpack('<I', data[4:8])[0] > image_io.HEADER_BYTES
+    assert image_io.tiff_size(data) == (200, 200) and image_io.tiff_size(data[:image_io.HEADER_BYTES]) is None
+    assert image_io.check_image_file(str(path)) is None
+    assert image_io.read_raw(str(path)).shape == (200, 200, 3)
+    assert image_io.tiff_size(tiff_declaring(W, H)[:-12]) is None  # the ImageLength entry is cut off
+
+
+BOMBS = {  # file name: (bytes, what the one error line says)
+    'wide.bmp': (bmp_declaring(1 << 24, 64), 'declares a 16777216x64 image (1074 megapixels)'),
+    'core.bmp': (bmp_declaring(65535, 65535, header_size=12), 'declares a 65535x65535 image'),
+    'wide.tif': (tiff_declaring(65535, 1 << 20), 'declares a 65535x1048576 image'),
+    'canvas.webp': (webp_vp8x_declaring(1 << 24, 1 << 24), 'declares a 16777216x16777216 image'),
+}
+
+
+@pytest.mark.parametrize('name', BOMBS)
+def test_a_header_declaring_too_many_pixels_is_refused_before_decoding(tmp_path, monkeypatch, name):
+    def no_decoding(*args):
+        raise AssertionError('decoded an image whose header declares too many pixels')
+
+    monkeypatch.setattr(image_io.cv2, 'imdecode', no_decoding)
+    data, fragment = BOMBS[name]
+    path = tmp_path / name
+    path.write_bytes(data)
+    for read in (image_io.check_image_file, image_io.read_raw):
+        with pytest.raises(DatasetError, match=re.escape(f'{path}: its header {fragment}') + '.*are refused'):
+            read(str(path))
+
+
+def convert_images(root, ext, params=()):
+    """Every PNG under ``root`` rewritten as an ``ext`` file of the same pixels (the PNG removed)."""
+    for png in sorted(root.rglob('*.png')):
+        assert cv2.imwrite(str(png.with_suffix(ext)), cv2.imread(str(png)), list(params))
+        png.unlink()
+
+
+@pytest.mark.parametrize('ext', ['.bmp', '.tif', '.webp'])
+def test_an_lr_one_pixel_short_in_another_format_is_refused_by_the_option_check(tmp_path, ext):
+    """tests/test_datasets.py's PNG check of every pair's sizes from the headers, for BMP, TIFF and WebP."""
+    make_realsr(tmp_path)
+    convert_images(tmp_path, ext, WEBP_LOSSLESS if ext == '.webp' else ())
+    lr = sorted(tmp_path.rglob(f'Nikon_012_LR4{ext}'))[0]
+    assert cv2.imwrite(str(lr), cv2.imread(str(lr))[:-1], WEBP_LOSSLESS if ext == '.webp' else [])
+    opt = dict(type='RealSRDataset', name='r', phase='train', dataroot=str(tmp_path), split='Train', gt_size=16,
+               scale=4)
+    with pytest.raises(DatasetError, match=rf'Nikon_012_LR4\{ext} is 11x10, expected 12x10 for HR .*Nikon_012_HR'):
+        DATASET_REGISTRY.get('RealSRDataset').check_options(opt)
+
+
+def test_basicsr_train_refuses_a_bmp_lr_one_pixel_short_before_anything_is_written(tmp_path):
+    opt = realsr_train_options(tmp_path)
+    convert_images(tmp_path / 'RealSR', '.bmp')
+    lr = sorted((tmp_path / 'RealSR').rglob('Nikon_012_LR2.bmp'))[0]
+    assert cv2.imwrite(str(lr), cv2.imread(str(lr))[:-1])
+    expect_option_error(tmp_path, opt, 'Nikon_012_LR2.bmp is 23x24, expected 24x24 for HR', 'Nikon_012_HR.bmp')
+
+
+def test_a_gt_size_larger_than_a_bmp_hr_is_refused_before_anything_is_written(tmp_path):
+    """tests/test_datasets.py's PNG check of gt_size against every HR image, for a BMP whose header gives the size."""
+    opt = realsr_train_options(tmp_path, gt_size=64)
+    convert_images(tmp_path / 'RealSR', '.bmp')
+    expect_option_error(tmp_path, opt, 'gt_size 64 is larger than the HR image', '_HR.bmp')

@@ -294,7 +294,9 @@ def test_preprocessor_bad_training_batches_name_the_key(data, match):
     (dict(pretrained='city100-nikon-x2', bgr_to_rgb=True, rgb_to_bgr=True), r'set at most one of bgr_to_rgb and '),
     (dict(pretrained='city100-nikon-x2', mean=[0., 0., 0.]), r'give both mean and std .*, or neither'),
     (dict(pretrained='city100-nikon-x2', noise_sigma=-1), r'noise_sigma must be a finite number >= 0'),
-    (dict(pretrained='city100-nikon-x2', mean=[0., 0., 0.], std=[255., 0., 255.]), r'std must be numbers > 0'),
+    (dict(pretrained='city100-nikon-x2', mean=[0., 0., 0.], std=[255., 0., 255.]), r'std must be finite numbers > 0'),
+    (dict(pretrained='city100-nikon-x2', mean=[0., 0., 0.], std=[255., float('inf'), 255.]),
+     r'std must be finite numbers > 0'),
 ])
 def test_preprocessor_bad_options_give_one_clear_error(options, match):
     with pytest.raises(ValueError, match='DMLDataPreprocessor: ' + match):

@@ -7,6 +7,7 @@ the network BasicSR builds from its ``network_g``; ``test_table2_manifest_is_com
 """
 import copy
 import csv
+import os
 
 import cv2
 import pytest
@@ -23,6 +24,7 @@ from dml_basicsr.archs.network_loading import check_weights_fit
 from dml_basicsr.utils.checkpoint import file_sha256
 from dml_basicsr.utils.model_manifest import ManifestError, add_row, main as manifest_main, read_manifest, \
     write_manifest
+from dml_basicsr.utils.output_folder import OutputFolderError
 
 SR_NET = dict(type='MSRResNet', num_in_ch=3, num_out_ch=3, num_feat=8, num_block=1, upscale=4)
 DML_NET = dict(type='DMLNet', num_in_ch=1, num_basis=2, kernel_size=5, scale=4, num_feat=4)
@@ -90,6 +92,21 @@ def test_add_row_replaces_by_label_and_keeps_the_header(zoo):
     assert rows[1]['command'] == 'retrained' and rows[1]['sha256'] == file_sha256(new)
     assert rows[3]['model_type'] == 'X'
     assert zoo.read_text().startswith('# tiny test zoo\n')
+
+
+def test_a_manifest_is_never_written_through_a_link(zoo, tmp_path, capsys):
+    (tmp_path / 'victim.yml').write_text('keep\n')
+    linked = zoo.parent / 'linked.yml'
+    linked.symlink_to(tmp_path / 'victim.yml')
+    with pytest.raises(OutputFolderError, match='linked.yml is a symbolic link'):
+        write_manifest(linked, sr_rows(zoo.parent))
+    assert (tmp_path / 'victim.yml').read_text() == 'keep\n'
+    dangling = zoo.parent / 'dangling.yml'  # `add` makes a new manifest: not where a link points either
+    dangling.symlink_to(tmp_path / 'made.yml')
+    code = manifest_main(['add', '--manifest', str(dangling), '--label', 'x', '--checkpoint',
+                          str(zoo.parent / 'sr_0.pth'), '--network-g', '{type: MSRResNet}', '--command', 'x'])
+    assert code == 2 and 'dangling.yml is a symbolic link' in capsys.readouterr().err
+    assert not (tmp_path / 'made.yml').exists()
 
 
 def test_add_command_line(tmp_path, capsys):
@@ -287,6 +304,23 @@ def test_refused_option_files_are_one_line(work, change, expected):
     error = one_error_line(proc, 'test')
     assert expected in error, error
     assert not (work / 'results').exists()
+
+
+def test_derived_option_files_and_the_report_are_never_written_through_a_link(work, tmp_path):
+    from dml_basicsr.commands.manifest_test import prepare_runs
+    (tmp_path / 'victim.yml').write_text('keep\n')
+    derived = tmp_path / 'derived'
+    derived.mkdir()
+    (derived / 'Tiny_manifest_a-real.yml').symlink_to(tmp_path / 'victim.yml')
+    opt = dict(name='Tiny_manifest', manifest=str(work / 'model_zoo' / 'sr' / 'models.yml'))
+    with pytest.raises(OutputFolderError, match='Tiny_manifest_a-real.yml is a symbolic link'):
+        prepare_runs(opt, str(derived))
+    (work / 'results').mkdir()
+    (work / 'results' / 'Tiny_manifest_report.md').symlink_to(tmp_path / 'victim.yml')
+    proc = run_cli(['test', '-opt', 'test.yml'], cwd=work)
+    assert proc.returncode == 2 and 'Tiny_manifest_report.md is a symbolic link' in one_error_line(proc, 'test')
+    assert os.listdir(work / 'results') == ['Tiny_manifest_report.md']  # refused before the first row ran
+    assert (tmp_path / 'victim.yml').read_text() == 'keep\n'
 
 
 def test_labels_that_would_share_a_results_folder_are_refused(work):

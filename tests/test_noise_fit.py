@@ -250,6 +250,24 @@ def test_fit_noise_command_refuses_bad_input_with_one_line(tmp_path):
     assert not (tmp_path / 'out' / 'noise.yml').exists()
 
 
+def test_the_noise_file_is_never_written_through_a_link(tmp_path):
+    """``write_noise_file`` (fit-noise --save-beside, adapt) refuses a link at the file; fit-noise refuses it before
+    it writes its --output."""
+    from dml_basicsr.degradation.noise_fit import write_noise_file
+    from dml_basicsr.utils.output_folder import OutputFolderError
+    (tmp_path / 'victim.yml').write_text('keep\n')
+    checkpoint = save_dmlnet(tmp_path / 'x2.pth')
+    (tmp_path / 'x2.pth.noise.yml').symlink_to(tmp_path / 'victim.yml')
+    with pytest.raises(OutputFolderError, match='x2.pth.noise.yml is a symbolic link'):
+        write_noise_file(noise_path(checkpoint), {'model': 'signal_dependent_gaussian'})
+    write_realsr_pairs(tmp_path / 'RealSR', ids=(1,), size=96)
+    opt = write_yaml(tmp_path / 'opt.yml', fit_noise_options(tmp_path / 'RealSR'))
+    proc = run_cli(['fit-noise', '-opt', str(opt), '--checkpoint', str(checkpoint), '--output', 'fit', '--save-beside'],
+                   cwd=tmp_path)
+    assert proc.returncode == 2 and 'x2.pth.noise.yml is a symbolic link' in one_error_line(proc, 'fit-noise')
+    assert (tmp_path / 'victim.yml').read_text() == 'keep\n' and not (tmp_path / 'fit').exists()
+
+
 def test_shipped_models_have_fitted_noise():
     manifest = pretrained_models.pretrained_manifest()
     for name in ('city100-nikon-x1', 'city100-nikon-x2', 'realsr-x4'):

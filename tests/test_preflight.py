@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from conftest import (PROJECT_ROOT, expect_option_error, one_line, realsr_train_options, run_cli, save_dmlnet,
-                      sr_options, tiny_dml_options, tiny_run, tree, write_yaml)
+                      sr_options, tiny_dml_options, tiny_trained_run, tree, write_yaml)
 from dml_basicsr.utils.checkpoint import load_state_dict
 
 
@@ -183,11 +183,7 @@ def test_pretrained_weights_of_another_scale_are_one_line(tmp_path):
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
-    """A work folder with a tiny DML training of 4 iterations (robust.yml): what --auto_resume continues."""
-    root = tmp_path_factory.mktemp('trained')
-    proc = run_cli(['train', '-opt', str(tiny_run(root))], cwd=root)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return root
+    return tiny_trained_run(tmp_path_factory)
 
 
 def move_and_link(work, rel):

@@ -160,7 +160,8 @@ def test_output_write_failure_leaves_no_file(runs, capsys):
     blocker = runs / 'blocker'
     blocker.write_text('a file, not a folder')
     assert main(['--output', str(blocker / 'table.md'), str(runs / 'results' / 'Bicubic_x4')]) == 2
-    assert 'cannot write' in capsys.readouterr().err
+    assert f'{blocker} exists and is not a folder' in capsys.readouterr().err  # refused before the table is built
+    assert blocker.read_text() == 'a file, not a folder'
 
 
 def test_usage_errors_exit_2(capsys):

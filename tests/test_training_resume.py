@@ -16,18 +16,14 @@ import time
 import pytest
 import torch
 
-from conftest import PROJECT_ROOT, last_error_line, run_cli, tiny_run
+from conftest import PROJECT_ROOT, last_error_line, run_cli, tiny_run, tiny_trained_run
 from dml_basicsr.utils.atomic_write import tmp_path as atomic_tmp_path
 from dml_basicsr.utils.checkpoint import UnsafeCheckpointError, load_state_dict, load_training_state
 
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
-    """A work folder with a tiny DML training of 4 iterations: states 2 and 4, net_g_2/4.pth."""
-    root = tmp_path_factory.mktemp('trained')
-    proc = run_cli(['train', '-opt', str(tiny_run(root))], cwd=root)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return root
+    return tiny_trained_run(tmp_path_factory)
 
 
 @pytest.fixture
@@ -141,6 +137,36 @@ def test_checkpoints_are_written_atomically(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         Model().save_network(torch.nn.Conv2d(1, 1, 3), 'net_g', 2)
     assert (tmp_path / 'net_g_2.pth').read_bytes() == good and os.listdir(tmp_path) == ['net_g_2.pth']
+
+
+def test_checkpoints_and_states_are_never_saved_through_a_link(tmp_path):
+    from basicsr.models.base_model import BaseModel
+
+    from dml_basicsr.models.safe_training import SafeTrainingMixin
+    from dml_basicsr.utils.output_folder import OutputFolderError
+
+    exp, elsewhere = tmp_path / 'experiments' / 'x', tmp_path / 'elsewhere'
+    (exp / 'training_states').mkdir(parents=True)
+    elsewhere.mkdir()
+    (exp / 'models').symlink_to(elsewhere)  # planted below the run folder
+    (exp / 'training_states' / '2.state').symlink_to(elsewhere / 'made.state')
+
+    class Model(SafeTrainingMixin, BaseModel):
+        opt = {'path': {'experiments_root': str(exp), 'models': str(exp / 'models'),
+                        'training_states': str(exp / 'training_states')}}
+        optimizers, schedulers = [], []
+
+        def __init__(self):
+            pass
+
+        def get_bare_model(self, net):
+            return net
+
+    with pytest.raises(OutputFolderError, match='models is a symbolic link'):
+        Model().save_network(torch.nn.Conv2d(1, 1, 3), 'net_g', 2)
+    with pytest.raises(OutputFolderError, match='2.state is a symbolic link'):
+        Model().save_training_state(0, 2)
+    assert os.listdir(elsewhere) == [] and os.listdir(exp / 'training_states') == ['2.state']
 
 
 SAVE_FAILURES = {  # the file whose save fails: (errno, the newest intact one the line names, files left after)

@@ -7,7 +7,6 @@ import argparse
 import csv
 import os
 import shlex
-import shutil
 import sys
 import time
 
@@ -243,14 +242,16 @@ def existing_plan_problem(args, plan):
                                            'give the same source, pairs and budget'
 
 
-def remove_outputs(out):
-    """Remove what an earlier basicsr adapt wrote into ``out`` (check_output made sure it holds nothing else)."""
+def remove_outputs(out, inputs=()):
+    """Remove what an earlier basicsr adapt wrote into ``out`` (check_output made sure it holds nothing else) through
+    its OutputFolder: a real folder with what is in it, a file or a link itself, never what a link points to."""
+    folder = OutputFolder(out, inputs)
     for name in OUTPUTS:
         path = os.path.join(out, name)
         if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path)
-        elif os.path.lexists(path):
-            os.remove(path)
+            folder.remove_tree(name)
+        else:
+            folder.remove(name)
 
 
 def log_every(plan):
@@ -398,7 +399,7 @@ def finish(args, plan, source_path, baselines, started):
     chosen, chosen_path, adapted, curve = adapted_result(out, plan, baselines[unadapted_label]['psnr'])
     model_path = os.path.join(out, MODEL)
     net = load_dmlnet(chosen_path, 'params') if chosen else load_dmlnet(source_path, args.param_key)
-    save_checkpoint({'params': net.state_dict()}, model_path)
+    save_checkpoint({'params': net.state_dict()}, model_path, [args.pairs])
     rows = dict(baselines)
     held, how, columns = held_out_description(plan)
     label = 'leave-one-out, the last iteration' if len(plan['items']) > 1 else f'iteration {chosen}'
@@ -444,7 +445,7 @@ def run(args):
                 raise AdaptError(problem)
         with output_lock(args.output, 'basicsr adapt'):
             if args.overwrite:
-                remove_outputs(args.output)
+                remove_outputs(args.output, [args.pairs])
             OutputFolder(args.output, [args.pairs]).write_text(PLAN, dump_yaml(plan_data(plan),
                                                                                default_flow_style=None, width=120))
             train(args, plan, source_path)

@@ -12,10 +12,10 @@ from dml_basicsr.degradation.noise_fit import (COLORS, dataset_pairs, fit_noise,
                                                noise_file_text, noise_path, write_noise_file)
 from dml_basicsr.degradation.pretrained_models import checkpoint_or_pretrained, pretrained_path, shipped_name
 from dml_basicsr.utils.options import OptionError, load_options
-from dml_basicsr.utils.output_folder import OutputFolder
+from dml_basicsr.utils.output_folder import OutputFolder, output_file
 from dml_basicsr.visualization.noise_plots import noise_level_picture
 from . import fail
-from .prepare import build_source
+from .prepare import build_source, dataset_roots
 
 HELP = "Fit a DML model's signal-dependent noise on the residual real LR - DML(HR) of its training pairs."
 DESCRIPTION = HELP + '''
@@ -53,12 +53,6 @@ def add_arguments(p):
 NOISE_FILE, NOISE_PICTURE = 'noise.yml', 'noise_level.png'
 
 
-def dataset_roots(opt, key):
-    """The folders the section datasets.<key> reads its pairs from."""
-    section = (opt.get('datasets') or {}).get(key) or {}
-    return [section[k] for k in ('dataroot', 'dataroot_gt', 'dataroot_lq') if isinstance(section.get(k), str)]
-
-
 def checkpoint_file(args):
     """The weight file of ``--checkpoint`` (a file, or a shipped model's name where no such file exists) or
     ``--pretrained``; OptionError for a shipped model with ``--save-beside`` (the package is never written into)."""
@@ -81,6 +75,8 @@ def fit(args):
     opt = load_options(args.opt, args.force_yml)
     folder = OutputFolder(args.output, [args.opt, *dataset_roots(opt, args.dataset)])
     folder.check_targets([NOISE_FILE, NOISE_PICTURE])
+    if args.save_beside:
+        output_file(noise_path(args.checkpoint), 'noise file')  # a link there is refused before anything is fitted
     dataset = build_source(opt, args.dataset, args.opt, phase='val', command='fit-noise')
     deg = DMLDegradation.from_checkpoint(args.checkpoint, noise_sigma=0, param_key=args.param_key)
     entry = fit_noise(deg, dataset_pairs(dataset))

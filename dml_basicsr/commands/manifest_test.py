@@ -30,10 +30,10 @@ import re
 import tempfile
 
 from dml_basicsr.data.errors import DatasetError
-from dml_basicsr.utils.atomic_write import write_text_atomic
 from dml_basicsr.utils.checkpoint import CheckpointError, load_checkpoint, state_dict_key
 from dml_basicsr.utils.model_manifest import DEFAULT_MODEL_TYPE, ManifestError, read_manifest, row_model_type
 from dml_basicsr.utils.options import OptionError
+from dml_basicsr.utils.output_folder import OutputFolder, output_file
 from dml_basicsr.utils.safe_yaml import dump_yaml
 from .preflight import check_option_file
 from .report import ReportError, build_table, find_metrics_csv
@@ -94,19 +94,20 @@ def _check_slugs(manifest, rows):
 
 
 def prepare_runs(opt, folder, debug=False):
-    """Derive, write into ``folder`` and check the option file of every row of ``opt['manifest']``, all of them
-    before any runs; return [ManifestRun] in manifest order. Raises ManifestError naming the manifest row."""
+    """Derive, write into ``folder`` (through its OutputFolder: whole, never through a link) and check the option
+    file of every row of ``opt['manifest']``, all of them before any runs; return [ManifestRun] in manifest order.
+    Raises ManifestError naming the manifest row."""
     manifest = opt['manifest']
     rows = read_manifest(manifest)
     _check_slugs(manifest, rows)
+    derived_folder = OutputFolder(folder, what='the folder of the derived option files')
     runs = []
     for index, row in enumerate(rows):
         name = f'{opt["name"]}_{label_slug(row["label"])}'
-        derived_path = os.path.join(folder, f'{name}.yml')
+        derived_path = derived_folder.target(f'{name}.yml')
         try:
             derived = row_options(opt, row, name)
-            with open(derived_path, 'w', encoding='utf-8') as f:
-                dump_yaml(derived, f)
+            derived_folder.write_text(f'{name}.yml', dump_yaml(derived))
             check_option_file(derived_path, command='test')
         except (OptionError, CheckpointError, DatasetError) as e:
             raise _in_row(manifest, index, row, e, derived_path) from None
@@ -162,18 +163,25 @@ def report_text(opt, runs):
     return '\n\n'.join(blocks)
 
 
+def report_file(opt, debug=False):
+    """(the OutputFolder of ``results``, at its real path as the run folders beside it; the report's name
+    ``<name>_report.md``), checked (no link there, a plain name: OutputFolderError) before any row runs."""
+    return output_file(os.path.join('results', f'{results_name(opt["name"], debug)}_report.md'), 'the report')
+
+
 def write_report(opt, runs, debug=False):
     """:func:`report_text`, also written atomically to ``results/<name>_report.md``; returns (text, path)."""
+    folder, name = report_file(opt, debug)
     text = report_text(opt, runs)
-    path = os.path.join('results', f'{results_name(opt["name"], debug)}_report.md')
-    write_text_atomic(path, text + '\n')
-    return text, path
+    folder.write_text(name, text + '\n')
+    return text, os.path.join('results', name)
 
 
 def manifest_test(opt, run_one, debug=False):
     """Test every row of the manifest of ``opt`` (an option file with ``--force_yml`` applied, checked by the
     preflight): derive and check every row's option file in a temporary folder, call ``run_one(run)`` for
     each (BasicSR's test pipeline on ``run.opt_path``), then write the report. Returns (report text, its path)."""
+    report_file(opt, debug)  # a link at the report is refused before the first row runs
     with tempfile.TemporaryDirectory(prefix='basicsr-manifest-') as folder:
         runs = prepare_runs(opt, folder, debug)
         run_rows(runs, run_one)

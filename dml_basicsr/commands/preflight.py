@@ -179,7 +179,7 @@ def compares_lr(opt):
 
 def smallest_compared_image(opt, phase, section, lr_space):
     """((height, width), path) of the smallest image a metric compares in the dataset ``section`` (its pairs'
-    aligned HR, or LR if ``lr_space``), from the PNG/JPEG headers; None if that is not known before reading
+    aligned HR, or LR if ``lr_space``), from the image headers; None if that is not known before reading
     (not a paired dataset on disk, or other formats)."""
     cls = DATASET_REGISTRY.get(section['type']) if section.get('type') in DATASET_REGISTRY else None
     backend = (section.get('io_backend') or {}).get('type', 'disk')

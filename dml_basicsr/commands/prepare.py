@@ -13,6 +13,7 @@ from dml_basicsr.data.errors import DatasetError
 from dml_basicsr.data.paired_base import PairedImageFolder
 from dml_basicsr.data.prepared_lmdb import write_prepared
 from dml_basicsr.utils.options import OptionError, load_options
+from dml_basicsr.utils.output_folder import OutputFolderError
 from . import fail
 
 HELP = 'Cut the pairs of a paired dataset (as an option file configures it) into LMDB sub-images.'
@@ -69,21 +70,28 @@ def build_source(opt, key, opt_path, phase=None, command='prepare'):
     return cls(dataset_opt)
 
 
+def dataset_roots(opt, key):
+    """The folders the section datasets.<key> reads its pairs from."""
+    section = (opt.get('datasets') or {}).get(key) or {}
+    return [section[k] for k in ('dataroot', 'dataroot_gt', 'dataroot_lq') if isinstance(section.get(k), str)]
+
+
 def prepare(args):
     """Build the source dataset of the arguments and write the prepared folder; dict(pairs, subimages)."""
-    dataset = build_source(load_options(args.opt, args.force_yml), args.dataset, args.opt)
+    opt = load_options(args.opt, args.force_yml)
+    dataset = build_source(opt, args.dataset, args.opt)
     gt_size = dataset.opt.get('gt_size') or 0
     if gt_size > args.crop_size:
         raise DatasetError(f'--crop-size {args.crop_size} is smaller than the training patch gt_size {gt_size}')
     progress = None if args.no_progress else (lambda pairs: tqdm(pairs, unit='pair', desc='prepare'))
     return write_prepared(dataset, args.output, args.crop_size, args.step, args.thresh_size, args.compress_level,
-                          progress)
+                          progress, inputs=[args.opt, *dataset_roots(opt, args.dataset)])
 
 
 def run(args):
     try:
         done = prepare(args)
-    except (DatasetError, OptionError) as e:
+    except (DatasetError, OptionError, OutputFolderError) as e:
         return fail('prepare', e)
     print(f"basicsr prepare: {done['subimages']} sub-image pairs of {done['pairs']} pairs in {args.output}; read "
           f"them with dataroot: {args.output} and io_backend: {{type: lmdb}}")

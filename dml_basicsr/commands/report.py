@@ -31,9 +31,8 @@ import os
 import re
 import sys
 
-from dml_basicsr.utils.atomic_write import write_text_atomic
 from dml_basicsr.utils.bounded_read import MAX_CSV_BYTES, read_bounded
-from dml_basicsr.utils.output_folder import OutputFolderError, check_output_file
+from dml_basicsr.utils.output_folder import OutputFolderError, check_output_file, output_file
 from dml_basicsr.utils.safe_yaml import read_yaml
 from . import UsageError, fail
 
@@ -320,9 +319,10 @@ def run(args):
     try:
         if args.output:
             check_output_file(args.output, paths)
+            folder, name = output_file(args.output)
         table = build_table(paths, labels, dataset=args.dataset, scale=args.scale, metrics=metrics)
         if args.output:
-            write_text_atomic(args.output, table + '\n')
+            folder.write_text(name, table + '\n')
     except (ReportError, OutputFolderError) as e:
         return fail('report', e)
     except OSError as e:

@@ -11,9 +11,9 @@ import sys
 
 import torch
 
-from dml_basicsr.utils.atomic_write import remove_stale_tmp
 from dml_basicsr.utils.checkpoint import (CheckpointError, UnsafeCheckpointError, latest_numbered_file,
                                           load_state_dict, load_training_state, numbered_files)
+from dml_basicsr.utils.output_folder import OutputFolder
 
 STATE_PATTERN = r'(\d+)\.state'
 
@@ -51,7 +51,7 @@ def newest_intact_state(opt, state_dir):
     one that refers to code (UnsafeCheckpointError) stops everything."""
     for folder in (state_dir, opt['path'].get('models')):
         if folder and os.path.isdir(folder):
-            remove_stale_tmp(folder)
+            OutputFolder(folder, what='run folder', root=opt['path'].get('experiments_root')).remove_partial_files()
     skipped = 0
     for _, path in numbered_files(state_dir, STATE_PATTERN):
         try:

@@ -66,9 +66,82 @@ def jpeg_size(buffer):
     return None
 
 
+BMP_CORE_HEADER = 12  # BITMAPCOREHEADER (OS/2 1.x): 16-bit width and height
+BMP_INFO_HEADERS = frozenset((16, 40, 52, 56, 64, 108, 124))  # BITMAPINFOHEADER and its successors: 32-bit ones
+
+
+def bmp_size(buffer):
+    """(height, width) from a BMP's DIB header (a negative height is a top-down image), or None if ``buffer`` is no
+    BMP (or declares a negative width)."""
+    if len(buffer) < 26 or buffer[:2] != b'BM':
+        return None
+    header_size = int.from_bytes(buffer[14:18], 'little')
+    if header_size == BMP_CORE_HEADER:
+        width, height = struct.unpack('<HH', buffer[18:22])
+    elif header_size in BMP_INFO_HEADERS:
+        width, height = struct.unpack('<ii', buffer[18:26])
+    else:
+        return None
+    return (abs(height), width) if width >= 0 else None
+
+
+VP8_START_CODE = b'\x9d\x01\x2a'
+VP8L_SIGNATURE = 0x2F
+
+
+def webp_size(buffer):
+    """(height, width) from a WebP's first chunk: VP8 (lossy), VP8L (lossless) or VP8X (extended: the canvas), or
+    None if ``buffer`` is no WebP."""
+    if buffer[:4] != b'RIFF' or buffer[8:12] != b'WEBP':
+        return None
+    kind, data = buffer[12:16], buffer[20:30]
+    if kind == b'VP8 ' and len(data) == 10 and data[3:6] == VP8_START_CODE:
+        width, height = struct.unpack('<HH', data[6:10])
+        return height & 0x3FFF, width & 0x3FFF
+    if kind == b'VP8L' and len(data) >= 5 and data[0] == VP8L_SIGNATURE:
+        bits = int.from_bytes(data[1:5], 'little')
+        return ((bits >> 14) & 0x3FFF) + 1, (bits & 0x3FFF) + 1
+    if kind == b'VP8X' and len(data) == 10:
+        return int.from_bytes(data[7:10], 'little') + 1, int.from_bytes(data[4:7], 'little') + 1
+    return None
+
+
+TIFF_BYTE_ORDERS = {b'II*\x00': '<', b'MM\x00*': '>'}
+TIFF_IMAGE_WIDTH, TIFF_IMAGE_LENGTH = 256, 257
+TIFF_VALUE_FORMATS = {3: 'H', 4: 'I'}  # SHORT, LONG: the value is in the entry
+
+
+def tiff_ifd_values(buffer, order, offset, tags):
+    """{tag: value} of the SHORT or LONG entries of ``tags`` in the TIFF IFD at ``offset`` (byte order ``order``),
+    as far as ``buffer`` holds it."""
+    count = struct.unpack(order + 'H', buffer[offset:offset + 2])[0]
+    values = {}
+    for start in range(offset + 2, min(offset + 2 + 12 * count, len(buffer) - 11), 12):
+        tag, kind = struct.unpack(order + 'HH', buffer[start:start + 4])
+        if tag in tags and kind in TIFF_VALUE_FORMATS:
+            values[tag] = struct.unpack_from(order + TIFF_VALUE_FORMATS[kind], buffer, start + 8)[0]
+    return values
+
+
+def tiff_size(buffer):
+    """(height, width) from the ImageWidth and ImageLength tags of a TIFF's first IFD, or None if ``buffer`` is no
+    TIFF, or its first IFD lies beyond ``buffer`` (a writer may put it after the pixels) or lacks them."""
+    order = TIFF_BYTE_ORDERS.get(bytes(buffer[:4]))
+    if order is None or len(buffer) < 8:
+        return None
+    offset = struct.unpack(order + 'I', buffer[4:8])[0]
+    if offset + 2 > len(buffer):
+        return None
+    values = tiff_ifd_values(buffer, order, offset, (TIFF_IMAGE_WIDTH, TIFF_IMAGE_LENGTH))
+    if len(values) < 2:
+        return None
+    return values[TIFF_IMAGE_LENGTH], values[TIFF_IMAGE_WIDTH]
+
+
 def declared_size(buffer):
-    """(height, width) that a PNG or JPEG header declares; None for other formats (cv2 checks those itself)."""
-    return png_size(buffer) or jpeg_size(buffer)
+    """(height, width) that a PNG, JPEG, BMP, WebP or TIFF header declares; None if the header gives none (another
+    format, or a TIFF whose first IFD is not in ``buffer``): cv2 checks those itself."""
+    return png_size(buffer) or jpeg_size(buffer) or bmp_size(buffer) or webp_size(buffer) or tiff_size(buffer)
 
 
 PNG_END = b'\x00\x00\x00\x00IEND\xaeB`\x82'
@@ -78,10 +151,13 @@ JPEG_END_SEARCH = 1 << 12  # the end marker may be followed by padding or camera
 
 def ends_whole(buffer):
     """A PNG ends with its IEND chunk, a JPEG has its end-of-image marker near the end: not a truncated file
-    (whose decoder would print its own messages, or for a JPEG fill the rest with gray, and go on)."""
+    (whose decoder would print its own messages, or for a JPEG fill the rest with gray, and go on). True for the other
+    formats: they have no end marker to look for (BMP, TIFF and WebP are left to their decoders, as before)."""
     if png_size(buffer):
         return buffer.endswith(PNG_END)
-    return JPEG_END in buffer[-JPEG_END_SEARCH:]
+    if jpeg_size(buffer):
+        return JPEG_END in buffer[-JPEG_END_SEARCH:]
+    return True
 
 
 def check_header(buffer, name, complete=True):
@@ -104,12 +180,13 @@ def check_header(buffer, name, complete=True):
                            '(crop or tile it first)')
 
 
-HEADER_BYTES = 1 << 16  # enough for a PNG's IHDR and a JPEG's first start-of-frame after its EXIF segment
+HEADER_BYTES = 1 << 16  # enough for a PNG's IHDR, a JPEG's first start-of-frame after its EXIF segment, a BMP's or
+# WebP's header and a small TIFF's first IFD
 
 
 def check_image_file(path):
     """:func:`check_header` of the file ``path`` from its first bytes (decodes nothing); DatasetError naming it.
-    Returns the (height, width) a PNG or JPEG header declares, None for other formats."""
+    Returns the (height, width) its header declares (:func:`declared_size`), None if it declares none there."""
     with open_image_file(path) as f:
         try:
             head = f.read(HEADER_BYTES)

@@ -36,7 +36,7 @@ class LRFolderDataset(ImageFolderDataset):
         color (str): 'y' for the Y channel, or null for RGB (default).
         max_size (int): centre-crop each image to at most max_size x max_size (default: no crop). The crops are
             logged through BasicSR's logger: once when the dataset is built, how many of the photos are cropped
-            (sizes from the PNG/JPEG headers), and at read time each cropped photo of another format.
+            (sizes from the image headers), and at read time each cropped photo whose header gives no size.
         io_backend (dict): only {type: disk}.
     """
 

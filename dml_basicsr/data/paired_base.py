@@ -8,7 +8,7 @@ from .dataset_checks import check_gt_size, is_positive_int, listed
 from .errors import DatasetError
 from .folder_base import ImageFolderDataset
 from .image_cache import cache_limit, check_cache_size, fill_cache
-from .image_io import check_image_file, convert_color, raw_to_float, read_png_header, read_raw
+from .image_io import check_image_file, convert_color, raw_to_float, read_raw
 from .pair_transforms import pair_to_tensors, random_crop_origin
 from .prepared_lmdb import open_prepared, prepared_pairs, read_prepared
 
@@ -74,24 +74,26 @@ class PairedImageFolder(ImageFolderDataset):
         return len(dataset)
 
     def check_pair_sizes(self):
-        """Every pair's LR size against its HR size, from the PNG/JPEG headers (other formats are checked when
-        read): a pair that does not match stops the run before it writes anything, not when it is first drawn."""
+        """Every pair's LR size against its HR size, from the image headers (files whose header gives no size are
+        checked when read): a pair that does not match stops the run before it writes anything, not when it is first
+        drawn."""
         for gt_path, lq_path in self.pairs:
             gt_size, lq_size = check_image_file(gt_path), check_image_file(lq_path)
             if gt_size and lq_size:
                 self.aligned_size(gt_size, lq_size, gt_path, lq_path)
 
     def check_patches_fit(self):
-        """``gt_size`` a multiple of the crop scale and no larger than any HR image (its size from a PNG header;
-        other formats are checked when read): DatasetError naming the first that is smaller."""
+        """``gt_size`` a multiple of the crop scale and no larger than any HR image (its size from its header: PNG,
+        JPEG, BMP, WebP, TIFF whose directory comes first; others are checked when read): DatasetError naming the
+        first that is smaller."""
         size, s = self.opt['gt_size'], self.crop_scale
         where = f"{self.dataset_name} '{self.opt.get('name')}'"
         if not is_positive_int(size) or size % s:
             raise DatasetError(f'{where}: gt_size must be a positive multiple of the scale {s}, got {size!r}')
         for gt_path, _ in self.pairs:
-            header = read_png_header(gt_path)
-            if header is not None and min(header[:2]) < size:
-                h, w = header[:2]
+            declared = check_image_file(gt_path)
+            if declared is not None and min(declared) < size:
+                h, w = declared
                 raise DatasetError(f'{where}: gt_size {size} is larger than the HR image {gt_path} ({w}x{h}): use '
                                    f'gt_size <= {min(h, w) // s * s}')
 

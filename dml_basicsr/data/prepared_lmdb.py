@@ -8,10 +8,10 @@ like BasicSR's ``extract_subimages.py`` (``crop_size``, ``step``, ``thresh_size`
 as lossless PNG of the decoded pixels (8- or 16-bit, gray or BGR); the LR sub-image is the LR as stored,
 so that e.g. City100's ``lr_downscale`` still resizes at read time, on float data, as from disk.
 """
+import contextlib
 import glob
 import json
 import os
-import shutil
 
 import cv2
 import lmdb
@@ -21,6 +21,7 @@ from basicsr.utils.lmdb_util import LmdbMaker
 
 from dml_basicsr.utils.atomic_write import TMP_PREFIX, TMP_SUFFIX, tmp_path
 from dml_basicsr.utils.bounded_read import MAX_META_INFO_BYTES, read_bounded
+from dml_basicsr.utils.output_folder import OutputFolderError, check_output_file, output_file
 from dml_basicsr.utils.safe_yaml import dump_yaml, read_yaml
 from .errors import DatasetError, DatasetNotFoundError
 from .image_io import decode_raw
@@ -181,20 +182,26 @@ def process_alive(pid):
     return True
 
 
-def remove_stale_partials(output):
-    """Remove the temporary folders that killed runs preparing ``output`` left beside it."""
-    folder, base = os.path.split(os.path.abspath(output))
-    for path in glob.glob(os.path.join(glob.escape(folder), f'{TMP_PREFIX}{glob.escape(base)}.*{TMP_SUFFIX}')):
+def remove_stale_partials(parent, base):
+    """Remove the temporary folders that killed runs preparing ``base`` left in ``parent`` (its OutputFolder);
+    a link named like one is left (never deleted through)."""
+    pattern = os.path.join(glob.escape(parent.path), f'{TMP_PREFIX}{glob.escape(base)}.*{TMP_SUFFIX}')
+    for path in glob.glob(pattern):
         pid = path[:-len(TMP_SUFFIX)].rsplit('.', 1)[-1]
         if pid.isdigit() and not process_alive(int(pid)):
-            shutil.rmtree(path, ignore_errors=True)
+            with contextlib.suppress(OutputFolderError):
+                parent.remove_tree(os.path.basename(path), ignore_errors=True)
 
 
-def write_prepared(dataset, output, crop_size=480, step=240, thresh_size=0, compress_level=1, progress=None):
+def write_prepared(dataset, output, crop_size=480, step=240, thresh_size=0, compress_level=1, progress=None,
+                   inputs=()):
     """Cut every pair of a paired dataset (read from disk) into a prepared folder ``output``.
 
-    Written into a hidden temporary folder beside ``output`` and renamed at the end, so a killed run
+    Written into a hidden temporary folder beside ``output`` (made through the
+    :class:`~dml_basicsr.utils.output_folder.OutputFolder` of its parent) and renamed at the end, so a killed run
     leaves nothing under the final name. ``progress``: an optional wrapper of the pair list (e.g. tqdm).
+    ``inputs``: what the command reads (the dataset's folders): ``output`` must neither be, hold nor lie inside one
+    (OutputFolderError, before anything is written).
 
     Returns:
         dict(pairs=N, subimages=M).
@@ -202,23 +209,25 @@ def write_prepared(dataset, output, crop_size=480, step=240, thresh_size=0, comp
     if os.path.exists(output):
         raise DatasetError(f'{output} exists; remove it or choose another output folder')
     check_cut(crop_size, step, thresh_size, compress_level, dataset.crop_scale)
-    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-    remove_stale_partials(output)
-    tmp = tmp_path(os.path.abspath(output))
+    check_output_file(output, inputs)
+    parent, base = output_file(output)  # its folder may hold the inputs beside the output
+    parent.make()
+    remove_stale_partials(parent, base)
+    tmp_name = os.path.basename(tmp_path(os.path.abspath(output)))
     cut = dict(crop_size=crop_size, step=step, thresh_size=thresh_size, compress_level=compress_level)
     try:
-        os.makedirs(tmp)
-        makers = [LmdbMaker(os.path.join(tmp, db), compress_level=compress_level) for db in (HR_LMDB, LR_LMDB)]
+        tmp = parent.new_folder(tmp_name, 'the temporary folder of --output')
+        makers = [LmdbMaker(os.path.join(tmp.path, db), compress_level=compress_level) for db in (HR_LMDB, LR_LMDB)]
         seen, pairs = {}, dataset.pairs if progress is None else progress(dataset.pairs)
         count = sum(put_subimages(makers, dataset, gt_path, lq_path, cut, seen) for gt_path, lq_path in pairs)
         for maker in makers:
             maker.close()
         source = json.loads(json.dumps(dataset.opt, default=str))  # plain lists and scalars for YAML
         info = dict(dataset.alignment(), **cut, pairs=len(dataset.pairs), subimages=count, source=source)
-        with open(os.path.join(tmp, INFO_FILE), 'w') as f:
-            dump_yaml(info, f)
-        os.rename(tmp, output)
+        tmp.write_text(INFO_FILE, dump_yaml(info))
+        parent.rename(tmp_name, base)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        with contextlib.suppress(OSError, OutputFolderError):
+            parent.remove_tree(tmp_name, ignore_errors=True)
         raise
     return dict(pairs=len(dataset.pairs), subimages=count)

@@ -39,10 +39,10 @@ from tqdm import tqdm
 from dml_basicsr.data.errors import DatasetError
 from dml_basicsr.data.image_io import check_image_file, convert_color, list_images, read_image
 from dml_basicsr.data.pair_transforms import image_to_tensor
-from dml_basicsr.utils.atomic_write import remove_stale_tmp, write_bytes_atomic, write_text_atomic
 from dml_basicsr.utils.bounded_read import MAX_META_INFO_BYTES, read_bounded
 from dml_basicsr.utils.checkpoint import file_sha256
 from dml_basicsr.utils.devices import torch_device
+from dml_basicsr.utils.output_folder import OutputFolder
 from dml_basicsr.utils.output_folder import OutputFolderError, check_targets, output_lock  # noqa: F401 (re-exported)
 from dml_basicsr.utils.safe_yaml import dump_yaml, read_yaml
 from .dml_degradation import DMLDegradation, sigma_range
@@ -60,10 +60,11 @@ INPUT_FILES = 'input_files'
 
 
 def write_png_atomic(path, img):
+    """``img`` as the PNG ``path``, written whole through the OutputFolder of its folder (never through a link)."""
     ok, buf = cv2.imencode('.png', img)
     if not ok:
         raise OSError(f'{path}: PNG encoding failed')
-    write_bytes_atomic(path, buf.tobytes())
+    OutputFolder(os.path.dirname(path), what='pair folder').write_bytes(os.path.basename(path), buf.tobytes())
 
 
 def _output_names(input_dir, names):
@@ -240,26 +241,38 @@ def foreign_images(output_dir, ours):
     return found
 
 
-def _remove_pairs(output_dir, names):
+def output_folder(output_dir):
+    """The :class:`OutputFolder` of the output itself (its record and meta_info.txt). Not checked against the input
+    here: :func:`check_no_overlap` does that precisely (an input elsewhere inside the output is never written)."""
+    return OutputFolder(output_dir)
+
+
+def pair_folders(output_dir, inputs=()):
+    """The :class:`OutputFolder` ``HR/`` and ``LR/`` of ``output_dir``: neither a link, nor holding, being or lying
+    inside one of ``inputs``."""
+    return [OutputFolder(os.path.join(output_dir, sub), inputs, what='pair folder') for sub in ('HR', 'LR')]
+
+
+def _remove_pairs(output_dir, names, inputs=()):
     """Delete this output's pairs: the entries of HR/ and LR/ (regular files, or a link itself, never what it points
     to) whose names are among ``names`` and that are images directly in that folder; a recorded name is data that
     someone else may have written, so it is matched against the folder's own listing and never joined into a path
     (``../x.png`` or an absolute name reaches nothing). Then the temporary files of interrupted runs, meta_info.txt,
     and the record last: a deletion that fails leaves the record that lists what remains."""
     names = set(names)
-    for sub in ('HR', 'LR'):
-        folder = os.path.join(output_dir, sub)
-        if os.path.islink(folder) or not os.path.isdir(folder):
+    for folder in pair_folders(output_dir, inputs):
+        if not os.path.isdir(folder.path):
             continue
-        for name in list_images(folder):
-            path = os.path.join(folder, name)
+        for name in list_images(folder.path):
+            path = os.path.join(folder.path, name)
             if name in names and (os.path.islink(path) or os.path.isfile(path)):
-                os.remove(path)
-        remove_stale_tmp(folder)
+                folder.remove(name)
+        folder.remove_partial_files()
+    output = output_folder(output_dir)
     for name in (META_INFO, RECORD):
         path = os.path.join(output_dir, name)
         if os.path.islink(path) or os.path.isfile(path):
-            os.remove(path)
+            output.remove(name)
 
 
 def _record_problem(existing, record):
@@ -276,15 +289,15 @@ def _record_problem(existing, record):
     return ''
 
 
-def prepare_output(output_dir, record, overwrite=False):
+def prepare_output(output_dir, record, overwrite=False, inputs=()):
     """Make ``output_dir`` ready for the pairs of ``record`` (see :func:`synthesis_record`) and record it.
+    ``inputs``: the input folder (HR/ and LR/ must neither hold nor lie inside it).
 
     A folder with the same record (the same values, the same input files) is resumed. One recorded with other
     values or from another input is an OutputFolderError; unless ``overwrite``: then the pairs its record lists
     are deleted first. Images in HR/ or LR/ that no record lists are an OutputFolderError either way (they are
     not this command's to delete).
     """
-    hr_dir, lr_dir = os.path.join(output_dir, 'HR'), os.path.join(output_dir, 'LR')
     record_path = os.path.join(output_dir, RECORD)
     existing = _read_record(record_path)
     ours = recorded_pairs(output_dir, existing)
@@ -300,13 +313,13 @@ def prepare_output(output_dir, record, overwrite=False):
         raise OutputFolderError(f'{output_dir} {problem}; choose another output folder, or overwrite (--overwrite) '
                                 'to delete them')
     if overwrite and existing is not None:
-        _remove_pairs(output_dir, ours)
+        _remove_pairs(output_dir, ours, inputs)
         existing = None
-    for folder in (hr_dir, lr_dir):
-        os.makedirs(folder, exist_ok=True)
-        remove_stale_tmp(folder)
+    for folder in pair_folders(output_dir, inputs):
+        folder.make()
+        folder.remove_partial_files()
     if existing is None:
-        write_text_atomic(record_path, dump_yaml(record))
+        output_folder(output_dir).write_text(RECORD, dump_yaml(record))
 
 
 def _load_dsgan(checkpoint, dsgan_scale, noise_sigma, noise, tile):
@@ -385,7 +398,7 @@ def synthesize_folder(input_dir, output_dir, checkpoint, noise_sigma=None, seed=
                               pretrained)
     with output_lock(output_dir, 'basicsr synthesize'):
         check_no_overlap(input_dir, output_dir)
-        prepare_output(output_dir, record, overwrite)
+        prepare_output(output_dir, record, overwrite, [input_dir])
         return _write_pairs(deg, input_dir, output_dir, names, outputs, seed, tile, tile_overlap, device, color,
                             progress)
 
@@ -411,5 +424,5 @@ def _write_pairs(deg, input_dir, output_dir, names, outputs, seed, tile, tile_ov
 
     done = sorted(out for out in outputs.values()
                   if pair_written(output_dir, out))
-    write_text_atomic(os.path.join(output_dir, META_INFO), ''.join(f'{out}\n' for out in done))
+    output_folder(output_dir).write_text(META_INFO, ''.join(f'{out}\n' for out in done))
     return {'scale': deg.scale, 'names': done, 'written': written, 'skipped': skipped}

@@ -44,8 +44,8 @@ from dml_basicsr.ops.frequency_split import box_highpass
 from dml_basicsr.ops.noise_model import (fit_variance_line, flat_mask, highpass_gain,
                                          fit_correlation_taps, lag1_autocorrelation, noise_level_function,
                                          signal_dependent_noise)
-from dml_basicsr.utils.atomic_write import write_text_atomic
 from dml_basicsr.utils.checkpoint import CheckpointError, file_sha256
+from dml_basicsr.utils.output_folder import output_file
 from dml_basicsr.utils.safe_yaml import dump_yaml, read_yaml
 
 NOISE_SUFFIX = '.noise.yml'
@@ -274,5 +274,6 @@ def noise_file_text(data):
 
 
 def write_noise_file(path, data):
-    """Write the noise file mapping ``data`` to ``path`` (atomically)."""
-    write_text_atomic(path, noise_file_text(data))
+    """Write the noise file mapping ``data`` to ``path`` (atomically, never through a link: OutputFolderError)."""
+    folder, name = output_file(path, 'noise file')
+    folder.write_text(name, noise_file_text(data))

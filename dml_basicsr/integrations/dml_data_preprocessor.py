@@ -1,4 +1,6 @@
 """``DMLDataPreprocessor``: mmengine's image data preprocessor that makes training inputs from ground truth with DML."""
+import math
+
 import torch
 from mmengine.model import ImgDataPreprocessor
 
@@ -71,9 +73,9 @@ class DMLDataPreprocessor(ImgDataPreprocessor):
             raise ValueError('DMLDataPreprocessor: set at most one of bgr_to_rgb and rgb_to_bgr')
         if (mean is None) != (std is None):
             raise ValueError('DMLDataPreprocessor: give both mean and std (1 or 3 values each), or neither')
-        if std is not None and not all(isinstance(s, (int, float)) and s > 0 for s in
+        if std is not None and not all(isinstance(s, (int, float)) and 0 < s < math.inf for s in
                                        (std if isinstance(std, (list, tuple)) else [std])):
-            raise ValueError(f'DMLDataPreprocessor: std must be numbers > 0 (it divides), got {std!r}')
+            raise ValueError(f'DMLDataPreprocessor: std must be finite numbers > 0 (it divides), got {std!r}')
         super().__init__(mean, std, pad_size_divisor, pad_value, bgr_to_rgb, rgb_to_bgr, non_blocking)
         self.source = dict(checkpoint=checkpoint, pretrained=pretrained, fixed_kernel=fixed_kernel)
         self.degradation = component_degradation('DMLDataPreprocessor', self.source, param_key, noise_sigma, clamp,

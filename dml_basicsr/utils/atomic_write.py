@@ -60,13 +60,3 @@ def write_bytes_atomic(path, data):
 def write_text_atomic(path, text):
     """:func:`write_bytes_atomic` for UTF-8 text."""
     write_bytes_atomic(path, text.encode('utf-8'))
-
-
-def remove_stale_tmp(folder):
-    """Remove the temporary files that an interrupted run left in ``folder``."""
-    for name in os.listdir(folder):
-        if name.startswith(TMP_PREFIX) and name.endswith(TMP_SUFFIX):
-            try:
-                os.remove(os.path.join(folder, name))
-            except OSError:
-                pass

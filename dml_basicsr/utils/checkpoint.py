@@ -13,8 +13,8 @@ import zipfile
 
 import torch
 
-from .atomic_write import atomic_file
 from .bounded_read import MAX_CHECKPOINT_BYTES, open_regular_file
+from .output_folder import OutputFolder
 
 # What BasicSR's training states hold besides tensors, numbers, strings, lists and dicts (checked by saving the
 # states of Adam with MultiStepLR and CosineAnnealingRestartLR, the optimizer/schedulers of this package's option
@@ -163,9 +163,12 @@ def load_checkpoint(path):
     return _torch_load(path, 'checkpoint')
 
 
-def save_checkpoint(obj, path):
-    """``torch.save(obj)`` to ``path`` atomically: a kill during the save leaves the previous file (or none)."""
-    with atomic_file(path) as f:
+def save_checkpoint(obj, path, inputs=(), root=None):
+    """``torch.save(obj)`` to ``path`` through the :class:`~.output_folder.OutputFolder` of its folder (which neither
+    holds nor lies inside ``inputs``; with ``root``, the run folder holding it: real folders down to it): atomically
+    (a kill during the save leaves the previous file, or none), never through a link (OutputFolderError)."""
+    folder = OutputFolder(os.path.dirname(os.path.abspath(path)), inputs, what='checkpoint folder', root=root)
+    with folder.open_atomic(os.path.basename(path)) as f:
         torch.save(obj, f)
 
 
@@ -186,9 +189,10 @@ def check_finite(state, path):
 
 
 def file_sha256(path):
-    """The SHA-256 hex digest of a file's bytes."""
+    """The SHA-256 hex digest of a file's bytes; CheckpointError naming it unless it is a regular file of at most
+    :data:`MAX_CHECKPOINT_BYTES` (a FIFO is refused without blocking); OSError if it cannot be opened."""
     digest = hashlib.sha256()
-    with open(path, 'rb') as f:
+    with open_regular_file(path, MAX_CHECKPOINT_BYTES, CheckpointError, 'hashed files') as f:
         for block in iter(lambda: f.read(1 << 20), b''):
             digest.update(block)
     return digest.hexdigest()

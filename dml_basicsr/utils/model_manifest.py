@@ -39,11 +39,11 @@ import sys
 
 import yaml
 
-from .atomic_write import write_text_atomic
 from .bounded_read import MAX_YAML_BYTES, read_bounded
 from .checkpoint import file_sha256
 from .safe_yaml import dump_yaml, load_yaml_text, read_yaml, yaml_problem
 from .options import OptionError
+from .output_folder import OutputFolderError, output_file
 
 REQUIRED_KEYS = ('label', 'network_g', 'checkpoint', 'sha256', 'command')
 DEFAULT_MODEL_TYPE = 'OnlineSynthesisSRModel'
@@ -198,8 +198,11 @@ def manifest_text(path, rows, header=None):
 
 
 def write_manifest(path, rows, header=None):
-    """Write the manifest ``path`` holding ``rows`` atomically (see :func:`manifest_text`)."""
-    write_text_atomic(path, manifest_text(path, rows, header))
+    """Write the manifest ``path`` holding ``rows`` (see :func:`manifest_text`) through the OutputFolder of its
+    folder: atomically, never through a link (OutputFolderError)."""
+    text = manifest_text(path, rows, header)
+    folder, name = output_file(path, 'manifest')
+    folder.write_text(name, text)
 
 
 def add_row(path, row):
@@ -250,7 +253,7 @@ def main(argv=None):
         if args.notes:
             row['notes'] = args.notes
         add_row(args.manifest, row)
-    except ManifestError as e:
+    except (ManifestError, OutputFolderError) as e:
         print(f'{prog}: error: {e}', file=sys.stderr)
         return 2
     print(f'{args.manifest}: row {args.label.strip()!r} written')

@@ -14,6 +14,8 @@
 import contextlib
 import fcntl
 import os
+import shutil
+import stat
 
 
 class OutputFolderError(ValueError):
@@ -200,7 +202,9 @@ class OutputFolder:
     Checked when made, before anything is written: the folder is no symbolic link, and it neither holds, is, nor
     lies inside any of ``inputs`` (resolved paths). Each file name is one path component (no separator, not
     ``.``/``..``: nothing lands outside the folder), a target that is a symbolic link is refused (never written
-    through), and every file is written whole under a temporary name, then renamed.
+    through), and every file is written whole under a temporary name, then renamed (:meth:`open_atomic` streams
+    one). Deleting is as confined: :meth:`remove` deletes a regular file directly inside the folder (a link itself,
+    never what it points to), :meth:`remove_tree` a real folder there, never one behind a link.
 
     ``root`` (optional): the folder the command owns (``experiments/<name>``, ``results/<name>``), holding ``path``:
     then every folder from ``root`` down to ``path`` is a real folder inside ``root``, none a link
@@ -218,13 +222,18 @@ class OutputFolder:
             raise OutputFolderError(f'{what} {path} {found[1]} {found[0]}: outputs never go where what the command '
                                     'reads is; choose another folder')
 
-    def target(self, name):
-        """The path of the file ``name`` inside the folder; OutputFolderError if ``name`` is not one plain path
-        component or the target is a symbolic link."""
+    def entry(self, name):
+        """The path of the entry ``name`` directly inside the folder (a link there is not refused: see
+        :meth:`remove`); OutputFolderError if ``name`` is not one plain path component."""
         if not isinstance(name, str) or not name or name in ('.', '..') or os.sep in name or (
                 os.altsep and os.altsep in name) or '\0' in name:
             raise OutputFolderError(f'{name!r}: not a file name inside {self.path} (one path component)')
-        path = os.path.join(self.path, name)
+        return os.path.join(self.path, name)
+
+    def target(self, name):
+        """The path of the file ``name`` inside the folder; OutputFolderError if ``name`` is not one plain path
+        component or the target is a symbolic link."""
+        path = self.entry(name)
         refuse_link(path, 'the output')
         return path
 
@@ -239,13 +248,21 @@ class OutputFolder:
         else:
             make_real_folders(self.path, self.root, self.what)
 
-    def write_bytes(self, name, data):
-        from .atomic_write import write_bytes_atomic  # here: the lock functions above import nothing of the package
+    @contextlib.contextmanager
+    def open_atomic(self, name):
+        """A binary file to stream the file ``name`` into (e.g. ``torch.save``): it replaces ``name`` whole when the
+        block ends without an error, never through a link (:func:`~.atomic_write.atomic_file`)."""
+        from .atomic_write import atomic_file  # here: the lock functions above import nothing of the package
 
         path = self.target(name)
         self.make()
-        write_bytes_atomic(path, data)
-        return path
+        with atomic_file(path) as f:
+            yield f
+
+    def write_bytes(self, name, data):
+        with self.open_atomic(name) as f:
+            f.write(data)
+        return os.path.join(self.path, name)
 
     def write_text(self, name, text):
         return self.write_bytes(name, text.encode('utf-8'))
@@ -258,3 +275,68 @@ class OutputFolder:
         if not ok:
             raise OSError(f'{os.path.join(self.path, name)}: cannot encode the picture')
         return self.write_bytes(name, encoded.tobytes())
+
+    def remove(self, name):
+        """Delete the file ``name`` directly inside the folder: a regular file, or a symbolic link itself (never what
+        it points to); nothing if there is none. OutputFolderError if it is anything else (a folder, a FIFO)."""
+        path = self.entry(name)
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            return
+        if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+            raise OutputFolderError(f'{path} is not a regular file: this command deletes only files it wrote; move '
+                                    'it away')
+        os.remove(path)  # unlinks the name: a link goes, its target stays
+
+    def remove_tree(self, name, ignore_errors=False):
+        """Delete the real folder ``name`` directly inside the folder with everything in it (``shutil.rmtree``
+        removes links inside, never what they point to); nothing if there is none. OutputFolderError if ``name`` is
+        a symbolic link or not a folder."""
+        path = self.entry(name)
+        refuse_link(path, 'the folder to delete')
+        if not os.path.lexists(path):
+            return
+        if not os.path.isdir(path):
+            raise OutputFolderError(f'{path} is not a folder: this command deletes only folders it wrote')
+        shutil.rmtree(path, ignore_errors=ignore_errors)
+
+    def remove_partial_files(self):
+        """Delete the temporary files (:func:`~.atomic_write.tmp_path`) that interrupted writes left directly in the
+        folder (regular files or links themselves; anything else is left), if the folder exists."""
+        from .atomic_write import TMP_PREFIX, TMP_SUFFIX
+
+        if not os.path.isdir(self.path):
+            return
+        for name in sorted(os.listdir(self.path)):
+            if name.startswith(TMP_PREFIX) and name.endswith(TMP_SUFFIX):
+                with contextlib.suppress(OSError, OutputFolderError):
+                    self.remove(name)
+
+    def new_folder(self, name, what):
+        """Create the folder ``name`` directly inside this one and return it as an OutputFolder (``what`` names it in
+        errors); OutputFolderError if a link is there, FileExistsError if anything else is."""
+        path = self.target(name)
+        self.make()
+        os.mkdir(path)
+        return OutputFolder(path, what=what)
+
+    def rename(self, name, new_name):
+        """Rename the entry ``name`` of the folder to ``new_name`` (both directly inside it); OutputFolderError if
+        either is a symbolic link or ``new_name`` exists (nothing is replaced)."""
+        source, path = self.target(name), self.target(new_name)
+        if os.path.lexists(path):
+            raise OutputFolderError(f'{path} exists; remove it or choose another output folder')
+        os.rename(source, path)
+        return path
+
+
+def output_file(path, what='--output'):
+    """(the :class:`OutputFolder` of the folder of the single output file ``path``, the file's name), checked before
+    anything is written: the file is no symbolic link, its name one path component. The folder is taken at its real
+    path (where the user's path leads, as for the parent of a run folder) and may hold inputs beside the file
+    (:func:`check_output_file` checks the file against them)."""
+    folder = OutputFolder(os.path.realpath(os.path.dirname(os.path.abspath(path))), what=f'the folder of {what}')
+    name = os.path.basename(path)
+    folder.target(name)
+    return folder, name

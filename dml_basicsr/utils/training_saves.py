@@ -32,13 +32,14 @@ def newest_other_file(path, pattern):
     return newest if newest and os.path.abspath(newest) != os.path.abspath(path) else None
 
 
-def save_with_retries(obj, path, what, pattern):
-    """:func:`~.checkpoint.save_checkpoint`, tried :data:`SAVE_TRIES` times; CheckpointSaveError if all fail.
-    ``pattern`` finds the previous files of the same kind, named in the error."""
+def save_with_retries(obj, path, what, pattern, root=None):
+    """:func:`~.checkpoint.save_checkpoint` (inside the run folder ``root``), tried :data:`SAVE_TRIES` times;
+    CheckpointSaveError if all fail. ``pattern`` finds the previous files of the same kind, named in the error.
+    A link on the way (OutputFolderError) is refused at once."""
     logger = get_root_logger()
     for remaining in range(SAVE_TRIES - 1, -1, -1):
         try:
-            save_checkpoint(obj, path)
+            save_checkpoint(obj, path, root=root)
             return
         except OSError as e:
             error = e
@@ -64,7 +65,7 @@ def save_network(self, net, net_label, current_iter, param_key='params'):
         save_dict[key] = {(k[7:] if k.startswith('module.') else k): v.cpu() for k, v in state.items()}
     label = 'latest' if current_iter == -1 else current_iter
     save_with_retries(save_dict, os.path.join(self.opt['path']['models'], f'{net_label}_{label}.pth'), 'model',
-                      rf'{net_label}_(\d+)\.pth')
+                      rf'{net_label}_(\d+)\.pth', self.opt['path'].get('experiments_root'))
 
 
 @master_only
@@ -75,4 +76,4 @@ def save_training_state(self, epoch, current_iter):
     state = {'epoch': epoch, 'iter': current_iter, 'optimizers': [o.state_dict() for o in self.optimizers],
              'schedulers': [s.state_dict() for s in self.schedulers]}
     save_with_retries(state, os.path.join(self.opt['path']['training_states'], f'{current_iter}.state'),
-                      'training state', r'(\d+)\.state')
+                      'training state', r'(\d+)\.state', self.opt['path'].get('experiments_root'))
