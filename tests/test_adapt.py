@@ -112,8 +112,8 @@ def test_the_table_rows_and_the_chosen_checkpoint(adapted):
         'MATLAB bicubic', 'Least-squares 15x15 kernel', 'Unadapted', 'Adapted']
     assert set(record['curve']) == {10, 20, 30, 40}
     chosen = record['chosen_iteration']
-    assert chosen == 40  # the last checkpoint: the held-out pair finds it better than the unadapted model
-    # The adapted row is BasicSR's own validation of the chosen checkpoint, recomputed.
+    assert chosen == 40  # the end of the budget: the held-out pair finds it better than the unadapted model
+    # The adapted row (the final weights, measured again) is BasicSR's own validation of the last checkpoint.
     assert abs(rows_of(record)['Adapted']['psnr'] - record['curve'][chosen]['psnr']) < 0.02
     assert record['held_out']['pairs'] and len(record['pairs']) == 5
 
@@ -308,6 +308,8 @@ def test_one_pair_holds_out_its_right_third_and_basis_only_keeps_the_weight_cnn(
     first = torch.load(source)['params']
     assert torch.equal(last['weight_net.conv_last.weight'], first['weight_net.conv_last.weight'])
     assert not torch.equal(last['basis'], first['basis'])
+    log = ''.join(p.read_text() for p in (out / 'experiments' / 'adapt').glob('train_*.log'))
+    assert 'will not be optimized' not in log and "train.trainable ['basis']: 162 of " in log
 
 
 def test_two_pairs_are_held_out_in_turn_and_model_pth_adapts_on_both(tmp_path):
@@ -349,6 +351,37 @@ def test_the_progress_is_shown_and_augment_flip_reaches_the_option_file(tmp_path
     options = yaml.safe_load((out / 'adapt_options.yml').read_text())
     assert options['datasets']['train']['use_hflip'] is True and options['datasets']['train']['use_rot'] is True
     assert record_of(out)['budget']['augment'] == 'flip'
+
+
+@pytest.mark.parametrize('pairs_count, iters, val_freq', [(3, 5, 3), (2, 2, 5)])
+def test_the_weights_at_the_end_of_the_budget_are_kept_whatever_the_validation_frequency(tmp_path, pairs_count,
+                                                                                         iters, val_freq):
+    pairs = write_pairs(tmp_path / 'camera', SCENES[:pairs_count])
+    source = source_checkpoint(tmp_path / 'source.pth')
+    out = tmp_path / 'out'
+    proc = run_cli(['adapt', '--checkpoint', source, '--pairs', pairs, '--output', out, '--iters', str(iters),
+                    '--val-freq', str(val_freq), *FAST[4:]], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = record_of(out)
+    assert record['chosen_iteration'] == iters and f'Adapted (iteration {iters} of {iters})' in proc.stdout or \
+        f'Adapted (leave-one-out, iteration {iters} of {iters})' in proc.stdout
+    final = torch.load(out / 'experiments' / 'adapt' / 'models' / 'net_g_latest.pth')['params']
+    assert torch.equal(torch.load(out / 'model.pth')['params']['basis'], final['basis'])
+
+
+def test_an_adaptation_worse_than_the_source_is_shown_and_model_pth_is_the_source(tmp_path, adapted):
+    """A source already adapted to the camera, shaken by a far too high learning rate on every parameter."""
+    tmp, _, first = adapted
+    pairs, source = tmp / 'camera', first / 'model.pth'
+    out = tmp_path / 'out'
+    proc = run_cli(['adapt', '--checkpoint', source, '--pairs', pairs, '--output', out, '--iters', '4',
+                    '--val-freq', '2', '--train', 'all', '--lr', '0.5', *FAST[4:]], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = record_of(out)
+    rows = rows_of(record)
+    assert record['chosen_iteration'] == 0 and rows['Adapted']['psnr'] < rows['Unadapted']['psnr']
+    assert 'did not beat the unadapted model: model.pth is the unadapted model' in proc.stdout
+    assert torch.equal(torch.load(out / 'model.pth')['params']['basis'], torch.load(source)['params']['basis'])
 
 
 def test_a_shipped_model_is_adapted_by_name(tmp_path):

@@ -215,6 +215,12 @@ def test_one_command_tests_every_row_into_its_own_folder_and_reports_them(work):
     first_psnr = [read_csv(work / 'results' / folder / 'metrics_RealSRcrops_val.csv')[0]['psnr'] for folder in folders]
     assert len(set(first_psnr)) == 3  # three different networks were tested
     assert not list(work.glob('**/.partial-*'))
+    # Each row's folder keeps the option file it ran (BasicSR's test copies none), so report finds its scale there.
+    for folder in folders:
+        copy, = (work / 'results' / folder).glob('*.yml')
+        assert yaml.safe_load(copy.read_text())['scale'] == 4 and '# CMD:' in copy.read_text()
+    report = run_cli(['report', *(f'results/{folder}' for folder in folders)], cwd=work)
+    assert report.returncode == 0 and report.stdout.splitlines()[0] == '| Method | x4 PSNR | x4 SSIM |'
 
 
 def test_force_yml_reaches_the_datasets_of_every_row(work):

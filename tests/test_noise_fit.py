@@ -231,6 +231,33 @@ def test_fit_noise_command_writes_its_outputs(tmp_path):
     assert lr.shape == (1, 3, 16, 16)
 
 
+def test_fit_noise_reads_basicsrs_paired_folders_as_the_realsr_layout(tmp_path):
+    """The HR/ + LR/ folders of docs/training.md (BasicSR's PairedImageDataset) give the same fit as the same pairs
+    in RealSR's layout."""
+    write_realsr_pairs(tmp_path / 'RealSR')
+    folder = tmp_path / 'RealSR' / 'Canon' / 'Train' / '4'
+    for kind, suffix in (('HR', 'HR'), ('LR', 'LR4')):
+        (tmp_path / 'mine' / kind).mkdir(parents=True)
+        for i in (1, 2, 3):
+            shutil.copy(folder / f'Canon_{i:03d}_{suffix}.png', tmp_path / 'mine' / kind / f'{i:03d}.png')
+    paired = dict(name='fit', scale=4, datasets=dict(train=dict(
+        name='mine', type='PairedImageDataset', dataroot_gt=str(tmp_path / 'mine' / 'HR'),
+        dataroot_lq=str(tmp_path / 'mine' / 'LR'), filename_tmpl='{}', io_backend=dict(type='disk'), color='y',
+        gt_size=96, use_hflip=False, use_rot=False)))
+    fits = {}
+    for name, options in (('paired', paired), ('realsr', fit_noise_options(tmp_path / 'RealSR', color='y'))):
+        opt = write_yaml(tmp_path / f'{name}.yml', options)
+        proc = run_cli(['fit-noise', '-opt', str(opt), '--pretrained', 'realsr-x4', '--output', name], cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        fits[name] = yaml.safe_load((tmp_path / name / 'noise.yml').read_text())['y']
+    assert fits['paired']['pairs'] == 3 and fits['paired']['a'] == pytest.approx(fits['realsr']['a'])
+    assert fits['paired']['b'] == pytest.approx(fits['realsr']['b'])
+    # prepare cuts training sub-images and still takes only this package's paired folders
+    proc = run_cli(['prepare', '-opt', str(tmp_path / 'paired.yml'), '--output', 'lmdb'], cwd=tmp_path)
+    assert 'reads the aligned pairs of AdaptationPairsDataset, City100Dataset, DRealSRDataset, RealSRDataset' in \
+        one_error_line(proc, 'prepare')
+
+
 def test_fit_noise_command_refuses_bad_input_with_one_line(tmp_path):
     write_realsr_pairs(tmp_path / 'RealSR')
     opt = write_yaml(tmp_path / 'opt.yml', fit_noise_options(tmp_path / 'RealSR'))

@@ -187,6 +187,10 @@ def test_report_metric_that_no_input_has_is_an_error(tmp_path):
     assert proc.returncode == 2 and '--metrics ssmi: no input has it' in line and 'psnr, ssim, lpips' in line
     proc = run_cli(['report', 'A_x2', 'B_x2', '--metrics', 'psnr,lpips'], cwd=tmp_path)
     assert proc.returncode == 0 and '| A | 30.00 | - |' in proc.stdout  # only some inputs have it: '-'
+    # a metric none has, where the first input has none of the chosen: the columns of every input are listed
+    proc = run_cli(['report', 'A_x2', 'B_x2', '--metrics', 'foo'], cwd=tmp_path)
+    line = one_error_line(proc, 'report')
+    assert '--metrics foo: no input has it (their metric columns: psnr, ssim, lpips)' in line
 
 
 def test_inputs_without_metrics_are_skipped_and_named_under_the_table(runs, capsys):

@@ -22,7 +22,7 @@ from dml_basicsr.degradation.lr_fidelity import (LR_BORDER, bicubic_degradation,
 from dml_basicsr.degradation.noise_fit import fit_noise, noise_file, noise_path, write_noise_file
 from dml_basicsr.degradation.pretrained_models import checkpoint_or_pretrained, pretrained_path, shipped_name
 from dml_basicsr.models.finite_loss import TrainingDivergedError
-from dml_basicsr.utils.checkpoint import CheckpointError, file_sha256, latest_numbered_file, save_checkpoint
+from dml_basicsr.utils.checkpoint import CheckpointError, file_sha256, save_checkpoint
 from dml_basicsr.utils.options import OptionError
 from dml_basicsr.utils.output_folder import OutputFolder, OutputFolderError, output_lock, overlap
 from dml_basicsr.utils.safe_yaml import dump_yaml, load_yaml_text, read_yaml
@@ -58,9 +58,9 @@ With 3 or more pairs, a fifth of them (at least one, drawn with --seed) is held 
 is held out in turn (leave-one-out: a run adapted on the other pair measures it, then a last run adapts
 on both); with 1, its right third is. The model is fine-tuned through BasicSR's training (DMLModel; the
 log, the checkpoints and the training states are in OUT/experiments/{EXPERIMENT}*/), validated on the
-held-out part every --val-freq iterations; the last checkpoint becomes OUT/model.pth, unless the
-held-out part finds it worse than the unadapted model (then the unadapted model does). The held-out
-part also gives the table it prints: PSNR/SSIM (Y, {LR_BORDER}-pixel LR border left out) of MATLAB
+held-out part every --val-freq iterations; the weights at the end of the budget become OUT/model.pth,
+unless the held-out part finds them worse than the unadapted model (then the unadapted model does).
+The held-out part also gives the table it prints: PSNR/SSIM (Y, {LR_BORDER}-pixel LR border left out) of MATLAB
 bicubic, the least-squares 15x15 kernel fitted on the same training pairs, the unadapted and the
 adapted model against the real LR. By default only the basis kernels are fine-tuned (--train).
 
@@ -295,14 +295,6 @@ def held_out_curve(out, total_iter, experiment=EXPERIMENT):
     return curve
 
 
-def chosen_iteration(curve, unadapted_psnr):
-    """The last validated iteration, or 0 (the unadapted model) if the held-out part finds it worse than the
-    unadapted model. Not the best held-out iteration: on development scenes that choice, made on one held-out pair,
-    picked worse checkpoints than the end of the budget did (docs/adapt.md)."""
-    last = max(curve, default=0)
-    return last if last and curve[last]['psnr'] >= unadapted_psnr else 0
-
-
 def write_pictures(folder, net, hr_path):
     """basis.png, weights.png, weights_stretched.png, kernels.png, kernel_points.png of ``net`` on the central
     :data:`PICTURE_SIZE` square of an HR image (as ``basicsr visualize --center-crop`` draws them) into the
@@ -322,35 +314,36 @@ def plan_pairs(plan):
     return list({id(p): p for _, train, held in plan['items'] for p, _ in train + held}.values())
 
 
-def last_checkpoint(out, experiment):
-    """(iteration, path) of the run's last numbered checkpoint, or (0, None)."""
-    path = latest_numbered_file(os.path.join(out, 'experiments', experiment, 'models'), r'net_g_(\d+)\.pth')
-    return (int(os.path.basename(path)[6:-4]), path) if path else (0, None)
+def final_weights(out, experiment):
+    """The weights a run ended with: BasicSR's ``net_g_latest.pth``, saved after the last iteration whatever
+    --val-freq was (a numbered checkpoint may lie up to --val-freq - 1 iterations before it); AdaptError if the run
+    left none."""
+    path = os.path.join(out, 'experiments', experiment, 'models', 'net_g_latest.pth')
+    if not os.path.isfile(path):
+        raise AdaptError(f'{path} is missing: the run {experiment} did not finish; continue it with --auto_resume')
+    return path
 
 
 def adapted_result(out, plan, unadapted_psnr):
-    """(chosen iteration, its checkpoint or None, the held-out fidelity of the adaptation, the held-out curve).
+    """(chosen iteration: the budget's last, or 0 for the unadapted model; the weights of model.pth or None; the
+    held-out fidelity of the adaptation; the held-out curve).
 
-    One run: its last validated checkpoint, unless the held-out part finds it worse than the unadapted model.
-    Leave-one-out: each fold's last checkpoint on its held-out pair, pooled; model.pth's run (every pair, nothing
-    held out) gives its last checkpoint unless the pooled folds find adaptation worse than the unadapted model."""
+    The adapted row is always the adapted weights at the end of the budget on the held-out part (one run: its
+    held-out pairs or band; leave-one-out: each fold's final weights on the pair it did not train on, pooled), never
+    the best checkpoint: on development scenes that choice, made on one held-out pair, picked worse checkpoints than
+    the end of the budget did (docs/adapt.md). model.pth gets the final weights of the run that trained on every
+    training pair, unless the adapted row is worse than the unadapted model."""
     iters = plan['budget']['iterations']
     *folds, (final, _, held_items) = plan['items']
-    if not folds:
-        curve = held_out_curve(out, iters, final)
-        chosen = chosen_iteration(curve, unadapted_psnr)
-        path = os.path.join(out, 'experiments', final, 'models', f'net_g_{chosen}.pth') if chosen else None
-        adapted = lr_fidelity(DMLDegradation(load_dmlnet(path), noise_sigma=0), held_items) if chosen else None
-        return chosen, path, adapted, curve
+    measured = folds or [plan['items'][-1]]
     rows = []
-    for name, _, held in folds:
-        _, fold_path = last_checkpoint(out, name)
-        rows += lr_fidelity(DMLDegradation(load_dmlnet(fold_path), noise_sigma=0), held)['images']
+    for name, _, held in measured:
+        rows += lr_fidelity(DMLDegradation(load_dmlnet(final_weights(out, name)), noise_sigma=0), held)['images']
     adapted = mean_fidelity(rows)
-    chosen, path = last_checkpoint(out, final)
-    if adapted['psnr'] < unadapted_psnr:
-        chosen, path = 0, None
-    return chosen, path, adapted, {name: held_out_curve(out, iters, name) for name, _, _ in folds}
+    paid = adapted['psnr'] >= unadapted_psnr
+    curve = {name: held_out_curve(out, iters, name) for name, _, _ in folds} if folds else held_out_curve(out, iters,
+                                                                                                          final)
+    return (iters, final_weights(out, final), adapted, curve) if paid else (0, None, adapted, curve)
 
 
 def fitted_noise(model_path, net, pairs, pairs_dir):
@@ -402,8 +395,8 @@ def finish(args, plan, source_path, baselines, started):
     save_checkpoint({'params': net.state_dict()}, model_path, [args.pairs])
     rows = dict(baselines)
     held, how, columns = held_out_description(plan)
-    label = 'leave-one-out, the last iteration' if len(plan['items']) > 1 else f'iteration {chosen}'
-    rows[f'Adapted ({label} of {iters})'] = adapted or baselines[unadapted_label]
+    label = 'leave-one-out, iteration' if len(plan['items']) > 1 else 'iteration'
+    rows[f'Adapted ({label} {iters} of {iters})'] = adapted
     noise_name, noise_problem = fitted_noise(model_path, net, plan_pairs(plan), args.pairs)
     first_held = [p for _, _, held_items in plan['items'] for p, _ in held_items][0]
     pictures = write_pictures(OutputFolder(os.path.join(out, PICTURES), [args.pairs]), net, first_held.hr_path)
@@ -413,11 +406,10 @@ def finish(args, plan, source_path, baselines, started):
         else shlex.join(sys.argv),
         held_out=dict(pairs=held, columns=columns, how=how),
         protocol=f'LR generation against the real LR of the held-out part: Y, 8-bit, {LR_BORDER}-pixel LR border '
-                 'left out; ' + ('the adapted row pools the folds; model.pth is the last checkpoint of the run on '
-                                 'both pairs, or the unadapted model if the folds find adaptation worse'
-                                 if len(plan['items']) > 1 else
-                                 'the adapted row is the last checkpoint, or the unadapted model if these pairs find '
-                                 'it worse'),
+                 'left out; the adapted row is the weights at the end of the budget' +
+                 (' of each fold, pooled' if len(plan['items']) > 1 else '') +
+                 '; model.pth is the final weights of the run on every training pair, or the unadapted model '
+                 '(chosen_iteration 0) if the adapted row is worse than the unadapted one',
         curve=curve, chosen_iteration=chosen,
         results=[dict(method=name, psnr=r['psnr'], ssim=r['ssim'], images=r['images']) for name, r in rows.items()],
         outputs=dict(model=MODEL, model_sha256=file_sha256(model_path), noise=noise_name,
@@ -457,7 +449,8 @@ def run(args):
     held = record['held_out']
     print(f'\nLR generation on the held-out {", ".join(held["pairs"])} ({held["how"]}; Y, {LR_BORDER}-pixel border):\n')
     print(table_text(rows))
-    verdict = verdict_of(rows) if record['chosen_iteration'] else 'adaptation did not beat the unadapted model'
+    verdict = verdict_of(rows) if record['chosen_iteration'] else ('adaptation did not beat the unadapted model: '
+                                                                    'model.pth is the unadapted model')
     print(f'\nbasicsr adapt: {verdict}; {os.path.join(args.output, MODEL)} and its record {RECORD} written '
           f'({record["wall_seconds"]:.0f} s)')
     if record['outputs']['noise_not_fitted']:

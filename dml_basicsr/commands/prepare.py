@@ -51,16 +51,30 @@ def add_arguments(p):
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
 
 
+# BasicSR's own dataset of HR/ + LR/ folders: whole pairs in its 'val' phase, which is all that fit-noise reads.
+BASICSR_PAIRED = 'PairedImageDataset'
+
+
+def paired_types(whole_images=False):
+    """The registered dataset types whose pairs a command can read: this package's paired folders, and with
+    ``whole_images`` (a command that reads each whole pair once) BasicSR's PairedImageDataset."""
+    names = [name for name, cls in DATASET_REGISTRY if isinstance(cls, type) and issubclass(cls, PairedImageFolder)]
+    return sorted(names) + ([BASICSR_PAIRED] if whole_images else [])
+
+
 def build_source(opt, key, opt_path, phase=None, command='prepare'):
     """The paired dataset of ``datasets.<key>`` as BasicSR builds it (phase and scale set), read from disk;
-    ``phase`` (e.g. 'val': whole images, no random crop) instead of the one the key names."""
+    ``phase`` (e.g. 'val': whole images, no random crop) instead of the one the key names. With phase 'val',
+    BasicSR's PairedImageDataset is read too."""
     section = (opt.get('datasets') or {}).get(key)
     if not isinstance(section, dict):
         raise OptionError(f'{opt_path}: no section datasets.{key} (it has: {", ".join(opt.get("datasets") or {})})')
     cls = DATASET_REGISTRY.get(section.get('type')) if section.get('type') in DATASET_REGISTRY else None
-    if cls is None or not issubclass(cls, PairedImageFolder):
-        raise OptionError(f'{opt_path}: datasets.{key}.type {section.get("type")!r} is not a paired dataset '
-                          '(RealSRDataset, City100Dataset or DRealSRDataset)')
+    whole_images = phase == 'val'
+    if cls is None or not (issubclass(cls, PairedImageFolder) or
+                           (whole_images and section.get('type') == BASICSR_PAIRED)):
+        raise OptionError(f'{opt_path}: datasets.{key}.type {section.get("type")!r}: {command} reads the aligned '
+                          f'pairs of {", ".join(paired_types(whole_images))}')
     if (section.get('io_backend') or {}).get('type', 'disk') != 'disk':
         raise OptionError(f'{opt_path}: datasets.{key} reads an LMDB already; {command} from its disk options '
                           '(io_backend: {type: disk}, dataroot: the original folder)')

@@ -245,7 +245,7 @@ def build_table(paths, labels=None, dataset=None, scale=None, metrics=None):
     paths = [os.fspath(p) for p in paths]
     if not paths:
         raise ReportError('no experiment/results folder or metrics CSV given')
-    entries, sources, skipped = [], {}, []
+    sources, skipped = {}, []
     for path in paths:
         try:
             csv_path = find_metrics_csv(path, dataset)
@@ -261,12 +261,12 @@ def build_table(paths, labels=None, dataset=None, scale=None, metrics=None):
             raise ReportError(f'{sources[key]} and {csv_path} both give method {method!r}{where}; '
                               'rename one with --label NAME=PATH')
         sources[key] = csv_path
-        entries.append((method, run_scale, metric_means(csv_path, metrics)))
-    if not entries:
+    if not sources:
         raise skipped[0] if len(skipped) == 1 else ReportError(
             f'none of the {len(skipped)} inputs holds metrics ({"; ".join(map(str, skipped))})')
-    if chosen:
+    if chosen:  # before any input's own refusal: the message lists the columns of every input
         check_metrics_present(metrics, sources.values())
+    entries = [(method, run_scale, metric_means(csv_path, metrics)) for (method, run_scale), csv_path in sources.items()]
     table = format_table(entries, metrics)
     for e in skipped:
         print(f'basicsr report: warning: skipped {e}', file=sys.stderr)

@@ -23,6 +23,7 @@ from dml_basicsr.utils.options import OptionError
 from dml_basicsr.utils.output_folder import OutputFolderError, run_lock
 from dml_basicsr.utils.training_saves import CheckpointSaveError
 from . import UsageError, fail
+from .basicsr_options import basicsr_argv, copy_opt_file, recorded_command
 from .basicsr_scope import basicsr_run
 from .manifest_test import manifest_test
 from .preflight import check_option_file, run_name
@@ -64,6 +65,7 @@ def run(args):
             return run_manifest(args, opt, pipeline)
         with one_run_of_the_name(opt, args), basicsr_run(args):
             pipeline(os.getcwd())
+            record_test_options(args, args.opt, os.path.join('results', run_name(str(opt['name']), args.debug)))
     except (DatasetError, OptionError, CheckpointError, DistributedError, ReportError, OutputFolderError) as e:
         return fail(args.command, original_message(e))
     except (TrainingDivergedError, CheckpointSaveError) as e:
@@ -89,13 +91,24 @@ def run_manifest(args, opt, pipeline):
                          'another in this process; run it without --launcher')
 
     def run_one(run):  # the option file derived for the row has the --force_yml entries applied already
-        with basicsr_run(argparse.Namespace(**dict(vars(args), opt=run.opt_path, force_yml=None))):
+        row_args = argparse.Namespace(**dict(vars(args), opt=run.opt_path, force_yml=None))
+        with basicsr_run(row_args):
             pipeline(os.getcwd())
+        record_test_options(row_args, run.opt_path, run.results)
 
     text, path = manifest_test(opt, run_one, debug=args.debug)
     print(text)
     print(f'Report written to {path}', file=sys.stderr)
     return 0
+
+
+def record_test_options(args, opt_path, results):
+    """After ``basicsr test``: the option file it ran, copied into its results folder as ``basicsr train`` copies
+    its own into the experiment (BasicSR's test pipeline copies none), so that ``basicsr report`` finds the run's
+    scale there."""
+    if args.command != 'test' or os.environ.get('RANK', os.environ.get('SLURM_PROCID', '0')) != '0':
+        return
+    copy_opt_file(opt_path, results, recorded_command(basicsr_argv(args)))
 
 
 def original_message(error):

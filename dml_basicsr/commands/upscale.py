@@ -8,7 +8,7 @@ and latest ``net_g``), an option file (``network_g`` and ``path.pretrain_network
 ``models.yml`` beside it, ``MANIFEST.yml:LABEL`` (a row of a manifest), or a row label of the ``models.yml`` files
 under ``./model_zoo`` (e.g. ``"(b) Syn-DML"``). Images are read as ``basicsr synthesize`` reads them (gray
 replicated, alpha dropped, 16-bit scaled) and written as 8-bit PNG ``OUTPUT/<stem>_<suffix>.png`` (an existing
-file of that name is replaced). A network trained on Y (one input channel) super-resolves the Y channel; Cb and Cr
+file of that name is replaced; a gray photo gives a gray PNG). A network trained on Y (one input channel) super-resolves the Y channel; Cb and Cr
 are upsampled bicubically. Tiles overlap by ``--tile-pad`` LR pixels on each side, cut off after the network: for
 local networks (MSRResNet, VDSR) with a pad beyond their receptive radius the result equals the whole image's.
 """
@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from dml_basicsr.archs.network_loading import build_network_opt, check_weights_fit, load_network
 from dml_basicsr.data.errors import DatasetError
-from dml_basicsr.data.image_io import check_image_file, is_image_file, list_images, read_image
+from dml_basicsr.data.image_io import check_image_file, is_image_file, list_images, raw_to_float, read_raw
 from dml_basicsr.data.pair_transforms import image_to_tensor
 from dml_basicsr.ops.tiled_upscale import upscale_tiled
 from dml_basicsr.utils.checkpoint import CheckpointError
@@ -166,8 +166,9 @@ def run(args):
         channels = input_channels(net)
         scale = network_scale(net, channels, device)
         for path, _ in tqdm(images, desc='upscale', unit='img', disable=args.no_progress):
-            folder.write_png(names[path], upscale_image(net, read_image(path), scale, channels, args.tile,
-                                                        args.tile_pad, device))
+            raw = read_raw(path)
+            sr = upscale_image(net, raw_to_float(raw), scale, channels, args.tile, args.tile_pad, device)
+            folder.write_png(names[path], cv2.cvtColor(sr, cv2.COLOR_BGR2GRAY) if raw.shape[2] == 1 else sr)
     except (DatasetError, OptionError, CheckpointError, ManifestError, OutputFolderError) as e:
         return fail('upscale', e)
     print(f'basicsr upscale: {len(images)} image(s) x{scale} into {args.output}')

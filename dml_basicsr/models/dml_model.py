@@ -1,9 +1,10 @@
+import logging
 from collections import OrderedDict
 from os import path as osp
 
 import torch
 from basicsr.models.sr_model import SRModel
-from basicsr.utils import tensor2img
+from basicsr.utils import get_root_logger, tensor2img
 from basicsr.utils.registry import MODEL_REGISTRY
 
 from dml_basicsr.ops import center_pad, relative_kernel_error
@@ -11,6 +12,20 @@ from dml_basicsr.visualization.kernel_pictures import kernel_comparison, kernel_
 from .finite_loss import FiniteLossMixin
 from .per_image_metrics import PerImageMetricsMixin, image_metrics
 from .safe_training import SafeTrainingMixin
+
+
+class FrozenParamsWarnings(logging.Filter):
+    """Drops (and counts) BasicSR's 'Params <name> will not be optimized.' warnings."""
+
+    def __init__(self):
+        super().__init__()
+        self.dropped = 0
+
+    def filter(self, record):
+        if record.getMessage().startswith('Params ') and record.getMessage().endswith(' will not be optimized.'):
+            self.dropped += 1
+            return False
+        return True
 
 
 def freeze_all_but(net, prefixes):
@@ -50,9 +65,20 @@ class DMLModel(FiniteLossMixin, SafeTrainingMixin, PerImageMetricsMixin, SRModel
 
     def setup_optimizers(self):
         prefixes = self.opt['train'].get('trainable')
-        if prefixes is not None:
-            freeze_all_but(self.net_g, prefixes)
-        super().setup_optimizers()
+        if prefixes is None:
+            return super().setup_optimizers()
+        freeze_all_but(self.net_g, prefixes)
+        logger = get_root_logger()
+        one_per_frozen_tensor = FrozenParamsWarnings()
+        logger.addFilter(one_per_frozen_tensor)  # BasicSR warns once per frozen tensor; one line says it all
+        try:
+            super().setup_optimizers()
+        finally:
+            logger.removeFilter(one_per_frozen_tensor)
+        params = list(self.net_g.parameters())
+        trained = sum(p.numel() for p in params if p.requires_grad)
+        logger.info(f'train.trainable {list(prefixes)}: {trained} of {sum(p.numel() for p in params)} parameters '
+                    f'trained, {one_per_frozen_tensor.dropped} tensors frozen')
 
     def feed_data(self, data):
         self.gt = data['gt'].to(self.device)
