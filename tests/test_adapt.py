@@ -267,6 +267,29 @@ def test_outputs_overlapping_the_pairs_or_foreign_folders_are_refused(tmp_path, 
     refused(tmp_path, [*base, '--output', tmp_path / 'new', '--auto_resume'], 'no run to continue')
     assert (mine / 'thesis.tex').read_text() == 'keep' and not (pairs / 'out').exists()
     assert sorted(p.name for p in pairs.iterdir()) == ['HR', 'LR']
+    # A folder that only looks like an adapt output (a forged plan, someone's experiments/) is not deleted.
+    forged = tmp_path / 'forged'
+    (forged / 'experiments' / 'mytraining').mkdir(parents=True)
+    (forged / 'experiments' / 'mytraining' / 'net.pth').write_text('keep')
+    (forged / 'adapt_plan.yml').write_text('notes: mine\n')
+    refused(tmp_path, [*base, '--output', forged, '--overwrite'], 'adapt_plan.yml is not a plan basicsr adapt wrote')
+    (forged / 'adapt_plan.yml').write_text('{source: 1, pairs_dir: 1, pairs: 1, budget: 1, runs: 1}\n')
+    refused(tmp_path, [*base, '--output', forged, '--overwrite'], 'experiments holds mytraining')
+    assert (forged / 'experiments' / 'mytraining' / 'net.pth').read_text() == 'keep'
+
+
+def test_auto_resume_refuses_a_link_inside_its_runs_before_writing(tmp_path, camera):
+    pairs, source = camera
+    out = tmp_path / 'out'
+    args = ['--checkpoint', source, '--pairs', pairs, '--output', out, '--iters', '2', '--val-freq', '1']
+    assert run_cli(['adapt', *map(str, args), *FAST[4:]], cwd=tmp_path).returncode == 0
+    (tmp_path / 'elsewhere').mkdir()
+    pictures = out / 'experiments' / 'adapt' / 'visualization'
+    pictures.mkdir(exist_ok=True)
+    (pictures / 'planted').symlink_to(tmp_path / 'elsewhere')
+    before = sorted(str(p) for p in out.rglob('*'))
+    refused(tmp_path, [*args, '--auto_resume'], 'visualization/planted is a symbolic link inside the run folder')
+    assert sorted(str(p) for p in out.rglob('*')) == before and not list((tmp_path / 'elsewhere').iterdir())
 
 
 def test_overwrite_removes_the_earlier_outputs_never_what_a_link_points_to(tmp_path):

@@ -24,7 +24,7 @@ from dml_basicsr.degradation.pretrained_models import checkpoint_or_pretrained, 
 from dml_basicsr.models.finite_loss import TrainingDivergedError
 from dml_basicsr.utils.checkpoint import CheckpointError, file_sha256, save_checkpoint
 from dml_basicsr.utils.options import OptionError
-from dml_basicsr.utils.output_folder import OutputFolder, OutputFolderError, output_lock, overlap
+from dml_basicsr.utils.output_folder import OutputFolder, OutputFolderError, check_run_folder, output_lock, overlap
 from dml_basicsr.utils.safe_yaml import dump_yaml, load_yaml_text, read_yaml
 from dml_basicsr.utils.training_saves import CheckpointSaveError
 from dml_basicsr.visualization.paper_figures import degradation_figures
@@ -42,6 +42,8 @@ MIN_GT_SIZE = 32  # HR pixels: smaller training patches give the weight CNN too 
 PICTURE_SIZE = 256
 PLAN, OPTIONS, RECORD, MODEL = 'adapt_plan.yml', 'adapt_options.yml', 'adapt.yml', 'model.pth'
 PICTURES = 'pictures'
+PICTURE_NAMES = ('basis', 'weights', 'weights_stretched', 'kernels', 'kernel_points')
+PLAN_KEYS = {'source', 'pairs_dir', 'pairs', 'budget', 'runs'}
 FOLD_OPTIONS = tuple(f'adapt_options_fold{i}.yml' for i in (1, 2))
 OUTPUTS = (PLAN, OPTIONS, *FOLD_OPTIONS, RECORD, MODEL, MODEL + '.noise.yml', PICTURES, 'experiments')
 DESCRIPTION = HELP + f'''
@@ -162,6 +164,35 @@ def check_output(args, source_path):
         if os.path.islink(os.path.join(args.output, name)):
             raise AdaptError(f'{os.path.join(args.output, name)} is a symbolic link: this command never writes or '
                              'deletes through a link')
+    check_written_by_adapt(args.output, entries)
+
+
+def check_written_by_adapt(out, entries):
+    """AdaptError unless what --overwrite deletes and --auto_resume writes into looks as basicsr adapt leaves it: a
+    plan with the keys this command writes, experiments/ holding only its runs (each without a symbolic link
+    anywhere inside, which BasicSR's writers would follow), pictures/ only the pictures it draws."""
+    plan = read_yaml(os.path.join(out, PLAN), AdaptError)
+    if not isinstance(plan, dict) or not PLAN_KEYS <= set(plan):
+        raise AdaptError(f'{os.path.join(out, PLAN)} is not a plan basicsr adapt wrote (no '
+                         f'{", ".join(sorted(PLAN_KEYS - set(plan or {}) if isinstance(plan, dict) else PLAN_KEYS))}): '
+                         '--overwrite and --auto_resume only touch its own outputs')
+    owned = {'experiments': {EXPERIMENT, *(f'{EXPERIMENT}_fold{i}' for i in (1, 2))},
+             PICTURES: {f'{name}.png' for name in PICTURE_NAMES}}
+    for folder, allowed in owned.items():
+        path = os.path.join(out, folder)
+        if folder not in entries:
+            continue
+        if not os.path.isdir(path):
+            raise AdaptError(f'{path} is not a folder: not what basicsr adapt wrote')
+        foreign = sorted(set(os.listdir(path)) - allowed)
+        if foreign:
+            raise AdaptError(f'{path} holds {", ".join(foreign)}, which basicsr adapt did not write: --overwrite and '
+                             '--auto_resume only touch its own outputs')
+    for run in sorted(os.listdir(os.path.join(out, 'experiments'))) if 'experiments' in entries else ():
+        try:
+            check_run_folder(os.path.join(out, 'experiments', run), 'the run folder')
+        except OutputFolderError as e:
+            raise AdaptError(str(e)) from None
 
 
 def training_regions(train_items, held_items, scale, gt_size):
