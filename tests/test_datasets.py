@@ -268,7 +268,7 @@ def test_real_city100(shared_data):
 
 
 @pytest.mark.parametrize('changes, fragment', [
-    (dict(gt_size=15), 'gt_size must be a positive multiple of the scale 2, got 15'),
+    (dict(gt_size=15), 'datasets.train.gt_size 15 must be a multiple of the scale 2 (e.g. 14)'),
     (dict(gt_size=64), 'gt_size 64 is larger than the HR image'),
 ])
 def test_paired_training_patches_that_cannot_be_cut_are_refused_up_front(tmp_path, changes, fragment):

@@ -118,7 +118,7 @@ OPTION_MISTAKES = [  # (change of the tiny DML options, what the line says)
     (lambda o: _set(o, ['num_gpu'], 'two'), 'num_gpu must be auto or an integer >= 0'),
     (lambda o: _set(o, ['num_gpu'], 1), 'num_gpu 1, but this machine has 0 CUDA device(s)'),
     (lambda o: _set(o, ['manual_seed'], 'abc'),
-     "manual_seed must be an integer >= 0 (or absent: a random one), got 'abc'"),
+     "manual_seed must be an integer in [0, 2**32 - 1] (or absent: a random one), got 'abc'"),
     (lambda o: _set(o, ['datasets', 'train', 'batch_size_per_gpu'], 2.0),
      'batch_size_per_gpu must be an integer, got 2.0'),
     (lambda o: _set(o, ['train', 'optim_g', 'type'], 'AdamW'), "train.optim_g.type 'AdamW' is not a registered "
@@ -164,6 +164,53 @@ OPTION_MISTAKES = [  # (change of the tiny DML options, what the line says)
     (lambda o: _set(o, ['network_g', 'scale'], 3), 'network_g.scale 3, but the data are x2'),
     (lambda o: _set(o, ['network_g', 'num_in_ch'], 3), 'network_g.num_in_ch 3, but datasets.train gives 1-channel'),
     (lambda o: _set(o, ['datasets', 'val', 'color'], 'rgb'), 'network_g.num_in_ch 1, but datasets.val gives 3-channel'),
+    # names: not hidden (the run lock is experiments/.<name>.lock), short enough for BasicSR's file names, distinct
+    (lambda o: _set(o, ['name'], '.t1.lock'), "name must not start with . (run locks are .<name>.lock files)"),
+    (lambda o: _set(o, ['name'], 'n' * 240), 'name has 240 characters, at most 200'),
+    (lambda o: _set(o, ['datasets', 'val', 'name'], '.v'), 'datasets.val.name must not start with .'),
+    (lambda o: _set(o, ['datasets', 'val', 'name'], 'v' * 201), 'datasets.val.name has 201 characters'),
+    (lambda o: _set(o, ['datasets', 'val_2'], dict(o['datasets']['val'])),
+     "datasets.val_2.name 'SkimageLensVal' is also the name of datasets.val"),
+    (lambda o: _drop(o, 'datasets', 'val', 'name'), 'datasets.val.name is missing'),
+    # values that trained to garbage with exit status 0
+    (lambda o: _set(o, ['val', 'metrics', 'psnr', 'crop_border'], -1),
+     'val.metrics.psnr.crop_border must be an integer >= 0, got -1'),
+    (lambda o: _set(o, ['val', 'metrics', 'psnr', 'crop_border'], 2.5),
+     'val.metrics.psnr.crop_border must be an integer >= 0, got 2.5'),
+    (lambda o: _set(o, ['train', 'scheduler', 'gamma'], -2), 'train.scheduler.gamma must be a finite number > 0'),
+    (lambda o: _set(o, ['train', 'scheduler', 'gamma'], 'abc'), "train.scheduler.gamma must be a finite number > 0, "
+                                                                "got 'abc'"),
+    # what BasicSR refused only after making experiments/<name>
+    (lambda o: _drop(o, 'model_type'), 'model_type is missing'),
+    (lambda o: _drop(o, 'scale'), 'scale is missing'),
+    (lambda o: _drop(o, 'train', 'pixel_opt'), 'train.pixel_opt is missing (DMLModel trains on it'),
+    (lambda o: _set(o, ['train', 'pixel_opt', 'reduction'], 'bogus'),
+     "train.pixel_opt.reduction must be none, mean or sum, got 'bogus'"),
+    (lambda o: _set(o, ['train', 'pixel_opt', 'loss_weight'], 'abc'),
+     "train.pixel_opt.loss_weight must be a number, got 'abc'"),
+    (lambda o: _drop(o, 'train', 'scheduler', 'milestones'), 'train.scheduler.milestones is missing (MultiStepLR'),
+    (lambda o: _set(o, ['train', 'scheduler'], {'type': 'CosineAnnealingRestartLR'}),
+     'train.scheduler.periods is missing (CosineAnnealingRestartLR'),
+    (lambda o: _set(o, ['train', 'scheduler'], {'type': 'CosineAnnealingRestartLR', 'periods': [2, 2]}),
+     'train.scheduler.restart_weights must be a list of 2 number(s), one per period'),
+    (lambda o: _set(o, ['train', 'scheduler', 'gama'], 0.5),
+     "train.scheduler: MultiStepLR takes no option 'gama'; did you mean 'gamma'"),
+    (lambda o: _set(o, ['train', 'optim_g', 'betas'], [2, 3]), 'train.optim_g.betas must be two numbers in [0, 1)'),
+    (lambda o: _set(o, ['train', 'optim_g', 'weight_decay'], 'abc'),
+     "train.optim_g.weight_decay must be a number >= 0, got 'abc'"),
+    (lambda o: _set(o, ['train', 'ema_decay'], 'x'), "train.ema_decay must be a number in [0, 1], got 'x'"),
+    (lambda o: _set(o, ['train', 'ema_decay'], 1.5), 'train.ema_decay must be a number in [0, 1], got 1.5'),
+    (lambda o: _set(o, ['train', 'warmup_iter'], 'abc'), "train.warmup_iter must be an integer >= -1, got 'abc'"),
+    (lambda o: _set(o, ['network_g', 'num_feat'], 0), 'network_g.num_feat must be an integer >= 1, got 0'),
+    (lambda o: _set(o, ['datasets', 'train', 'gt_size'], 33),
+     'datasets.train.gt_size 33 must be a multiple of the scale 2'),
+    (lambda o: _set(o, ['datasets', 'train', 'prefetch_mode'], 'bogus'),
+     "datasets.train.prefetch_mode must be ~ (none), cpu or cuda, got 'bogus'"),
+    (lambda o: _set(o, ['datasets', 'train', 'prefetch_mode'], 'cuda'), 'datasets.train.prefetch_mode cuda'),
+    (lambda o: _set(o, ['logger', 'wandb'], {'project': 'p'}),
+     "logger.wandb.project 'p' needs logger.use_tb_logger: true"),
+    (lambda o: _set(o, ['datasets', 'val', 'kernel_grid'], 0), 'datasets.val.kernel_grid must be an integer >= 1'),
+    (lambda o: _set(o, ['manual_seed'], 2 ** 40), 'manual_seed must be an integer in [0, 2**32 - 1]'),
 ]
 
 
@@ -172,6 +219,23 @@ def test_option_value_mistakes_are_one_line_before_anything_is_written(tmp_path,
     opt = tiny_dml_options('mistake')
     change(opt)
     expect_option_error(tmp_path, opt, fragment)
+
+
+TEST_OPTION_MISTAKES = [  # the same, for basicsr test
+    (lambda o: _drop(o, 'model_type'), 'model_type is missing'),
+    (lambda o: _set(o, ['name'], '.t1.lock'), 'name must not start with .'),
+    (lambda o: _set(o, ['datasets', 'val', 'name'], 'v' * 201), 'datasets.val.name has 201 characters'),
+    (lambda o: _set(o, ['datasets', 'test_2'], dict(o['datasets']['val'])),
+     "datasets.test_2.name 'SkimageLensVal' is also the name of datasets.val"),
+    (lambda o: _set(o, ['val', 'metrics', 'psnr', 'crop_border'], -1), 'val.metrics.psnr.crop_border must be'),
+]
+
+
+@pytest.mark.parametrize('change, fragment', TEST_OPTION_MISTAKES, ids=[f for _, f in TEST_OPTION_MISTAKES])
+def test_test_option_value_mistakes_are_one_line_before_the_results_folder(tmp_path, change, fragment):
+    opt = tiny_dml_options('mistake')
+    change(opt)
+    expect_option_error(tmp_path, opt, fragment, command='test')
 
 
 def test_basicsr_style_float_frequencies_and_exponent_rates_are_accepted(tmp_path):

@@ -40,7 +40,7 @@ def test_network_and_degradation_keys_and_values_are_checked(tmp_path):
     expect_option_error(tmp_path, opt, "network_g: unknown option 'num_basiss' of DMLNet", "'num_basis'")
     opt['network_g'] = dict(opt['network_g'], num_basis=-1)
     del opt['network_g']['num_basiss']
-    expect_option_error(tmp_path, opt, 'network_g: cannot build DMLNet: ValueError: num_basis must be >= 1')
+    expect_option_error(tmp_path, opt, 'network_g.num_basis must be an integer >= 1, got -1')
     opt['network_g'] = dict(opt['network_g'], type='DMLNett', num_basis=3)
     expect_option_error(tmp_path, opt, "network_g: type 'DMLNett' is not a registered network", "'DMLNet'")
 
@@ -250,6 +250,52 @@ def test_a_run_folder_that_overlaps_a_dataroot_is_refused(tmp_path, command, dat
     line = one_line(proc, command, 2)
     assert f'the run folder {"experiments" if command == "train" else "results"}/ovl {how} (a dataroot)' in line, line
     assert tree(tmp_path) == before
+
+
+@pytest.mark.parametrize('command, key, rel, how', [
+    ('train', 'pretrain_network_g', 'experiments/t1/models/net_g_2.pth', 'holds'),
+    ('test', 'pretrain_network_g', 'results/t1/net.pth', 'holds'),
+    ('train', 'degradation', 'experiments/t1/dml_x2.pth', 'holds'),
+    ('train', 'pretrain_network_g', 'experiments/t1', 'is'),
+])
+def test_a_run_folder_that_overlaps_a_file_the_run_reads_is_refused(tmp_path, command, key, rel, how):
+    """BasicSR archives (renames) an existing run folder before it loads the networks: one that is or holds a
+    pretrained network or the degradation's checkpoint would lose it, then fail after writing."""
+    opt = tiny_dml_options('t1')
+    (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+    if how == 'is':
+        (tmp_path / rel).mkdir()
+    if key == 'degradation':
+        opt = sr_options(tmp_path, save_dmlnet(tmp_path / rel))
+        opt.update(name='t1', degradation=dict(opt['degradation'], checkpoint=rel))
+        what = 'degradation.checkpoint'
+    else:
+        if how == 'holds':
+            save_dmlnet(tmp_path / rel)
+        opt['path'] = {key: rel, 'strict_load_g': True}
+        what = f'path.{key}'
+    write_yaml(tmp_path / 'opt.yml', opt)
+    before = tree(tmp_path)
+    line = one_line(run_cli([command, '-opt', 'opt.yml'], cwd=tmp_path), command, 2)
+    run_folder = rel.split('/')[0] + '/t1'
+    assert f'the run folder {run_folder} {how} the input {rel} ({what})' in line, line
+    assert tree(tmp_path) == before
+
+
+def test_a_resumed_training_may_read_its_own_networks(tmp_path, monkeypatch):
+    """With path.resume_state (or --auto_resume and a state) BasicSR writes into the experiment folder as it is, and
+    loads its networks from it: no overlap there."""
+    from dml_basicsr.commands.preflight import check_run_folders
+    from dml_basicsr.utils.output_folder import OutputFolderError
+    save_dmlnet(tmp_path / 'net.pth')
+    (tmp_path / 'experiments' / 'r' / 'models').mkdir(parents=True)
+    opt = tiny_dml_options('r')
+    opt['path'] = {'pretrain_network_g': 'experiments/r/models/net_g_2.pth'}
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(OutputFolderError, match=r'holds the input experiments/r/models/net_g_2.pth \(path.pretrain'):
+        check_run_folders(opt, 'opt.yml', 'train')
+    opt['path']['resume_state'] = 'experiments/r/training_states/2.state'
+    check_run_folders(opt, 'opt.yml', 'train')
 
 
 # ------------------------------------------------------------------------------------ crop_border of the metrics

@@ -107,22 +107,47 @@ def dataroots(section):
     return found
 
 
+def resumes(opt, command, auto_resume, debug):
+    """Whether ``basicsr <command>`` resumes a training (``path.resume_state``, or ``--auto_resume`` with a training
+    state to take): BasicSR then writes into the existing experiment folder, and reads its own files from it."""
+    if command != 'train':
+        return False
+    path_opt = opt.get('path') if isinstance(opt.get('path'), dict) else {}
+    states = os.path.join('experiments', run_name(opt['name'], debug), 'training_states')
+    return bool(path_opt.get('resume_state') or (auto_resume and latest_training_state(states)))
+
+
+def read_paths(opt, resuming=False):
+    """[(path, what)] of every file or folder the run reads: each dataset's dataroots, ``degradation.checkpoint``,
+    and, unless the run resumes (its pretrained networks are then its own), ``path.pretrain_network_g`` and
+    ``path.pretrain_network_d``."""
+    found = [(root, 'a dataroot') for section in opt['datasets'].values() for root in dataroots(section)]
+    degradation = opt.get('degradation') if isinstance(opt.get('degradation'), dict) else {}
+    found.append((degradation.get('checkpoint'), 'degradation.checkpoint'))
+    path_opt = opt.get('path') if isinstance(opt.get('path'), dict) else {}
+    if not resuming:
+        found += [(path_opt.get(key), f'path.{key}') for key in ('pretrain_network_g', 'pretrain_network_d')]
+    return [(os.path.expanduser(path), what) for path, what in found if isinstance(path, str) and path]
+
+
 def check_run_folders(opt, opt_path, command, auto_resume=False, debug=False):
     """The run folders of ``basicsr <command>`` (:func:`run_folders`) are no symbolic links, hold none when the run
     writes into them as they are (``--auto_resume``; otherwise BasicSR archives them first), and are, hold and lie
-    inside no dataset's dataroot; a manifest's rows are checked in the option files derived for them."""
+    inside nothing the run reads (:func:`read_paths`); a manifest's rows are checked in the option files derived for
+    them."""
     if command not in ('train', 'test') or 'manifest' in opt:
         return
     folders = run_folders(opt, command, debug)
     for folder in folders:
         check_run_folder(folder, 'the run folder', inside=auto_resume and command == 'train')
-    roots = [root for section in opt['datasets'].values() for root in dataroots(section)]
+    inputs = read_paths(opt, resumes(opt, command, auto_resume, debug))
     for folder in folders:
-        found = overlap(folder, roots)
+        found = overlap(folder, [path for path, _ in inputs])
         if found:
-            raise OutputFolderError(f'{opt_path}: the run folder {folder} {found[1]} {found[0]} (a dataroot): BasicSR '
+            what = next(what for path, what in inputs if path == found[0])
+            raise OutputFolderError(f'{opt_path}: the run folder {folder} {found[1]} {found[0]} ({what}): BasicSR '
                                     'renames an old run folder and writes into a new one; give the run another name '
-                                    'or move the data')
+                                    'or move what it reads')
 
 
 def check_degradation(opt, opt_path):

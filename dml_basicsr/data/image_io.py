@@ -48,8 +48,13 @@ def png_size(buffer):
     return header[:2] if header else None
 
 
+JPEG_STANDALONE_MARKERS = frozenset((0x01, *range(0xD0, 0xD8)))  # TEM and RST0-RST7: no length follows them
+
+
 def jpeg_size(buffer):
-    """(height, width) from a JPEG's first start-of-frame segment, or None if ``buffer`` is no JPEG (or has none)."""
+    """(height, width) from a JPEG's first start-of-frame segment, or None if ``buffer`` is no JPEG (or has none).
+    Fill bytes and the markers without a length (:data:`JPEG_STANDALONE_MARKERS`) before it are skipped, as the
+    decoder does."""
     if buffer[:2] != b'\xff\xd8':
         return None
     i = 2
@@ -61,28 +66,29 @@ def jpeg_size(buffer):
             return int.from_bytes(buffer[i + 5:i + 7], 'big'), int.from_bytes(buffer[i + 7:i + 9], 'big')
         if marker == 0xFF:  # fill byte
             i += 1
-            continue
-        i += 2 + int.from_bytes(buffer[i + 2:i + 4], 'big')
+        elif marker in JPEG_STANDALONE_MARKERS:
+            i += 2
+        else:
+            i += 2 + int.from_bytes(buffer[i + 2:i + 4], 'big')
     return None
 
 
-BMP_CORE_HEADER = 12  # BITMAPCOREHEADER (OS/2 1.x): 16-bit width and height
-BMP_INFO_HEADERS = frozenset((16, 40, 52, 56, 64, 108, 124))  # BITMAPINFOHEADER and its successors: 32-bit ones
+BMP_CORE_HEADER = 12  # BITMAPCOREHEADER (OS/2 1.x): 16-bit width and height; every longer DIB header: 32-bit ones
 
 
 def bmp_size(buffer):
-    """(height, width) from a BMP's DIB header (a negative height is a top-down image), or None if ``buffer`` is no
-    BMP (or declares a negative width)."""
+    """(height, width) from a BMP's DIB header (a negative height is a top-down image; a negative width is returned
+    as it is: no pixels), or None if ``buffer`` is no BMP or its DIB header is shorter than the core header."""
     if len(buffer) < 26 or buffer[:2] != b'BM':
         return None
     header_size = int.from_bytes(buffer[14:18], 'little')
+    if header_size < BMP_CORE_HEADER:
+        return None
     if header_size == BMP_CORE_HEADER:
         width, height = struct.unpack('<HH', buffer[18:22])
-    elif header_size in BMP_INFO_HEADERS:
-        width, height = struct.unpack('<ii', buffer[18:26])
     else:
-        return None
-    return (abs(height), width) if width >= 0 else None
+        width, height = struct.unpack('<ii', buffer[18:26])
+    return abs(height), width
 
 
 VP8_START_CODE = b'\x9d\x01\x2a'
@@ -108,18 +114,18 @@ def webp_size(buffer):
 
 TIFF_BYTE_ORDERS = {b'II*\x00': '<', b'MM\x00*': '>'}
 TIFF_IMAGE_WIDTH, TIFF_IMAGE_LENGTH = 256, 257
-TIFF_VALUE_FORMATS = {3: 'H', 4: 'I'}  # SHORT, LONG: the value is in the entry
+TIFF_VALUE_FORMATS = {1: 'B', 3: 'H', 4: 'I', 6: 'b', 8: 'h', 9: 'i'}  # (S)BYTE, (S)SHORT, (S)LONG: in the entry
 
 
 def tiff_ifd_values(buffer, order, offset, tags):
-    """{tag: value} of the SHORT or LONG entries of ``tags`` in the TIFF IFD at ``offset`` (byte order ``order``),
-    as far as ``buffer`` holds it."""
+    """{tag: value} of the single-valued integer entries of ``tags`` in the TIFF IFD at ``offset`` (byte order
+    ``order``), as far as ``buffer`` holds it; a tag repeated keeps its first value, as libtiff does."""
     count = struct.unpack(order + 'H', buffer[offset:offset + 2])[0]
     values = {}
     for start in range(offset + 2, min(offset + 2 + 12 * count, len(buffer) - 11), 12):
-        tag, kind = struct.unpack(order + 'HH', buffer[start:start + 4])
-        if tag in tags and kind in TIFF_VALUE_FORMATS:
-            values[tag] = struct.unpack_from(order + TIFF_VALUE_FORMATS[kind], buffer, start + 8)[0]
+        tag, kind, number = struct.unpack(order + 'HHI', buffer[start:start + 8])
+        if tag in tags and kind in TIFF_VALUE_FORMATS and number == 1:
+            values.setdefault(tag, struct.unpack_from(order + TIFF_VALUE_FORMATS[kind], buffer, start + 8)[0])
     return values
 
 
@@ -138,10 +144,33 @@ def tiff_size(buffer):
     return values[TIFF_IMAGE_LENGTH], values[TIFF_IMAGE_WIDTH]
 
 
+IMAGE_FORMATS = 'PNG, JPEG, BMP, TIFF or WebP'  # the formats accepted: the only ones cv2 is given to decode
+
+
+def image_format(buffer):
+    """'PNG', 'JPEG', 'BMP', 'TIFF' or 'WebP' by the magic bytes ``buffer`` starts with; None for any other content
+    (GIF, PPM, Sun raster, EXR, HDR, JPEG 2000...: cv2 would decode those too, without a size read here first)."""
+    if buffer[:8] == PNG_SIGNATURE:
+        return 'PNG'
+    if buffer[:2] == b'\xff\xd8':
+        return 'JPEG'
+    if buffer[:2] == b'BM':
+        return 'BMP'
+    if bytes(buffer[:4]) in TIFF_BYTE_ORDERS:
+        return 'TIFF'
+    if buffer[:4] == b'RIFF' and buffer[8:12] == b'WEBP':
+        return 'WebP'
+    return None
+
+
+SIZE_READERS = {'PNG': png_size, 'JPEG': jpeg_size, 'BMP': bmp_size, 'TIFF': tiff_size, 'WebP': webp_size}
+
+
 def declared_size(buffer):
-    """(height, width) that a PNG, JPEG, BMP, WebP or TIFF header declares; None if the header gives none (another
-    format, or a TIFF whose first IFD is not in ``buffer``): cv2 checks those itself."""
-    return png_size(buffer) or jpeg_size(buffer) or bmp_size(buffer) or webp_size(buffer) or tiff_size(buffer)
+    """(height, width) that a PNG, JPEG, BMP, WebP or TIFF header declares; None if ``buffer`` is none of these or
+    its header gives no size there (e.g. a TIFF whose first IFD is not in ``buffer``)."""
+    kind = image_format(buffer)
+    return SIZE_READERS[kind](buffer) if kind else None
 
 
 PNG_END = b'\x00\x00\x00\x00IEND\xaeB`\x82'
@@ -153,26 +182,45 @@ def ends_whole(buffer):
     """A PNG ends with its IEND chunk, a JPEG has its end-of-image marker near the end: not a truncated file
     (whose decoder would print its own messages, or for a JPEG fill the rest with gray, and go on). True for the other
     formats: they have no end marker to look for (BMP, TIFF and WebP are left to their decoders, as before)."""
-    if png_size(buffer):
+    kind = image_format(buffer)
+    if kind == 'PNG':
         return buffer.endswith(PNG_END)
-    if jpeg_size(buffer):
+    if kind == 'JPEG':
         return JPEG_END in buffer[-JPEG_END_SEARCH:]
     return True
 
 
+CONTENT_SHOWN = 12  # bytes of an unknown file's start shown in its error
+
+
+def check_format(buffer, name, complete):
+    """The format of ``buffer`` (:func:`image_format`) and the (height, width) its header declares; DatasetError
+    naming ``name`` for other content, or (with ``complete``: ``buffer`` is the whole file) for a header that gives
+    no size. Without ``complete`` the size may be None: the header may lie beyond ``buffer``."""
+    kind = image_format(buffer)
+    if kind is None:
+        raise DatasetError(f'{name}: cannot decode image: not a {IMAGE_FORMATS} image (its content starts with '
+                           f'{bytes(buffer[:CONTENT_SHOWN])!r})')
+    size = SIZE_READERS[kind](buffer)
+    if size is None and complete:
+        raise DatasetError(f'{name}: cannot decode image: its {kind} header gives no image size')
+    return kind, size
+
+
 def check_header(buffer, name, complete=True):
-    """DatasetError naming ``name`` for an empty file, one whose header declares no pixels or too many, or (with
-    ``complete``: ``buffer`` is the whole file) a truncated PNG or JPEG."""
+    """DatasetError naming ``name`` for an empty file, content that is not a PNG, JPEG, BMP, TIFF or WebP image, a
+    header that declares no pixels or too many, or (with ``complete``: ``buffer`` is the whole file) a header that
+    gives no size or a truncated PNG or JPEG. With ``complete`` a file that passes has a bounded size to decode."""
     if len(buffer) == 0:
         raise DatasetError(f'{name}: empty file (0 bytes), not an image')
-    size = declared_size(buffer)
+    kind, size = check_format(buffer, name, complete)
     if size is None:
         return
     if complete and not ends_whole(buffer):
-        raise DatasetError(f'{name}: truncated {"PNG" if png_size(buffer) else "JPEG"} file ({len(buffer)} bytes, no '
-                           'end marker): an interrupted copy or download? copy it again')
+        raise DatasetError(f'{name}: truncated {kind} file ({len(buffer)} bytes, no end marker): an interrupted copy '
+                           'or download? copy it again')
     h, w = size
-    if h == 0 or w == 0:
+    if h <= 0 or w <= 0:
         raise DatasetError(f'{name}: its header declares a {w}x{h} image (no pixels); not a usable image')
     if h * w > MAX_IMAGE_PIXELS:
         raise DatasetError(f'{name}: its header declares a {w}x{h} image ({h * w / 1e6:.0f} megapixels) in a file of '
@@ -201,7 +249,9 @@ def decode_raw(buffer, name):
 
     An alpha channel is dropped (the colour is kept as stored). ``name`` is used in error messages.
     This is what the decoded-image cache keeps; :func:`raw_to_float` makes the float image of it.
-    The header is checked first (:func:`check_header`); every failure is one DatasetError naming ``name``.
+    The header of the whole ``buffer`` is checked first (:func:`check_header`): cv2 (which picks its decoder from the
+    bytes) is only given a PNG, JPEG, BMP, TIFF or WebP whose declared size is bounded by :data:`MAX_IMAGE_PIXELS`.
+    Every failure is one DatasetError naming ``name``.
     """
     check_header(buffer, name)
     try:
