@@ -8,6 +8,7 @@ the network BasicSR builds from its ``network_g``; ``test_table2_manifest_is_com
 import copy
 import csv
 import os
+import shutil
 
 import cv2
 import pytest
@@ -386,3 +387,51 @@ def test_manifest_with_a_python_tag_runs_nothing(tmp_path, tag):
     proc = run_cli(['test', '-opt', str(write_yaml(tmp_path / 'test.yml', opt))], cwd=tmp_path)
     assert_refused(proc, 'test', 'models.yml', 'Python object')
     assert not marker.exists() and not (tmp_path / 'results').exists()
+
+
+def _manifest_at(work, path, change=lambda rows: None):
+    """The manifest of the work folder copied to ``path``, its checkpoints absolute; the option file points at it."""
+    data = yaml.safe_load((work / 'model_zoo' / 'sr' / 'models.yml').read_text())
+    for row in data['rows']:
+        row['checkpoint'] = str(work / 'model_zoo' / 'sr' / row['checkpoint'])
+    change(data['rows'])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    edit_manifest(work / 'test.yml', lambda opt: opt.update(manifest=str(path)))
+
+
+def test_the_report_never_replaces_the_manifest_or_a_checkpoint_it_reads(work):
+    """``manifest: results/Tiny_manifest_report.md`` (name Tiny_manifest) was replaced by the report."""
+    report = work / 'results' / 'Tiny_manifest_report.md'
+    _manifest_at(work, report)
+    before = report.read_bytes()
+    proc = run_cli(['test', '-opt', 'test.yml'], cwd=work)
+    assert_refused(proc, 'test', 'the report results/Tiny_manifest_report.md is the input')
+    assert report.read_bytes() == before and os.listdir(work / 'results') == ['Tiny_manifest_report.md']
+    report.unlink()
+    (work / 'results' / 'Tiny_manifest_report.md').write_bytes((work / 'model_zoo' / 'sr' / 'sr_0.pth').read_bytes())
+    _manifest_at(work, work / 'other' / 'models.yml', lambda rows: rows[0].update(checkpoint=str(report)))
+    before = report.read_bytes()
+    proc = run_cli(['test', '-opt', 'test.yml'], cwd=work)
+    assert_refused(proc, 'test', 'the report results/Tiny_manifest_report.md is the input')
+    assert report.read_bytes() == before and os.listdir(work / 'results') == ['Tiny_manifest_report.md']
+
+
+def test_the_report_is_never_the_option_file(work, monkeypatch):
+    from dml_basicsr.commands.manifest_test import manifest_test
+    (work / 'results').mkdir()
+    opt = yaml.safe_load((work / 'test.yml').read_text())
+    monkeypatch.chdir(work)
+    with pytest.raises(OutputFolderError, match='the report results/Tiny_manifest_report.md is the input'):
+        manifest_test(opt, lambda run: None, option_file='results/Tiny_manifest_report.md')
+    assert os.listdir(work / 'results') == []
+
+
+def test_basicsr_test_never_writes_its_report_over_the_option_file_it_runs(work):
+    (work / 'results').mkdir()
+    shutil.copy(work / 'test.yml', work / 'results' / 'Tiny_manifest_report.md')
+    before = (work / 'results' / 'Tiny_manifest_report.md').read_bytes()
+    proc = run_cli(['test', '-opt', 'results/Tiny_manifest_report.md'], cwd=work)
+    assert_refused(proc, 'test', 'the report results/Tiny_manifest_report.md is the input')
+    assert (work / 'results' / 'Tiny_manifest_report.md').read_bytes() == before
+    assert os.listdir(work / 'results') == ['Tiny_manifest_report.md']

@@ -1,6 +1,7 @@
 """The fitted noise (issue 19): its fit recovers known noise, its samples have the fitted statistics, it is
 deterministic and seeded, ``noise: fitted`` without a fit is one clear error, ``basicsr fit-noise`` writes its outputs
 and refuses bad input with one line; AWGN (noise_sigma 5) stays the default."""
+import os
 import shutil
 
 import cv2
@@ -337,3 +338,18 @@ def test_mmengine_components_take_the_fitted_noise(tmp_path):
     pre = DMLDataPreprocessor(checkpoint=str(checkpoint), noise='fitted', seed=1)
     out = pre({'inputs': torch.full((2, 1, 32, 32), 128.)}, training=True)
     assert out['inputs'].shape == (2, 1, 16, 16)
+
+
+def test_an_output_folder_holding_the_checkpoint_is_refused(tmp_path):
+    """--checkpoint fn6/noise_level.png --output fn6 overwrote the checkpoint: it is an input."""
+    (tmp_path / 'fn6').mkdir()
+    checkpoint = save_dmlnet(tmp_path / 'fn6' / 'noise_level.png')
+    before = open(checkpoint, 'rb').read()
+    write_realsr_pairs(tmp_path / 'RealSR', ids=(1,), size=96)
+    opt = write_yaml(tmp_path / 'opt.yml', fit_noise_options(tmp_path / 'RealSR'))
+    proc = run_cli(['fit-noise', '-opt', str(opt), '--checkpoint', 'fn6/noise_level.png', '--output', 'fn6'],
+                   cwd=tmp_path)
+    line = one_error_line(proc, 'fit-noise')
+    assert proc.returncode == 2 and 'holds the input fn6/noise_level.png' in line, line
+    assert open(tmp_path / 'fn6' / 'noise_level.png', 'rb').read() == before
+    assert os.listdir(tmp_path / 'fn6') == ['noise_level.png']

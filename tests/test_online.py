@@ -254,7 +254,7 @@ def test_online_synthesis_dataset_cache_gives_the_same_items(tmp_path):
 
 
 BAD_SIGMAS = [float('nan'), float('inf'), -1.0, [5.0, 1.0], [float('nan'), 2.0], [1.0, float('inf')], [1.0, 2.0, 3.0],
-              'five', True]
+              'five', True, 255.5, 1e39, [1.0, 256.0]]
 
 
 @pytest.mark.parametrize('sigma', BAD_SIGMAS, ids=repr)
@@ -269,6 +269,16 @@ def test_a_bad_noise_sigma_is_refused_when_built_in_every_interface(sigma):
                   lambda: DMLDegrade(pretrained='city100-nikon-x2', noise_sigma=sigma)):
         with pytest.raises(ValueError, match='noise_sigma must be a finite number >= 0'):
             build()
+
+
+def test_a_noise_sigma_of_at_most_255_is_taken_and_one_above_is_named():
+    from dml_basicsr.degradation import DMLDegradation
+    from dml_basicsr.degradation.dml_degradation import sigma_range
+
+    net = DMLNet(num_basis=2, kernel_size=5, scale=2, num_feat=8)
+    assert DMLDegradation(net, noise_sigma=[0, 255]).noise_sigma == [0, 255] and sigma_range(255) == (255.0, 255.0)
+    with pytest.raises(ValueError, match=r'noise_sigma must be a finite number >= 0 and <= 255 .*got 1e\+39$'):
+        DMLDegradation(net, noise_sigma=1e39)
 
 
 def test_a_low_precision_call_never_changes_the_shared_network():

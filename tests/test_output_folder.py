@@ -222,9 +222,24 @@ def test_scheduler_milestones_must_be_iteration_numbers(tmp_path, milestones):
     expect_option_error(tmp_path, opt, 'train.scheduler.milestones must be a list of iteration numbers')
 
 
+def nearly_cancelling_kernel(total, absolute=5.0):
+    """A 5x5 kernel summing to ``total`` with absolute sum ``absolute``: +a on the diagonal, -b off it."""
+    positive, negative = (absolute + total) / 2, (absolute - total) / 2
+    return torch.eye(5) * (positive / 5) - (1 - torch.eye(5)) * (negative / 20)
+
+
+def test_a_basis_kernel_cancelling_a_fifth_of_itself_still_loads(tmp_path):
+    from dml_basicsr.degradation import DMLDegradation
+    state = DMLNet(num_in_ch=1, num_basis=2, kernel_size=5, scale=2, num_feat=8).state_dict()
+    state['basis'][1].copy_(nearly_cancelling_kernel(0.95))  # 0.19 of its absolute sum: the least-squares fits
+    torch.save({'params': state}, tmp_path / 'fit.pth')
+    assert DMLDegradation.from_checkpoint(str(tmp_path / 'fit.pth')).scale == 2
+
+
 @pytest.mark.parametrize('spoil, fragment', [
-    (lambda s: s['basis'].zero_(), 'sum to zero'),
-    (lambda s: s['basis'][1].copy_(torch.eye(5) - torch.eye(5).flip(0)), 'sum to zero'),  # two diagonals cancel
+    (lambda s: s['basis'].zero_(), r'basis kernel 0 sums to \(nearly\) zero'),
+    (lambda s: s['basis'][1].copy_(torch.eye(5) - torch.eye(5).flip(0)), 'basis kernel 1 sums to'),  # diagonals cancel
+    (lambda s: s['basis'][1].copy_(nearly_cancelling_kernel(0.01)), r'basis kernel 1 sums to \(nearly\) zero \(0.01 '),
     (lambda s: s.__setitem__('weight_net.conv_last.weight', s['weight_net.conv_last.weight'].long()), 'not floating'),
 ])
 def test_a_dml_checkpoint_that_cannot_make_an_image_is_refused(tmp_path, spoil, fragment):
@@ -575,3 +590,20 @@ def test_the_scan_lets_output_folder_calls_and_reads_pass(tmp_path):
         "lmdb.open(p, readonly=True)\nos.open(p, os.O_RDONLY)\n'a'.replace('a', 'b')\n"
         "with folder.open_atomic('net.pth') as f:\n    torch.save(x, f)\n")
     assert raw_writers(str(tmp_path / 'm.py')) == []
+
+
+def test_a_target_resolving_to_an_input_or_not_a_regular_file_is_refused(tmp_path):
+    from dml_basicsr.utils.output_folder import check_targets
+    (tmp_path / 'out' / 'LR' / 'a.png').mkdir(parents=True)
+    (tmp_path / 'src.png').write_bytes(b'keep')
+    with pytest.raises(OutputFolderError, match='LR/a.png exists and is not a regular file'):
+        check_targets(str(tmp_path / 'out'), (), [], target_folders=('LR',), files=['LR/a.png'])
+    (tmp_path / 'out' / 'LR' / 'b.png').symlink_to(tmp_path / 'src.png')
+    with pytest.raises(OutputFolderError, match='which this command reads'):
+        check_targets(str(tmp_path / 'out'), (), [str(tmp_path / 'src.png')], target_folders=('LR',),
+                      files=['LR/b.png'])
+    with pytest.raises(OutputFolderError, match='the output holds the input'):
+        check_targets(str(tmp_path), (), [str(tmp_path / 'src.png')])
+    with pytest.raises(OutputFolderError, match='exists and is not a regular file'):
+        OutputFolder(str(tmp_path / 'out' / 'LR')).write_bytes('a.png', b'x')
+    assert (tmp_path / 'src.png').read_bytes() == b'keep'

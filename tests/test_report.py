@@ -236,3 +236,24 @@ def test_a_metrics_csv_over_its_bound_is_one_line(runs, monkeypatch, capsys):
                    'have']
     monkeypatch.setattr(report, 'MAX_CSV_BYTES', size)
     assert main([str(csv_path.parent)]) == 0
+
+
+def test_the_output_is_never_the_csv_read_through_a_link(tmp_path, capsys):
+    """run2_x2/metrics_val.csv -> ../m.csv and --output m.csv: the CSV actually read is the output; refused."""
+    write_csv(tmp_path / 'm.csv', [dict(iter=1, image='a', psnr=30)])
+    (tmp_path / 'run2_x2').mkdir()
+    (tmp_path / 'run2_x2' / 'metrics_val.csv').symlink_to('../m.csv')
+    before = (tmp_path / 'm.csv').read_bytes()
+    assert main(['--output', str(tmp_path / 'm.csv'), str(tmp_path / 'run2_x2')]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and 'm.csv is the input' in err, err
+    assert (tmp_path / 'm.csv').read_bytes() == before
+
+
+def test_the_output_is_never_the_option_copy_read(tmp_path, capsys):
+    write_csv(tmp_path / 'run' / 'metrics_val.csv', [dict(iter=1, image='a', psnr=30)])
+    (tmp_path / 'opt.yml').write_text('scale: 2\n')
+    (tmp_path / 'run' / 'opt.yml').symlink_to(tmp_path / 'opt.yml')
+    assert main(['--output', str(tmp_path / 'opt.yml'), str(tmp_path / 'run')]) == 2
+    assert 'opt.yml is the input' in capsys.readouterr().err
+    assert (tmp_path / 'opt.yml').read_text() == 'scale: 2\n'

@@ -129,3 +129,43 @@ def test_a_yaml_file_over_its_bound_is_refused_naming_its_size(tmp_path, monkeyp
         safe_yaml.read_yaml(path, opener=open)  # a package resource's opener is bounded the same
     path.write_text('name: x\n' * 8)
     assert safe_yaml.read_yaml(path) == {'name': 'x'} == safe_yaml.read_yaml(path, opener=open)
+
+
+def test_a_string_repeated_through_aliases_past_the_file_bound_is_one_line(tmp_path, monkeypatch):
+    from dml_basicsr.utils import safe_yaml
+
+    monkeypatch.setattr(safe_yaml, 'MAX_EXPANDED_CHARS', 1000)
+    path = tmp_path / 'opt.yml'
+    path.write_text('a: &a "' + 'x' * 100 + '"\nb: [' + ', '.join(['*a'] * 10) + ']\n')  # 1102 characters expanded
+    with pytest.raises(ValueError, match=re.escape(f'{path}: its aliases expand it to 1102 characters of text, more '
+                                                   'than 1000 (an alias bomb?)')):
+        safe_yaml.read_yaml(path)
+    path.write_text('a: &a "' + 'x' * 100 + '"\nb: [' + ', '.join(['*a'] * 8) + ']\n')  # 902
+    assert safe_yaml.read_yaml(path) == {'a': 'x' * 100, 'b': ['x' * 100] * 8}
+
+
+def test_base_60_numbers_are_strings_and_read_in_linear_time():
+    from dml_basicsr.utils.safe_yaml import load_yaml_text
+
+    text = 'notes: ' + ':'.join(['1'] * 200_000)  # PyYAML 1.1's base-60 int: 13 s, quadratic
+    with ends_within(5):
+        assert load_yaml_text(text, 'x')['notes'] == text[len('notes: '):]
+    data = load_yaml_text('t: 1:20\nu: -190:20:30.15\ni: 1_000\nh: 0x1f\nf: 1e-3\ng: !!float 5e3\nb: true\nn: ~\n', 'x')
+    assert data == dict(t='1:20', u='-190:20:30.15', i=1000, h=31, f=1e-3, g=5e3, b=True, n=None)
+    with ends_within(5), pytest.raises(ValueError, match=r'^x: not valid YAML: a base-60 !!int \(1:20\) is not read; '
+                                                         r'write it in decimal at line 1, column 4$'):
+        load_yaml_text('a: !!int ' + ':'.join(['1'] * 200_000), 'x')
+
+
+@pytest.mark.parametrize('value, fragment', [('1' * 5000, 'a !!int value that cannot be read (Exceeds the limit'),
+                                             ('2001-13-01', 'a !!timestamp value that cannot be read (month must')])
+def test_a_value_python_cannot_hold_is_one_line_naming_the_file(tmp_path, value, fragment):
+    from dml_basicsr.utils.safe_yaml import read_yaml
+
+    path = tmp_path / 'opt.yml'
+    path.write_text(f'name: x\nmanual_seed: {value}\n')
+    with pytest.raises(ValueError) as info:
+        read_yaml(path)
+    line = str(info.value)
+    assert line.startswith(f'{path}: not valid YAML: {fragment}') and line.endswith(' at line 2, column 14')
+    assert '\n' not in line

@@ -580,7 +580,7 @@ def test_a_killed_writer_leaves_no_stuck_lock(synth):
     assert proc.returncode == 0 and '2 written' in proc.stdout, proc.stderr
 
 
-@pytest.mark.parametrize('sigma', ['nan', 'inf', '-inf', '-1'])
+@pytest.mark.parametrize('sigma', ['nan', 'inf', '-inf', '-1', '1e39'])
 def test_synthesize_refuses_a_bad_noise_sigma_before_writing(synth, sigma):
     before = tree(synth)
     assert_refused(synthesize(synth, f'--noise-sigma={sigma}'), 'synthesize', 'noise_sigma must be a finite number')
@@ -680,3 +680,32 @@ def test_dsgan_synthesis_writes_the_generators_lr_of_the_written_hr(hr_dir, tmp_
         err = capsys.readouterr().err.strip().splitlines()
         assert rc == 2 and len(err) == 1 and fragment in err[0], (extra, err)
         assert not target.exists()
+
+
+def test_an_output_holding_the_checkpoint_or_the_input_is_refused(synth_dir):
+    """--checkpoint s8/meta_info.txt --output s8 overwrote the checkpoint; --output o5 --input o5/src was accepted."""
+    (synth_dir / 's8').mkdir()
+    shutil.copy(synth_dir / 'dml_x2.pth', synth_dir / 's8' / 'meta_info.txt')
+    before = tree(synth_dir / 's8')
+    proc = synthesize(synth_dir, output='s8', checkpoint='s8/meta_info.txt')
+    assert_refused(proc, 'synthesize', 'the output holds the input', 's8/meta_info.txt')
+    assert tree(synth_dir / 's8') == before
+    write_pngs(synth_dir / 'o5' / 'src')
+    before = tree(synth_dir / 'o5')
+    for flags in ([], ['--overwrite']):
+        proc = synthesize(synth_dir, *flags, input='o5/src', output='o5')
+        assert_refused(proc, 'synthesize', 'the output holds the input')
+    assert tree(synth_dir / 'o5') == before
+
+
+def test_a_target_that_is_not_a_regular_file_is_refused_before_anything_is_deleted(synth_dir):
+    """--overwrite with a folder at OUT/LR/a.png deleted the pairs, then failed 'Is a directory'."""
+    assert synthesize(synth_dir).returncode == 0
+    os.remove(synth_dir / 'out' / 'LR' / 'a.png')
+    (synth_dir / 'out' / 'LR' / 'a.png').mkdir()
+    (synth_dir / 'out' / 'LR' / 'a.png' / 'mine.txt').write_text('keep')
+    before = tree(synth_dir / 'out')
+    for flags in ([], ['--overwrite']):
+        proc = synthesize(synth_dir, '--seed', '3', *flags)
+        assert_refused(proc, 'synthesize', 'LR/a.png exists and is not a regular file')
+        assert tree(synth_dir / 'out') == before

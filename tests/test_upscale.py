@@ -1,5 +1,7 @@
 """dml_basicsr.commands.upscale and ops.tiled_upscale: ``basicsr upscale`` of photos of any size, in tiles without
 seams, with the model named as its training left it."""
+import os
+
 import cv2
 import numpy as np
 import pytest
@@ -152,3 +154,19 @@ def test_cuda_without_cuda_is_refused_before_the_output_exists(models, photos, t
     assert proc.returncode == 2 and errors == ["basicsr upscale: error: --device 'cuda' requested, but CUDA is not "
                                                'available'], proc.stderr
     assert not (tmp_path / 'out').exists()
+
+
+def test_an_input_image_linked_to_a_target_is_refused_before_anything_is_written(models, tmp_path):
+    """d/p.png -> ../out/q_out.png and a real d/q.png, -o out: the target out/q_out.png is what p.png reads."""
+    (tmp_path / 'd').mkdir()
+    (tmp_path / 'out').mkdir()
+    cv2.imwrite(str(tmp_path / 'out' / 'q_out.png'), np.full((8, 8, 3), 9, np.uint8))
+    cv2.imwrite(str(tmp_path / 'd' / 'q.png'), np.zeros((8, 8, 3), np.uint8))
+    (tmp_path / 'd' / 'p.png').symlink_to('../out/q_out.png')
+    before = (tmp_path / 'out' / 'q_out.png').read_bytes()
+    proc = run_cli(['upscale', '-i', 'd', '-o', 'out', '--model', str(models / 'rgb.pth'), '--no-progress'],
+                   cwd=tmp_path)
+    line = one_error_line(proc, 'upscale')
+    assert proc.returncode == 2 and 'holds the input' in line and 'p.png' in line, line
+    assert (tmp_path / 'out' / 'q_out.png').read_bytes() == before
+    assert sorted(os.listdir(tmp_path / 'out')) == ['q_out.png']

@@ -1,5 +1,7 @@
 """dml_basicsr.commands.visualize (``basicsr visualize``): an experiment copy or recorded ``--force_yml`` runs no code,
 ``--grid`` is bounded by the image, and a hostile image is one line; nothing is written then."""
+import os
+
 import pytest
 import torch
 import yaml
@@ -77,3 +79,18 @@ def test_visualize_refuses_a_hostile_image_with_one_line(tmp_path, name):
                    cwd=tmp_path)
     line = assert_refused(proc, 'visualize', name, fragment)
     assert not (tmp_path / 'pics').exists(), line
+
+
+def test_the_files_an_option_file_model_reads_are_inputs(tmp_path):
+    """An option file's path.pretrain_network_g is read too: an output folder holding it is refused."""
+    import argparse
+    from dml_basicsr.commands.visualize import input_paths
+    (tmp_path / 'out').mkdir()
+    (tmp_path / 'out' / 'w.pth').write_bytes(b'weights')
+    (tmp_path / 'm.yml').write_text(f'path:\n  pretrain_network_g: {tmp_path / "out" / "w.pth"}\n')
+    args = argparse.Namespace(image='embedded:chelsea', lr=None, hr=None, dml=None, kpn=None,
+                              sr=[f'x={tmp_path / "m.yml"}'])
+    assert str(tmp_path / 'out' / 'w.pth') in input_paths(args)
+    proc = run_cli(['visualize', '--image', 'embedded:chelsea', '--output', 'out', '--sr', 'x=m.yml'], cwd=tmp_path)
+    assert_refused(proc, 'visualize', 'holds the input')
+    assert os.listdir(tmp_path / 'out') == ['w.pth']

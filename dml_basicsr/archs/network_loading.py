@@ -18,20 +18,36 @@ from .directkpn_arch import DirectKPN
 from .dml_arch import DMLNet
 
 
+# The least |sum| / sum(|k|) a basis kernel may have: it is divided by its sum when normalised, so a kernel mostly
+# cancelling itself is amplified by up to the inverse (a ratio of 0.002 gave 98% 0/255 LR). The shipped and model_zoo
+# DMLNets have 0.19 to 0.90 (the least-squares k5 fits 0.19, an adapted DML 0.27, the others 0.5 or more).
+MIN_BASIS_SUM_RATIO = 0.05
+
+
+def cancelling_basis_kernel(basis):
+    """``(index, sum, absolute sum)`` of the first kernel of the (M, K, K) ``basis`` whose |sum| is under
+    :data:`MIN_BASIS_SUM_RATIO` of its absolute sum (or that is all zero), else None."""
+    basis = basis.double()
+    sums, scale = basis.sum(dim=(-2, -1)).tolist(), basis.abs().sum(dim=(-2, -1)).tolist()
+    return next(((i, s, a) for i, (s, a) in enumerate(zip(sums, scale))
+                 if abs(s) < MIN_BASIS_SUM_RATIO * a or a == 0), None)
+
+
 def check_dmlnet_weights(state):
     """ValueError if the weights of a DMLNet state dict cannot make an image: a weight tensor that is not floating
-    point (integers truncate every weight), or a basis kernel whose entries sum to (about) zero (it is normalised to
-    sum 1: a zero kernel gives black LR images, a near-zero sum explodes)."""
+    point (integers truncate every weight), or a basis kernel that (nearly) cancels itself
+    (:func:`cancelling_basis_kernel`; normalised to sum 1, a zero kernel gives black LR images, a near-zero sum
+    saturates them)."""
     integral = [k for k, v in state.items() if torch.is_tensor(v) and k != 'scale_factor' and not v.is_floating_point()]
     if integral:
         raise ValueError(f'not a usable DMLNet: {", ".join(integral[:3])} hold {state[integral[0]].dtype} values, not '
                          'floating point')
-    basis = state['basis'].double()
-    sums, scale = basis.sum(dim=(-2, -1)), basis.abs().sum(dim=(-2, -1))
-    degenerate = [i for i, (s, a) in enumerate(zip(sums.tolist(), scale.tolist())) if abs(s) <= 1e-3 * a or a == 0]
-    if degenerate:
-        raise ValueError(f'not a usable DMLNet: basis kernel(s) {degenerate} sum to zero (all zero, or cancelling), '
-                         'so they cannot be normalised to sum 1')
+    cancelling = cancelling_basis_kernel(state['basis'])
+    if cancelling is not None:
+        index, total, scale = cancelling
+        raise ValueError(f'not a usable DMLNet: basis kernel {index} sums to (nearly) zero ({total:.3g} against an '
+                         f'absolute sum of {scale:.3g}, under {MIN_BASIS_SUM_RATIO:g} of it), so it cannot be '
+                         'normalised to sum 1')
 
 
 def dmlnet_from_state_dict(state):

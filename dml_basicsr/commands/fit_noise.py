@@ -12,7 +12,7 @@ from dml_basicsr.degradation.noise_fit import (COLORS, dataset_pairs, fit_noise,
                                                noise_file_text, noise_path, write_noise_file)
 from dml_basicsr.degradation.pretrained_models import checkpoint_or_pretrained, pretrained_path, shipped_name
 from dml_basicsr.utils.options import OptionError, load_options
-from dml_basicsr.utils.output_folder import OutputFolder, output_file
+from dml_basicsr.utils.output_folder import OutputFolder, check_output_file, output_file
 from dml_basicsr.visualization.noise_plots import noise_level_picture
 from . import fail
 from .prepare import build_source, dataset_roots
@@ -73,10 +73,12 @@ def fit(args):
     """Fit and write the outputs of the arguments; returns (noise file mapping, colour)."""
     args.checkpoint = checkpoint_file(args)
     opt = load_options(args.opt, args.force_yml)
-    folder = OutputFolder(args.output, [args.opt, *dataset_roots(opt, args.dataset)])
+    inputs = [args.opt, args.checkpoint, *dataset_roots(opt, args.dataset)]
+    folder = OutputFolder(args.output, inputs)
     folder.check_targets([NOISE_FILE, NOISE_PICTURE])
-    if args.save_beside:
-        output_file(noise_path(args.checkpoint), 'noise file')  # a link there is refused before anything is fitted
+    if args.save_beside:  # a link there, or an input, is refused before anything is fitted
+        check_output_file(noise_path(args.checkpoint), inputs, 'noise file')
+        output_file(noise_path(args.checkpoint), 'noise file')
     dataset = build_source(opt, args.dataset, args.opt, phase='val', command='fit-noise')
     deg = DMLDegradation.from_checkpoint(args.checkpoint, noise_sigma=0, param_key=args.param_key)
     entry = fit_noise(deg, dataset_pairs(dataset))

@@ -33,7 +33,7 @@ from dml_basicsr.data.errors import DatasetError
 from dml_basicsr.utils.checkpoint import CheckpointError, load_checkpoint, state_dict_key
 from dml_basicsr.utils.model_manifest import DEFAULT_MODEL_TYPE, ManifestError, read_manifest, row_model_type
 from dml_basicsr.utils.options import OptionError
-from dml_basicsr.utils.output_folder import OutputFolder, output_file
+from dml_basicsr.utils.output_folder import OutputFolder, check_output_file, output_file
 from dml_basicsr.utils.safe_yaml import dump_yaml
 from .preflight import check_option_file
 from .report import ReportError, build_table, find_metrics_csv
@@ -163,26 +163,39 @@ def report_text(opt, runs):
     return '\n\n'.join(blocks)
 
 
-def report_file(opt, debug=False):
+def manifest_inputs(opt, option_file=None):
+    """The files a manifest test reads besides the test data: the option file (when known), the manifest and the
+    checkpoint of every row (ManifestError if the manifest cannot be read)."""
+    rows = read_manifest(opt['manifest'])
+    return [option_file, opt['manifest'], *(row['checkpoint'] for row in rows)]
+
+
+def report_file(opt, debug=False, inputs=()):
     """(the OutputFolder of ``results``, at its real path as the run folders beside it; the report's name
-    ``<name>_report.md``), checked (no link there, a plain name: OutputFolderError) before any row runs."""
-    return output_file(os.path.join('results', f'{results_name(opt["name"], debug)}_report.md'), 'the report')
+    ``<name>_report.md``), checked (no link there, a plain name, none of ``inputs``: OutputFolderError) before any
+    row runs."""
+    path = os.path.join('results', f'{results_name(opt["name"], debug)}_report.md')
+    check_output_file(path, [p for p in inputs if p], 'the report')
+    return output_file(path, 'the report')
 
 
-def write_report(opt, runs, debug=False):
-    """:func:`report_text`, also written atomically to ``results/<name>_report.md``; returns (text, path)."""
-    folder, name = report_file(opt, debug)
+def write_report(opt, runs, debug=False, inputs=()):
+    """:func:`report_text`, also written atomically to ``results/<name>_report.md`` (never one of ``inputs``);
+    returns (text, path)."""
+    folder, name = report_file(opt, debug, inputs)
     text = report_text(opt, runs)
     folder.write_text(name, text + '\n')
     return text, os.path.join('results', name)
 
 
-def manifest_test(opt, run_one, debug=False):
-    """Test every row of the manifest of ``opt`` (an option file with ``--force_yml`` applied, checked by the
-    preflight): derive and check every row's option file in a temporary folder, call ``run_one(run)`` for
-    each (BasicSR's test pipeline on ``run.opt_path``), then write the report. Returns (report text, its path)."""
-    report_file(opt, debug)  # a link at the report is refused before the first row runs
+def manifest_test(opt, run_one, debug=False, option_file=None):
+    """Test every row of the manifest of ``opt`` (the option file ``option_file`` with ``--force_yml`` applied,
+    checked by the preflight): derive and check every row's option file in a temporary folder, call
+    ``run_one(run)`` for each (BasicSR's test pipeline on ``run.opt_path``), then write the report. Returns (report
+    text, its path)."""
+    inputs = manifest_inputs(opt, option_file)
+    report_file(opt, debug, inputs)  # a link at the report, or an input there, is refused before the first row runs
     with tempfile.TemporaryDirectory(prefix='basicsr-manifest-') as folder:
         runs = prepare_runs(opt, folder, debug)
         run_rows(runs, run_one)
-    return write_report(opt, runs, debug)
+    return write_report(opt, runs, debug, inputs)

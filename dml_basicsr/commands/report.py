@@ -32,7 +32,7 @@ import re
 import sys
 
 from dml_basicsr.utils.bounded_read import MAX_CSV_BYTES, read_bounded
-from dml_basicsr.utils.output_folder import OutputFolderError, check_output_file, output_file
+from dml_basicsr.utils.output_folder import OutputFolderError, check_output_file, output_file, real_inputs
 from dml_basicsr.utils.safe_yaml import read_yaml
 from . import UsageError, fail
 
@@ -96,16 +96,22 @@ def default_name(path, csv_path):
     return os.path.splitext(base)[0]
 
 
-def recorded_scale(path):
-    """The top-level ``scale`` of the option copy in the experiment/results folder ``path`` (its one ``.yml``), or
-    None."""
+def option_copy(path):
+    """The option copy of the experiment/results folder ``path`` (its one ``.yml``), or None."""
     if not os.path.isdir(path):
         return None
     ymls = [name for name in os.listdir(path) if name.endswith(('.yml', '.yaml'))]
-    if len(ymls) != 1:
+    return os.path.join(path, ymls[0]) if len(ymls) == 1 else None
+
+
+def recorded_scale(path):
+    """The top-level ``scale`` of the option copy in the experiment/results folder ``path`` (its one ``.yml``), or
+    None."""
+    copy = option_copy(path)
+    if copy is None:
         return None
     try:
-        scale = (read_yaml(os.path.join(path, ymls[0]), ReportError) or {}).get('scale')
+        scale = (read_yaml(copy, ReportError) or {}).get('scale')
     except (ReportError, AttributeError):
         return None
     return scale if isinstance(scale, int) and not isinstance(scale, bool) and scale > 0 else None
@@ -275,6 +281,19 @@ def build_table(paths, labels=None, dataset=None, scale=None, metrics=None):
     return table
 
 
+def files_read(paths, dataset=None):
+    """The files a report of ``paths`` reads: each input's metrics CSV (:func:`find_metrics_csv`; none for an input
+    without metrics) and each folder's option copy, resolved (a link counts as the file it leads to)."""
+    found = []
+    for path in paths:
+        try:
+            found.append(find_metrics_csv(path, dataset))
+        except NotARun:
+            pass
+        found.append(option_copy(path))
+    return real_inputs(found)
+
+
 def add_arguments(parser):
     parser.description = ('Print one Markdown table (methods x scales) of the mean metrics in the '
                           'metrics_<dataset>.csv files of experiment or results folders.')
@@ -318,7 +337,7 @@ def run(args):
             raise UsageError('--metrics is empty')
     try:
         if args.output:
-            check_output_file(args.output, paths)
+            check_output_file(args.output, [*paths, *files_read(paths, args.dataset)])
             folder, name = output_file(args.output)
         table = build_table(paths, labels, dataset=args.dataset, scale=args.scale, metrics=metrics)
         if args.output:

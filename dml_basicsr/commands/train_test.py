@@ -96,7 +96,7 @@ def run_manifest(args, opt, pipeline):
             pipeline(os.getcwd())
         record_test_options(row_args, run.opt_path, run.results)
 
-    text, path = manifest_test(opt, run_one, debug=args.debug)
+    text, path = manifest_test(opt, run_one, debug=args.debug, option_file=args.opt)
     print(text)
     print(f'Report written to {path}', file=sys.stderr)
     return 0

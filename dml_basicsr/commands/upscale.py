@@ -31,6 +31,7 @@ from dml_basicsr.utils.devices import torch_device
 from dml_basicsr.utils.model_manifest import ManifestError, read_manifest
 from dml_basicsr.utils.options import OptionError
 from dml_basicsr.utils.output_folder import OutputFolder, OutputFolderError
+from dml_basicsr.utils.safe_yaml import read_yaml
 from dml_basicsr.visualization.paper_figures import input_channels
 from . import UsageError, fail
 
@@ -90,6 +91,32 @@ def load_sr_network(spec):
                           'MANIFEST.yml:LABEL')
     raise OptionError(f'--model {spec!r}: no such file or folder, and no row of {MODEL_ZOO_MANIFESTS} (under '
                       f'{os.getcwd()}) has that label')
+
+
+def option_weights(yml):
+    """The ``path.pretrain_network_g`` of the option file ``yml``, or None where it has none or cannot be read (the
+    loading then says why)."""
+    try:
+        opt = read_yaml(yml, OptionError)
+    except (OptionError, OSError):
+        return None
+    pth = ((opt.get('path') if isinstance(opt, dict) else None) or {}).get('pretrain_network_g')
+    return pth if isinstance(pth, str) else None
+
+
+def model_files(spec):
+    """The files (or experiment folder) that loading the model ``spec`` (``--model``, ``--dml``, ...) reads, as far
+    as they are known before it is loaded: the path itself, an option file's weights, the ``models.yml`` beside a
+    ``.pth``, the manifest of ``MANIFEST.yml:LABEL``."""
+    spec = os.fspath(spec)
+    if os.path.isfile(spec) and spec.endswith(('.yml', '.yaml')):
+        return [spec, option_weights(spec)]
+    if os.path.isfile(spec):
+        return [spec, os.path.join(os.path.dirname(os.path.abspath(spec)), 'models.yml')]
+    if os.path.exists(spec):
+        return [spec]
+    manifest, sep, _ = spec.partition(':')
+    return [manifest] if sep and os.path.isfile(manifest) else []
 
 
 def network_scale(net, channels, device):
@@ -158,7 +185,7 @@ def run(args):
     try:
         images = input_images(args.input)
         names = output_names(images, args.suffix)
-        folder = OutputFolder(args.output, [args.input])
+        folder = OutputFolder(args.output, [args.input, *(path for path, _ in images), *model_files(args.model)])
         folder.check_targets(names.values())
         for path, _ in images:  # an empty, oversized or truncated image is refused before anything is written
             check_image_file(path)

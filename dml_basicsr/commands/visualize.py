@@ -33,6 +33,7 @@ from dml_basicsr.data.image_io import read_image
 from dml_basicsr.utils.output_folder import OutputFolder
 from dml_basicsr.visualization.paper_figures import FigureError, degradation_figures, sr_crops_figure
 from . import fail
+from .upscale import model_files
 
 HELP = 'Pictures of a trained degradation (basis, weight maps, per-pixel kernels) and SR crops.'
 
@@ -153,10 +154,11 @@ def make_figures(args):
 
 
 def input_paths(args):
-    """The files this run reads: the images and the models (an embedded image is no file)."""
+    """The files this run reads: the images and the models (an embedded image is no file), each model with the
+    files loading it reads (:func:`~.upscale.model_files`: an option file's weights, a manifest beside a .pth)."""
     images = [p for p in (args.image, args.lr, args.hr) if p and not p.startswith('embedded:')]
     models = [p for p in (args.dml, args.kpn) if p] + [entry.partition('=')[2] for entry in args.sr]
-    return [p for p in images + models if p]
+    return [p for p in images + [f for model in models if model for f in model_files(model)] if p]
 
 
 def run(args):

@@ -44,20 +44,24 @@ def weight_cnn_memory_format(device):
 INPUT_SLACK = 0.5
 
 
+# The largest AWGN sigma (0-255 scale): above it the noise only saturates every pixel (and 1e39 overflows float32).
+MAX_NOISE_SIGMA = 255
+
+
 def _is_sigma(value):
-    return is_finite_number(value) and value >= 0
+    return is_finite_number(value) and 0 <= value <= MAX_NOISE_SIGMA
 
 
 def sigma_range(noise_sigma):
     """``(low, high)`` AWGN sigmas (0-255 scale) of ``noise_sigma``: a number, None, or a ``[low, high]`` pair;
-    ValueError unless they are finite, >= 0 and low <= high."""
+    ValueError unless they are finite, in [0, :data:`MAX_NOISE_SIGMA`] and low <= high."""
     if noise_sigma is None:
         return 0., 0.
     pair = isinstance(noise_sigma, (tuple, list))
     low, high = (noise_sigma if len(noise_sigma) == 2 else (None, None)) if pair else (noise_sigma, noise_sigma)
     if not (_is_sigma(low) and _is_sigma(high) and low <= high):
-        raise ValueError(f'noise_sigma must be a finite number >= 0 (0-255 scale) or a [low, high] pair of them with '
-                         f'low <= high, got {noise_sigma!r}')
+        raise ValueError(f'noise_sigma must be a finite number >= 0 and <= {MAX_NOISE_SIGMA} (0-255 scale) or a '
+                         f'[low, high] pair of them with low <= high, got {noise_sigma!r}')
     return float(low), float(high)
 
 

@@ -152,11 +152,23 @@ def _check_arguments(color, seed, tile, tile_overlap, device, noise_sigma):
     torch_device(device)
 
 
-def check_no_overlap(input_dir, output_dir):
-    """OutputFolderError if writing ``output_dir`` could touch the input images or go outside it: the same folder,
-    the input inside the output's HR/ or LR/ (or one of them), the output inside the input, or HR/, LR/, the record,
-    or meta_info.txt a symbolic link (:func:`dml_basicsr.utils.output_folder.check_targets`)."""
-    check_targets(output_dir, (RECORD, META_INFO), [input_dir], target_folders=('HR', 'LR'))
+def check_no_overlap(input_dir, output_dir, inputs=(), pairs=()):
+    """OutputFolderError if writing ``output_dir`` could touch what the run reads (the input folder and ``inputs``,
+    the files: images, checkpoint, noise file) or go outside it: the same folder, the input inside the output's HR/
+    or LR/ (or one of them), the output inside the input or holding it, HR/, LR/, the record, or meta_info.txt a
+    symbolic link, or a target (those and the files of the ``pairs`` names in HR/ and LR/) that is not a regular file
+    (a folder, a FIFO) or resolves to an input (:func:`dml_basicsr.utils.output_folder.check_targets`)."""
+    check_targets(output_dir, (RECORD, META_INFO), [input_dir, *inputs], target_folders=('HR', 'LR'),
+                  files=[os.path.join(sub, name) for sub in ('HR', 'LR') for name in pairs])
+
+
+def synthesis_inputs(input_dir, names, checkpoint, noise=None):
+    """The files a synthesis reads: the input images ``names`` of ``input_dir``, the checkpoint (when a file is
+    given) and, for the fitted noise, its noise file."""
+    files = [os.path.join(input_dir, name) for name in names]
+    if checkpoint is not None:
+        files += [checkpoint] + ([noise_path(checkpoint)] if noise == 'fitted' else [])
+    return files
 
 
 def input_files(input_dir, names):
@@ -383,6 +395,8 @@ def synthesize_folder(input_dir, output_dir, checkpoint, noise_sigma=None, seed=
     if not names:
         raise DatasetError(f'{input_dir}: no image files found')
     outputs = _output_names(input_dir, names)
+    inputs = synthesis_inputs(input_dir, names, checkpoint, noise)
+    check_no_overlap(input_dir, output_dir, inputs, outputs.values())  # every target, before anything is written
     if noise_sigma is None:
         noise_sigma = 0.0 if dsgan_scale is not None else 5.0
     _check_arguments(color, seed, tile, tile_overlap, device, noise_sigma)
@@ -397,7 +411,7 @@ def synthesize_folder(input_dir, output_dir, checkpoint, noise_sigma=None, seed=
     record = synthesis_record(input_dir, checkpoint, deg.scale, noise_sigma, seed, color, names, deg.noise,
                               pretrained)
     with output_lock(output_dir, 'basicsr synthesize'):
-        check_no_overlap(input_dir, output_dir)
+        check_no_overlap(input_dir, output_dir, inputs, outputs.values())
         prepare_output(output_dir, record, overwrite, [input_dir])
         return _write_pairs(deg, input_dir, output_dir, names, outputs, seed, tile, tile_overlap, device, color,
                             progress)

@@ -2,8 +2,10 @@
 
 * :func:`check_targets`: every path a command will write or delete inside its output folder is checked on its
   resolved path before anything is written: none of them is a symbolic link (a command never writes or deletes
-  through a link), and none of them, nor the output folder itself, overlaps an input (the same folder, the input
-  inside a written folder, the output inside the input).
+  through a link) or anything but a regular file (a folder, a FIFO), none of them resolves to an input, and the
+  output folder does not overlap an input (the same folder, the input inside a written folder or anywhere inside
+  the output, the output inside the input). The inputs are the files a command actually reads (each resolved with
+  ``os.path.realpath``, so a link among them counts as the file it leads to) and the folders it reads them from.
 * :func:`output_lock`: one writer per output folder, an exclusive ``fcntl.flock`` on the folder itself, held while
   the command writes. The kernel drops the lock when its process ends, also by ``kill -9``: a killed run never
   leaves a stuck lock, and no lock file is written.
@@ -28,11 +30,53 @@ def _inside(path, folder):
     return os.path.commonpath([path, folder]) == folder
 
 
-def check_targets(output_dir, targets, inputs, target_folders=()):
+def real_inputs(paths):
+    """The resolved paths (``os.path.realpath``: through every link) of the files and folders ``paths`` a command
+    reads, without empty entries and repeats: what an output is compared against."""
+    return list(dict.fromkeys(os.path.realpath(os.fspath(p)) for p in paths if p))
+
+
+def check_not_an_input(path, inputs, what='the output'):
+    """OutputFolderError if the file ``path``, resolved, is one of ``inputs`` (what the command reads, resolved
+    too): writing or deleting it would destroy what is read."""
+    real = os.path.realpath(path)
+    if real in real_inputs(inputs):
+        raise OutputFolderError(f'{what} {path} is {real}, which this command reads: an output never replaces an '
+                                'input; choose another output')
+
+
+def check_regular_or_absent(path, what='the output'):
+    """OutputFolderError if something other than a regular file or a symbolic link (a folder, a FIFO, a device)
+    is at ``path``: a file is written there by replacing it whole, which only a file (or a link itself) allows."""
+    try:
+        mode = os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):  # absent, or below a file: the folder's own check says so
+        return
+    if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+        raise OutputFolderError(f'{what} {path} exists and is not a regular file: this command writes a file there; '
+                                'move it away or choose another output folder')
+
+
+def _overlap_reason(out, src, target_folders):
+    """How the real output folder ``out`` overlaps the real input ``src`` ('' if not)."""
+    if src == out:
+        return 'the same folder'
+    if any(_inside(src, os.path.join(out, name)) for name in target_folders):
+        return f"the input is the output's {'/ or '.join(target_folders)}/, or inside it"
+    if _inside(out, src):
+        return 'the output is inside the input'
+    if _inside(src, out):
+        return 'the output holds the input'
+    return ''
+
+
+def check_targets(output_dir, targets, inputs, target_folders=(), files=()):
     """OutputFolderError if writing or deleting ``targets`` (names inside ``output_dir``; those of
-    ``target_folders`` are folders whose files are written or deleted) could touch ``inputs`` (paths) or anything
-    outside ``output_dir``: a target that is a symbolic link, an output folder that is an input or inside one,
-    an input inside a target folder."""
+    ``target_folders`` are folders whose files are written or deleted; ``files``, paths relative to ``output_dir``
+    such as ``HR/a.png``, are files replaced whole, a link there itself) could touch ``inputs`` (the files and
+    folders read) or anything outside ``output_dir``: a target that is a symbolic link, a target or file that is
+    not a regular file (a folder, a FIFO) or whose resolved path is an input, an output folder that is an input,
+    lies inside one or holds one."""
     out = os.path.realpath(output_dir)
     for name in (*target_folders, *targets):
         path = os.path.join(output_dir, name)
@@ -40,18 +84,20 @@ def check_targets(output_dir, targets, inputs, target_folders=()):
             raise OutputFolderError(f'{path} is a symbolic link (to {os.path.realpath(path)}): this command never '
                                     'writes or deletes through a link; remove the link or choose another output '
                                     'folder')
+    for name in target_folders:
+        path = os.path.join(output_dir, name)
+        if os.path.lexists(path) and not os.path.isdir(path):
+            raise OutputFolderError(f'{path} exists and is not a folder; move it away or choose another output folder')
     for input_path in inputs:
-        src = os.path.realpath(input_path)
-        if src == out:
-            reason = 'the same folder'
-        elif any(_inside(src, os.path.join(out, name)) for name in target_folders):
-            reason = f"the input is the output's {'/ or '.join(target_folders)}/, or inside it"
-        elif _inside(out, src):
-            reason = 'the output is inside the input'
-        else:
-            continue
-        raise OutputFolderError(f'output {output_dir} overlaps input {input_path} ({reason}): the outputs would '
-                                'overwrite or mix with the source files; choose an output folder outside the input')
+        reason = _overlap_reason(out, os.path.realpath(input_path), target_folders)
+        if reason:
+            raise OutputFolderError(f'output {output_dir} overlaps input {input_path} ({reason}): the outputs would '
+                                    'overwrite or mix with the source files; choose an output folder outside the '
+                                    'input')
+    for name in (*targets, *files):
+        path = os.path.join(output_dir, name)
+        check_regular_or_absent(path)
+        check_not_an_input(path, inputs)
 
 
 @contextlib.contextmanager
@@ -126,13 +172,14 @@ def refuse_link(path, what):
 
 
 def check_output_file(path, inputs, what='--output'):
-    """OutputFolderError if writing the file ``path`` could touch an input: it is a symbolic link, is one of
-    ``inputs`` (files or folders) or lies inside one."""
+    """OutputFolderError if writing the file ``path`` could touch an input: it is a symbolic link, something other
+    than a regular file, is (resolved) one of ``inputs`` (files or folders, resolved) or lies inside one."""
     refuse_link(path, what)
     found = overlap(path, inputs)
     if found:
         raise OutputFolderError(f'{what} {path} {found[1]} {found[0]}: an output never goes where what it reads '
                                 'is; write it elsewhere')
+    check_regular_or_absent(path, what)
 
 
 def folders_down(root, path, what):
@@ -211,7 +258,7 @@ class OutputFolder:
     (:func:`check_real_folders`), and the missing ones are created without following links."""
 
     def __init__(self, path, inputs=(), what='--output', root=None):
-        self.path, self.what, self.root = path, what, root
+        self.path, self.what, self.root, self.inputs = path, what, root, real_inputs(inputs)
         refuse_link(path, what)
         if root is not None:
             check_real_folders(path, root, what)
@@ -232,14 +279,21 @@ class OutputFolder:
 
     def target(self, name):
         """The path of the file ``name`` inside the folder; OutputFolderError if ``name`` is not one plain path
-        component or the target is a symbolic link."""
+        component, the target is a symbolic link or, resolved, one of the inputs."""
         path = self.entry(name)
         refuse_link(path, 'the output')
+        check_not_an_input(path, self.inputs)
+        return path
+
+    def file_target(self, name):
+        """:meth:`target`, also refused where something other than a regular file (a folder, a FIFO) is there."""
+        path = self.target(name)
+        check_regular_or_absent(path)
         return path
 
     def check_targets(self, names):
-        """:meth:`target` of every name, before the first is written."""
-        return [self.target(name) for name in names]
+        """:meth:`file_target` of every name, before the first is written."""
+        return [self.file_target(name) for name in names]
 
     def make(self):
         """Create the folder (with ``root``: each missing folder below it, never through a link)."""
@@ -254,7 +308,7 @@ class OutputFolder:
         block ends without an error, never through a link (:func:`~.atomic_write.atomic_file`)."""
         from .atomic_write import atomic_file  # here: the lock functions above import nothing of the package
 
-        path = self.target(name)
+        path = self.file_target(name)
         self.make()
         with atomic_file(path) as f:
             yield f
