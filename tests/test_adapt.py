@@ -278,6 +278,20 @@ def test_outputs_overlapping_the_pairs_or_foreign_folders_are_refused(tmp_path, 
     assert (forged / 'experiments' / 'mytraining' / 'net.pth').read_text() == 'keep'
 
 
+def test_overwrite_takes_an_empty_folder_and_an_archived_run_and_patches_fit_the_scale(tmp_path, camera):
+    pairs, source = camera
+    out = tmp_path / 'out'
+    out.mkdir()
+    args = ['adapt', '--checkpoint', source, '--pairs', pairs, '--output', out, '--iters', '1', '--val-freq', '1',
+            *FAST[4:8], '--gt-size', '45', *FAST[10:]]
+    proc = run_cli([*args, '--overwrite'], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert yaml.safe_load((out / 'adapt_options.yml').read_text())['datasets']['train']['gt_size'] == 44  # x2
+    (out / 'experiments' / 'adapt_archived_20261207_120000').mkdir()  # what BasicSR leaves when it archives a run
+    proc = run_cli([*args, '--overwrite'], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
 def test_auto_resume_refuses_a_link_inside_its_runs_before_writing(tmp_path, camera):
     pairs, source = camera
     out = tmp_path / 'out'

@@ -269,6 +269,12 @@ def test_force_yml_may_still_add_a_key_unlike_any_other(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
 
 
+def test_a_validation_set_may_share_the_name_of_the_training_set():
+    from dml_basicsr.commands.option_values import check_option_values
+    opt = tiny_dml_options('shared_name')
+    opt['datasets']['val']['name'] = opt['datasets']['train']['name']
+    check_option_values(opt, 'opt.yml', 'train')  # a training set writes no metrics: nothing is pooled
+
 @pytest.mark.parametrize('suffix', ['../../../../../escaped', 'x/y', 'x\\y', '/abs', '..', f'a{__import__("os").sep}b',
                                     True, ['x']])
 def test_a_val_suffix_that_is_no_plain_part_of_a_file_name_is_refused(tmp_path, suffix):

@@ -29,8 +29,8 @@ from dml_basicsr.utils.safe_yaml import dump_yaml, load_yaml_text, read_yaml
 from dml_basicsr.utils.training_saves import CheckpointSaveError
 from dml_basicsr.visualization.paper_figures import degradation_figures
 from . import fail
-from .adapt_plan import (AUGMENTS, EXPERIMENT, HELD_OUT_SET, TRAINABLE, first_difference, make_plan, plan_data,
-                         training_options)
+from .adapt_plan import (AUGMENTS, EXPERIMENT, HELD_OUT_SET, TRAINABLE, first_difference, fold_name, make_plan,
+                         plan_data, training_options)
 from .basicsr_options import run_args
 from .basicsr_scope import basicsr_run
 from .preflight import check_option_file
@@ -43,8 +43,16 @@ PICTURE_SIZE = 256
 PLAN, OPTIONS, RECORD, MODEL = 'adapt_plan.yml', 'adapt_options.yml', 'adapt.yml', 'model.pth'
 PICTURES = 'pictures'
 PICTURE_NAMES = ('basis', 'weights', 'weights_stretched', 'kernels', 'kernel_points')
-PLAN_KEYS = {'source', 'pairs_dir', 'pairs', 'budget', 'runs'}
-FOLD_OPTIONS = tuple(f'adapt_options_fold{i}.yml' for i in (1, 2))
+PLAN_KEYS = {'source', 'pairs_dir', 'pairs', 'budget'}  # a changed plan is existing_plan_problem's
+FOLD_RUNS = tuple(fold_name(i) for i in (1, 2))  # the leave-one-out runs of 2 pairs
+
+
+def options_name(run_name):
+    """The BasicSR option file of a run in OUT: adapt_options.yml, adapt_options_fold1.yml, ..."""
+    return OPTIONS if run_name == EXPERIMENT else f'adapt_options_{run_name[len(EXPERIMENT) + 1:]}.yml'
+
+
+FOLD_OPTIONS = tuple(options_name(run) for run in FOLD_RUNS)
 OUTPUTS = (PLAN, OPTIONS, *FOLD_OPTIONS, RECORD, MODEL, MODEL + '.noise.yml', PICTURES, 'experiments')
 DESCRIPTION = HELP + f'''
 
@@ -164,27 +172,30 @@ def check_output(args, source_path):
         if os.path.islink(os.path.join(args.output, name)):
             raise AdaptError(f'{os.path.join(args.output, name)} is a symbolic link: this command never writes or '
                              'deletes through a link')
-    check_written_by_adapt(args.output, entries)
+    if entries:
+        check_written_by_adapt(args.output, entries)
 
 
 def check_written_by_adapt(out, entries):
     """AdaptError unless what --overwrite deletes and --auto_resume writes into looks as basicsr adapt leaves it: a
-    plan with the keys this command writes, experiments/ holding only its runs (each without a symbolic link
-    anywhere inside, which BasicSR's writers would follow), pictures/ only the pictures it draws."""
+    plan with the keys this command writes, experiments/ holding only its runs (or the copies BasicSR archived of
+    them), none with a symbolic link anywhere inside (BasicSR's writers would follow it), pictures/ only the pictures
+    it draws."""
     plan = read_yaml(os.path.join(out, PLAN), AdaptError)
     if not isinstance(plan, dict) or not PLAN_KEYS <= set(plan):
         raise AdaptError(f'{os.path.join(out, PLAN)} is not a plan basicsr adapt wrote (no '
                          f'{", ".join(sorted(PLAN_KEYS - set(plan or {}) if isinstance(plan, dict) else PLAN_KEYS))}): '
                          '--overwrite and --auto_resume only touch its own outputs')
-    owned = {'experiments': {EXPERIMENT, *(f'{EXPERIMENT}_fold{i}' for i in (1, 2))},
-             PICTURES: {f'{name}.png' for name in PICTURE_NAMES}}
-    for folder, allowed in owned.items():
+    runs = (EXPERIMENT, *FOLD_RUNS)
+    owned = {'experiments': lambda name: name in runs or any(name.startswith(f'{run}_archived_') for run in runs),
+             PICTURES: lambda name: name in {f'{picture}.png' for picture in PICTURE_NAMES}}
+    for folder, is_owned in owned.items():
         path = os.path.join(out, folder)
         if folder not in entries:
             continue
         if not os.path.isdir(path):
             raise AdaptError(f'{path} is not a folder: not what basicsr adapt wrote')
-        foreign = sorted(set(os.listdir(path)) - allowed)
+        foreign = sorted(name for name in os.listdir(path) if not is_owned(name))
         if foreign:
             raise AdaptError(f'{path} holds {", ".join(foreign)}, which basicsr adapt did not write: --overwrite and '
                              '--auto_resume only touch its own outputs')
@@ -209,7 +220,7 @@ def training_regions(train_items, held_items, scale, gt_size):
         side = min(band.shape[-2:]) * scale
         if smallest is None or side < smallest:
             smallest, where = side, pair.lr_path
-    size = min(gt_size, smallest // scale * scale)
+    size = min(gt_size, smallest) // scale * scale  # BasicSR crops patches of a multiple of the scale
     if size < max(MIN_GT_SIZE, 2 * scale):
         raise AdaptError(f'{where}: its training part is {smallest} HR pixels a side, too small for training patches '
                          f'of at least {max(MIN_GT_SIZE, 2 * scale)}')
@@ -290,20 +301,19 @@ def log_every(plan):
     return max(1, plan['budget']['iterations'] // 20)
 
 
-def options_name(run_name):
-    return OPTIONS if run_name == EXPERIMENT else f'adapt_options_{run_name[len(EXPERIMENT) + 1:]}.yml'
-
-
 def train(args, plan, source_path):
     """Fine-tune through BasicSR's train_pipeline (root: OUT), each run of the plan from its written option file
     (the folds of a leave-one-out first, then the run of model.pth)."""
     from basicsr.train import train_pipeline
 
-    for run in plan['items']:
-        options_path = OutputFolder(args.output, [args.pairs]).write_text(
-            options_name(run[0]), dump_yaml(training_options(plan, source_path, run), default_flow_style=None,
-                                            width=120))
-        check_option_file(options_path, command='train')  # its resume check looks under ./experiments, not OUT
+    folder = OutputFolder(args.output, [args.pairs])
+    options_paths = []
+    for run in plan['items']:  # every run's option file written and checked before the first trains
+        options_path = folder.write_text(options_name(run[0]), dump_yaml(training_options(plan, source_path, run),
+                                                                          default_flow_style=None, width=120))
+        check_option_file(options_path, command='train', run_folders_here=False)  # OUT's: check_written_by_adapt
+        options_paths.append(options_path)
+    for options_path in options_paths:
         with basicsr_run(run_args('adapt', options_path, args.auto_resume), log_every=log_every(plan)):
             train_pipeline(os.path.abspath(args.output))
 
@@ -416,7 +426,8 @@ def held_out_description(plan):
 
 
 def finish(args, plan, source_path, baselines, started):
-    """Choose the checkpoint, write model.pth, its noise, the pictures and the record; returns the record."""
+    """Write model.pth (:func:`adapted_result` chooses it), its noise, the pictures and the record; returns the
+    table's rows and the record."""
     out = args.output
     unadapted_label = list(baselines)[-1]
     iters = plan['budget']['iterations']
@@ -452,7 +463,8 @@ def finish(args, plan, source_path, baselines, started):
 
 
 def verdict_of(rows):
-    """'adaptation paid (PSNR +0.31 dB, SSIM +0.0021)' from the table's last two rows (unadapted, adapted)."""
+    """'adaptation paid (PSNR +0.31 dB, SSIM +0.0021 on the held-out part)' from the table's last two rows
+    (unadapted, adapted)."""
     unadapted, adapted = list(rows.values())[-2:]
     psnr, ssim = adapted['psnr'] - unadapted['psnr'], adapted['ssim'] - unadapted['ssim']
     return f'adaptation paid (PSNR {psnr:+.2f} dB, SSIM {ssim:+.4f} on the held-out part)'

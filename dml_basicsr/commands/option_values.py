@@ -201,10 +201,12 @@ def check_names(opt, opt_path):
         if 'name' not in section:
             raise OptionError(f'{opt_path}: datasets.{phase}.name is missing (BasicSR logs and saves under it)')
         check_folder_name(section['name'], f'{opt_path}: datasets.{phase}.name')
-        if phase.split('_')[0] != 'train' and section['name'] in seen:
+        if phase.split('_')[0] == 'train':  # a training set writes no metrics
+            continue
+        if section['name'] in seen:
             raise OptionError(f'{opt_path}: datasets.{phase}.name {section["name"]!r} is also the name of datasets.'
                               f'{seen[section["name"]]}: their metrics would be pooled into one file; rename one')
-        seen.setdefault(section['name'], phase)
+        seen[section['name']] = phase
 
 
 def check_model_type(opt, opt_path):

@@ -37,21 +37,23 @@ from .option_values import check_option_values
 DEGRADATION_KEYS = (constructor_options(DMLDegradation) - {'net'}) | set(SOURCE_KEYS) | {'param_key'}
 
 
-def check_option_file(opt_path, force_yml=None, auto_resume=False, command=None, debug=False):
+def check_option_file(opt_path, force_yml=None, auto_resume=False, command=None, debug=False, run_folders_here=True):
     """Read the option file (with ``--force_yml`` applied) and check its degradation, datasets, network and run
     folders; ``command`` ('train' or 'test', if known) is the ``basicsr`` subcommand that will run it (``debug``: with
-    ``--debug``)."""
+    ``--debug``). ``run_folders_here=False``: the run's folders are not under the working folder (``basicsr adapt``
+    trains under its OUT and checks its own run folders)."""
     opt = load_options(opt_path, force_yml)
     check_manifest_key(opt, opt_path, command)
     check_option_values(opt, opt_path, command)
-    check_run_folders(opt, opt_path, command, auto_resume, debug)
+    if run_folders_here:
+        check_run_folders(opt, opt_path, command, auto_resume, debug)
     if isinstance(opt.get('degradation'), dict):
         check_known_keys(opt['degradation'], DEGRADATION_KEYS, f'{opt_path}: degradation', 'OnlineSynthesisSRModel')
     check_degradation(opt, opt_path)
     check_datasets(opt, opt_path)
     check_crop_borders(opt, opt_path)
     check_degradation_model(opt, opt_path)
-    check_network(opt, opt_path, auto_resume)
+    check_network(opt, opt_path, auto_resume, debug)
     return opt
 
 
@@ -343,14 +345,14 @@ def check_real_esrgan_patches(deg, dataset_opt, where):
         raise OptionError(f'{where} (gt_size {gt_size}, color {dataset_opt.get("color")}): {e}{hint}') from None
 
 
-def check_network(opt, opt_path, auto_resume=False):
+def check_network(opt, opt_path, auto_resume=False, debug=False):
     """``network_g`` builds on the CPU, and ``path.pretrain_network_g`` (unless a resume replaces it) loads into it;
     so do ``network_d`` and ``path.pretrain_network_d`` (the discriminator of DSGANModel) where the file has them."""
     if 'network_g' not in opt:
         return
     net = build_network_opt(opt['network_g'], f'{opt_path}: network_g')
     check_trainable(opt, opt_path, net)
-    experiment = os.path.join('experiments', str(opt.get('name')))
+    experiment = os.path.join('experiments', run_name(str(opt.get('name')), debug))
     resuming = auto_resume and latest_training_state(os.path.join(experiment, 'training_states'))
     if resuming:
         check_resumed_network_fits(net, resuming, experiment, opt_path)

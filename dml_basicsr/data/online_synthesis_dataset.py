@@ -236,7 +236,8 @@ class OnlineSynthesisDataset(torch.utils.data.Dataset):
         if backend != 'lmdb':
             return read_raw(source), name
         if self.file_client is None:
-            self.file_client = FileClient(backend, db_paths=self.opt['dataroot_gt'], client_keys=['gt'], **io_opt)
+            io_opt.update(db_paths=self.opt['dataroot_gt'], client_keys=['gt'])  # the dataroot, whatever io_opt says
+            self.file_client = FileClient(backend, **io_opt)
         return decode_raw(self.file_client.get(source, 'gt'), source), name
 
     def _fill_cache(self, opt):

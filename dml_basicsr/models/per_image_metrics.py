@@ -14,6 +14,7 @@ from os import path as osp
 from basicsr.metrics import calculate_metric
 from basicsr.utils import get_root_logger
 
+from dml_basicsr.utils.bounded_read import MAX_CSV_BYTES
 from dml_basicsr.utils.options import OptionError
 from dml_basicsr.utils.output_folder import OutputFolder, OutputFolderError, is_name_fragment
 
@@ -32,15 +33,19 @@ def image_metrics(sr_img, gt_img, metric_opts):
 
 def read_own_file(path):
     """The bytes of the regular file ``path`` (b'' if there is none), opened without following a link (OSError
-    ELOOP if it is one); OutputFolderError if it is no regular file (a FIFO would block, a device never end)."""
+    ELOOP if it is one; :func:`~dml_basicsr.utils.bounded_read.open_regular_file` follows links); OutputFolderError
+    if it is no regular file (a FIFO would block, a device never end) or larger than a metrics CSV may be."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError:
         return b''
     with os.fdopen(fd, 'rb') as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
             raise OutputFolderError(f'{path} is not a regular file: move it away')
-        return f.read()
+        if st.st_size > MAX_CSV_BYTES:
+            raise OutputFolderError(f'{path}: {st.st_size} bytes, more than the {MAX_CSV_BYTES} a metrics CSV may have')
+        return f.read(MAX_CSV_BYTES + 1)
 
 
 def csv_rows_text(rows, header):

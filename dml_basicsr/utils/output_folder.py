@@ -36,11 +36,11 @@ def real_inputs(paths):
     return list(dict.fromkeys(os.path.realpath(os.fspath(p)) for p in paths if p))
 
 
-def check_not_an_input(path, inputs, what='the output'):
-    """OutputFolderError if the file ``path``, resolved, is one of ``inputs`` (what the command reads, resolved
-    too): writing or deleting it would destroy what is read."""
+def check_not_an_input(path, real_input_set, what='the output'):
+    """OutputFolderError if the file ``path``, resolved, is in ``real_input_set`` (the set of :func:`real_inputs`
+    of what the command reads, resolved once): writing or deleting it would destroy what is read."""
     real = os.path.realpath(path)
-    if real in real_inputs(inputs):
+    if real in real_input_set:
         raise OutputFolderError(f'{what} {path} is {real}, which this command reads: an output never replaces an '
                                 'input; choose another output')
 
@@ -94,10 +94,11 @@ def check_targets(output_dir, targets, inputs, target_folders=(), files=()):
             raise OutputFolderError(f'output {output_dir} overlaps input {input_path} ({reason}): the outputs would '
                                     'overwrite or mix with the source files; choose an output folder outside the '
                                     'input')
+    real_input_set = set(real_inputs(inputs))
     for name in (*targets, *files):
         path = os.path.join(output_dir, name)
         check_regular_or_absent(path)
-        check_not_an_input(path, inputs)
+        check_not_an_input(path, real_input_set)
 
 
 @contextlib.contextmanager
@@ -258,7 +259,7 @@ class OutputFolder:
     (:func:`check_real_folders`), and the missing ones are created without following links."""
 
     def __init__(self, path, inputs=(), what='--output', root=None):
-        self.path, self.what, self.root, self.inputs = path, what, root, real_inputs(inputs)
+        self.path, self.what, self.root, self.inputs = path, what, root, set(real_inputs(inputs))
         refuse_link(path, what)
         if root is not None:
             check_real_folders(path, root, what)
