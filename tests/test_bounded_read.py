@@ -50,3 +50,15 @@ def test_a_missing_or_undecodable_file_is_one_line_of_the_callers_error(tmp_path
     (tmp_path / 'latin.yml').write_bytes(b'name: caf\xe9\n')
     with pytest.raises(Refused, match=r'latin\.yml: not UTF-8 text \(invalid continuation byte at byte 9\)'):
         read_bounded(tmp_path / 'latin.yml', 100, Refused, encoding='utf-8')
+
+
+def test_a_small_file_is_read_without_reserving_the_bound(tmp_path, monkeypatch):
+    """read_at_most asks the file for its own size (+1), not for the bound: f.read(n) reserves n bytes first."""
+    from dml_basicsr.utils.bounded_read import read_at_most
+    path = tmp_path / 'small.bin'
+    path.write_bytes(b'x' * 10)
+    with open(path, 'rb') as f:
+        asked = []
+        real_read = f.read
+        monkeypatch.setattr(f, 'read', lambda n=-1: asked.append(n) or real_read(n), raising=False)
+        assert read_at_most(f, 2 << 30) == b'x' * 10 and asked == [11]

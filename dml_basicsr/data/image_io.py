@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 from basicsr.utils import bgr2ycbcr
 
-from dml_basicsr.utils.bounded_read import open_regular_file
+from dml_basicsr.utils.bounded_read import open_regular_file, read_at_most
 from .errors import DatasetError, DatasetNotFoundError
 
 IMG_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
@@ -307,7 +307,7 @@ def read_raw(path):
     """Read an image file as its stored pixels, uint8/uint16 (H, W, 1 or 3); see :func:`decode_raw`."""
     with open_image_file(path) as f:
         try:
-            buffer = f.read(MAX_FILE_BYTES + 1)
+            buffer = read_at_most(f, MAX_FILE_BYTES)
         except OSError as e:
             raise DatasetNotFoundError(f'{path}: cannot read image ({e.strerror})') from e
     return decode_raw(buffer, path)

@@ -14,7 +14,7 @@ from os import path as osp
 from basicsr.metrics import calculate_metric
 from basicsr.utils import get_root_logger
 
-from dml_basicsr.utils.bounded_read import MAX_CSV_BYTES
+from dml_basicsr.utils.bounded_read import MAX_CSV_BYTES, read_at_most
 from dml_basicsr.utils.options import OptionError
 from dml_basicsr.utils.output_folder import OutputFolder, OutputFolderError, is_name_fragment
 
@@ -45,7 +45,7 @@ def read_own_file(path):
             raise OutputFolderError(f'{path} is not a regular file: move it away')
         if st.st_size > MAX_CSV_BYTES:
             raise OutputFolderError(f'{path}: {st.st_size} bytes, more than the {MAX_CSV_BYTES} a metrics CSV may have')
-        return f.read(MAX_CSV_BYTES + 1)
+        return read_at_most(f, MAX_CSV_BYTES)
 
 
 def csv_rows_text(rows, header):

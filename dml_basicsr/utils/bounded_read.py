@@ -32,13 +32,20 @@ def open_regular_file(path, max_bytes, error=ValueError, kind='files'):
         raise
 
 
+def read_at_most(f, max_bytes):
+    """The bytes of the open regular file ``f``, at most ``max_bytes`` + 1 of them (one more tells a file that grew
+    past the bound). Reads the size it has: ``f.read(n)`` reserves n bytes first, so reading 2 GiB + 1 for a small
+    image would reserve 2 GiB."""
+    return f.read(min(os.fstat(f.fileno()).st_size, max_bytes) + 1)
+
+
 def read_bounded(path, max_bytes, error=ValueError, kind='files', encoding=None):
     """The bytes of the regular file ``path`` (the text, decoded, if ``encoding``), at most ``max_bytes`` of them;
     every failure is one line ``error('<path>: ...')``: not a regular file, too large (also if it grew while being
     read), unreadable, not text of ``encoding``."""
     try:
         with open_regular_file(path, max_bytes, error, kind) as f:
-            data = f.read(max_bytes + 1)
+            data = read_at_most(f, max_bytes)
     except OSError as e:
         raise error(f'{path}: cannot read ({e.strerror or e})') from None
     if len(data) > max_bytes:
