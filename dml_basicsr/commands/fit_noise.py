@@ -11,6 +11,7 @@ from dml_basicsr.degradation import DMLDegradation
 from dml_basicsr.degradation.noise_fit import (COLORS, dataset_pairs, fit_noise, merge_noise_file, noise_file,
                                                noise_file_text, noise_path, write_noise_file)
 from dml_basicsr.degradation.pretrained_models import checkpoint_or_pretrained, pretrained_path, shipped_name
+from dml_basicsr.utils.checkpoint import CheckpointError
 from dml_basicsr.utils.options import OptionError, load_options
 from dml_basicsr.utils.output_folder import OutputFolder, check_output_file, output_file
 from dml_basicsr.visualization.noise_plots import noise_level_picture
@@ -62,7 +63,12 @@ def checkpoint_file(args):
             raise OptionError(f'{option} {value} --save-beside: a shipped model lives in the installed package, which '
                               'this command never writes into; copy its .pth (basicsr fit-noise then writes beside '
                               'the copy) or leave out --save-beside')
-        return str(pretrained_path(value))
+        try:
+            return str(pretrained_path(value))
+        except CheckpointError:
+            raise
+        except ValueError as e:  # an unknown name: the message lists the shipped ones
+            raise OptionError(f'{option} {value}: {e}') from None
     path = checkpoint_or_pretrained(value, option)
     if not os.path.isfile(path):
         raise OptionError(f'{option} {value}: not a file (expected a DMLNet .pth)')

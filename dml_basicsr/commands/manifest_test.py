@@ -35,7 +35,7 @@ from dml_basicsr.utils.model_manifest import DEFAULT_MODEL_TYPE, ManifestError, 
 from dml_basicsr.utils.options import OptionError
 from dml_basicsr.utils.output_folder import OutputFolder, check_output_file, output_file
 from dml_basicsr.utils.safe_yaml import dump_yaml
-from .preflight import check_option_file
+from .preflight import check_option_file, run_name
 from .report import ReportError, build_table, find_metrics_csv
 
 ManifestRun = collections.namedtuple('ManifestRun', 'label name opt_path results')
@@ -44,11 +44,6 @@ ManifestRun = collections.namedtuple('ManifestRun', 'label name opt_path results
 def label_slug(label):
     """The part of a results folder name that a row label gives: ``'(e) real + Syn-DML'`` -> ``'e-real-Syn-DML'``."""
     return re.sub(r'[^A-Za-z0-9]+', '-', label).strip('-')
-
-
-def results_name(name, debug=False):
-    """The results folder name BasicSR's ``parse_options`` makes of an option ``name`` (``--debug`` prefixes it)."""
-    return name if not debug or name.startswith('debug') else f'debug_{name}'
 
 
 def weights_key(checkpoint):
@@ -112,7 +107,7 @@ def prepare_runs(opt, folder, debug=False):
         except (OptionError, CheckpointError, DatasetError) as e:
             raise _in_row(manifest, index, row, e, derived_path) from None
         runs.append(ManifestRun(row['label'], name, derived_path,
-                                os.path.join(os.getcwd(), 'results', results_name(name, debug))))
+                                os.path.join(os.getcwd(), 'results', run_name(name, debug))))
     return runs
 
 
@@ -174,7 +169,7 @@ def report_file(opt, debug=False, inputs=()):
     """(the OutputFolder of ``results``, at its real path as the run folders beside it; the report's name
     ``<name>_report.md``), checked (no link there, a plain name, none of ``inputs``: OutputFolderError) before any
     row runs."""
-    path = os.path.join('results', f'{results_name(opt["name"], debug)}_report.md')
+    path = os.path.join('results', f'{run_name(opt["name"], debug)}_report.md')
     check_output_file(path, [p for p in inputs if p], 'the report')
     return output_file(path, 'the report')
 
