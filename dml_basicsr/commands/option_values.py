@@ -23,7 +23,7 @@ from basicsr.models import lr_scheduler
 from basicsr.models.sr_model import SRModel
 from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY
 
-from dml_basicsr.utils.options import OptionError, did_you_mean
+from dml_basicsr.utils.options import OptionError, did_you_mean, is_finite_number, is_int
 from dml_basicsr.utils.output_folder import is_name_fragment
 
 # What BasicSR 1.4.2's SRModel builds (BaseModel.get_optimizer / setup_schedulers); anything else is
@@ -73,16 +73,6 @@ def check_integer(section, key, where, minimum, required=False):
                           f'{" (a string: remove the quotes)" if isinstance(value, str) else ""}')
 
 
-def is_int(value):
-    """A Python integer, not a bool (what BasicSR slices and indexes with: no 4.0)."""
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def is_number(value):
-    """A finite real number, not a bool."""
-    return not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
-
-
 def check_int_range(section, key, where, minimum, maximum=None):
     """``section[key]``, if present, a Python integer in [minimum, maximum]."""
     if key not in section:
@@ -98,7 +88,7 @@ def check_number_range(section, key, where, minimum, maximum=None):
     if key not in section:
         return
     value = section[key]
-    if not is_number(value) or value < minimum or (maximum is not None and value > maximum):
+    if not is_finite_number(value) or value < minimum or (maximum is not None and value > maximum):
         limit = f'>= {minimum}' if maximum is None else f'in [{minimum}, {maximum}]'
         raise OptionError(f'{where}.{key} must be a number {limit}, got {value!r}')
 
@@ -313,7 +303,7 @@ def check_optimizer(section, where):
     check_type(section, where, OPTIMIZERS, 'optimizer of BasicSR')
     check_positive_number(section, 'lr', where)
     betas = section.get('betas', (0.9, 0.999))
-    if not (isinstance(betas, (list, tuple)) and len(betas) == 2 and all(is_number(b) and 0 <= b < 1 for b in betas)):
+    if not (isinstance(betas, (list, tuple)) and len(betas) == 2 and all(is_finite_number(b) and 0 <= b < 1 for b in betas)):
         raise OptionError(f'{where}.betas must be two numbers in [0, 1) (e.g. [0.9, 0.99]), got {betas!r}')
     check_number_range(section, 'weight_decay', where, 0)
 
@@ -321,7 +311,7 @@ def check_optimizer(section, where):
 def check_loss(section, where):
     """A loss section: a registered ``type``, ``loss_weight`` a number, ``reduction`` one BasicSR's losses take."""
     check_type(section, where, LOSS_REGISTRY, 'loss')
-    if 'loss_weight' in section and not is_number(section['loss_weight']):
+    if 'loss_weight' in section and not is_finite_number(section['loss_weight']):
         raise OptionError(f"{where}.loss_weight must be a number, got {section['loss_weight']!r}")
     if 'reduction' in section and section['reduction'] not in LOSS_REDUCTIONS:
         raise OptionError(f"{where}.reduction must be none, mean or sum, got {section['reduction']!r}")
@@ -366,7 +356,7 @@ def check_restart_weights(scheduler, where):
     weights = scheduler.get('restart_weights', [1])
     counted = 'periods' if 'periods' in scheduler else 'restarts'
     count = len(scheduler.get(counted, [0]))
-    if not (isinstance(weights, list) and all(is_number(w) for w in weights)) or len(weights) != count:
+    if not (isinstance(weights, list) and all(is_finite_number(w) for w in weights)) or len(weights) != count:
         raise OptionError(f'{where}.restart_weights must be a list of {count} number(s), one per {counted[:-1]}, '
                           f'got {weights!r}')
 

@@ -21,7 +21,7 @@ from basicsr.utils.registry import DATASET_REGISTRY, MODEL_REGISTRY
 
 from dml_basicsr.archs.network_loading import build_network_opt, check_weights_fit
 from .training_resume import latest_training_state
-from dml_basicsr.data.dataset_checks import BASICSR_DATASET_KEYS
+from dml_basicsr.data.dataset_checks import BASICSR_DATASET_KEYS, is_positive_int
 from dml_basicsr.data.image_io import check_image_file
 from dml_basicsr.data.paired_base import PairedImageFolder
 from dml_basicsr.degradation import DMLDegradation, build_degradation
@@ -193,9 +193,8 @@ def check_datasets(opt, opt_path):
 def crop_borders(opt):
     """{metric name: crop_border} of the ``val.metrics`` that crop a border (an integer > 0)."""
     metrics = (opt.get('val') or {}).get('metrics') or {}
-    return {name: metric['crop_border'] for name, metric in metrics.items() if isinstance(metric, dict) and
-            isinstance(metric.get('crop_border'), int) and not isinstance(metric['crop_border'], bool) and
-            metric['crop_border'] > 0}
+    return {name: metric['crop_border'] for name, metric in metrics.items()
+            if isinstance(metric, dict) and is_positive_int(metric.get('crop_border'))}
 
 
 def compares_lr(opt):
