@@ -29,7 +29,7 @@ def pretrained_manifest():
     if not path.is_file():
         raise CheckpointError(f'{path}: the list of shipped models is missing (a damaged install: reinstall '
                               'dml-basicsr)')
-    manifest = read_yaml(path, CheckpointError, opener=lambda path, **kw: path.open(**kw)) or {}
+    manifest = read_yaml(str(path), CheckpointError) or {}  # a file of the installed package, as the weights
     broken = not isinstance(manifest, dict) or not all(
         isinstance(entry, dict) and isinstance(entry.get('file'), str) and isinstance(entry.get('sha256'), str)
         for entry in manifest.values())

@@ -9,7 +9,7 @@ from dml_basicsr.utils.checkpoint import file_sha256
 from dml_basicsr.utils.options import constructor_options, is_int
 from .dml_degradation import DMLDegradation, degradation_source
 from .dsgan_degradation import DSGANSynthesis
-from .pretrained_models import checkpoint_or_pretrained, pretrained_path
+from .pretrained_models import checkpoint_or_pretrained, pretrained_manifest
 from .real_esrgan_degradation import RealESRGANDegradation
 
 # The section's keys that only a DML source reads (its noise, clamping and rounding, the checkpoint's key).
@@ -81,7 +81,8 @@ def describe_degradation(options, deg):
     if key == 'fixed_kernel':
         source = f'fixed-kernel degradation {dict(value)}'
     elif key == 'pretrained':
-        source = f'DML degradation from pretrained {value} (sha256 {file_sha256(pretrained_path(value))})'
+        # building the degradation checked the shipped file against this sha256 (pretrained_path)
+        source = f'DML degradation from pretrained {value} (sha256 {pretrained_manifest()[value]["sha256"]})'
     else:
         source = f'DML degradation from {value} (sha256 {file_sha256(checkpoint_or_pretrained(value))})'
     if deg.fitted_noise is not None:

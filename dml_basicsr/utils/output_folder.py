@@ -88,13 +88,15 @@ def check_targets(output_dir, targets, inputs, target_folders=(), files=()):
         path = os.path.join(output_dir, name)
         if os.path.lexists(path) and not os.path.isdir(path):
             raise OutputFolderError(f'{path} exists and is not a folder; move it away or choose another output folder')
+    real_input_set = set()
     for input_path in inputs:
-        reason = _overlap_reason(out, os.path.realpath(input_path), target_folders)
+        real = os.path.realpath(input_path)
+        reason = _overlap_reason(out, real, target_folders)
         if reason:
             raise OutputFolderError(f'output {output_dir} overlaps input {input_path} ({reason}): the outputs would '
                                     'overwrite or mix with the source files; choose an output folder outside the '
                                     'input')
-    real_input_set = set(real_inputs(inputs))
+        real_input_set.add(real)
     for name in (*targets, *files):
         path = os.path.join(output_dir, name)
         check_regular_or_absent(path)

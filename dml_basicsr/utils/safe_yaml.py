@@ -172,27 +172,8 @@ def load_yaml_text(text, where, error=ValueError):
         loader.dispose()
 
 
-def read_yaml(path, error=ValueError, opener=None):
+def read_yaml(path, error=ValueError):
     """The YAML data of the file ``path`` (UTF-8); ``error('<path>: ...')`` if it is not a regular file of at most
     :data:`MAX_YAML_BYTES` (a FIFO or ``/dev/zero`` is refused without blocking), cannot be read or is not plain
-    YAML data (e.g. a ``!!python/object/apply`` tag). ``opener(path, encoding=...)``, if given, opens it instead
-    (e.g. a package resource's ``open``); what it reads is bounded the same."""
-    if opener is None:
-        text = read_bounded(path, MAX_YAML_BYTES, error, 'YAML files', encoding='utf-8')
-    else:
-        text = read_opened_text(path, opener, error)
-    return load_yaml_text(text, path, error)
-
-
-def read_opened_text(path, opener, error):
-    """The text of ``path`` opened with ``opener`` (UTF-8), at most :data:`MAX_YAML_BYTES` characters of it."""
-    try:
-        with opener(path, encoding='utf-8') as f:
-            text = f.read(MAX_YAML_BYTES + 1)
-    except UnicodeDecodeError as e:
-        raise error(f'{path}: not UTF-8 text ({e.reason} at byte {e.start})') from None
-    except OSError as e:
-        raise error(f'{path}: cannot read ({e.strerror or e})') from None
-    if len(text) > MAX_YAML_BYTES:
-        raise error(f'{path}: more than the {MAX_YAML_BYTES} bytes YAML files may have')
-    return text
+    YAML data (e.g. a ``!!python/object/apply`` tag)."""
+    return load_yaml_text(read_bounded(path, MAX_YAML_BYTES, error, 'YAML files', encoding='utf-8'), path, error)
