@@ -10,7 +10,7 @@ from dml_basicsr.utils import atomic_write
 def test_a_write_replaces_the_file_whole_and_leaves_no_temporary_file(tmp_path):
     target = tmp_path / 'record.yml'
     target.write_text('old')
-    atomic_write.write_text_atomic(str(target), 'new\n')
+    atomic_write.write_bytes_atomic(str(target), b'new\n')
     assert target.read_text() == 'new\n' and os.listdir(tmp_path) == ['record.yml']
     with pytest.raises(RuntimeError), atomic_write.atomic_file(str(target)) as f:
         f.write(b'half')

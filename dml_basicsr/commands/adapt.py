@@ -10,19 +10,18 @@ import shlex
 import sys
 import time
 
-import torch
-
 from dml_basicsr.archs.network_loading import load_dmlnet
 from dml_basicsr.data.errors import DatasetError
 from dml_basicsr.data.image_io import read_image
 from dml_basicsr.degradation import DMLDegradation
-from dml_basicsr.degradation.camera_pairs import alignment_problem, evaluation_folds, load_camera_pairs
+from dml_basicsr.degradation.camera_pairs import WHOLE, alignment_problem, evaluation_folds, load_camera_pairs
 from dml_basicsr.degradation.lr_fidelity import (LR_BORDER, bicubic_degradation, least_squares_degradation,
                                                  lr_band, lr_fidelity, mean_fidelity)
 from dml_basicsr.degradation.noise_fit import fit_noise, noise_file, noise_path, write_noise_file
 from dml_basicsr.degradation.pretrained_models import checkpoint_or_pretrained, pretrained_path, shipped_name
 from dml_basicsr.models.finite_loss import TrainingDivergedError
 from dml_basicsr.utils.checkpoint import CheckpointError, file_sha256, save_checkpoint
+from dml_basicsr.utils.devices import torch_device
 from dml_basicsr.utils.options import OptionError
 from dml_basicsr.utils.output_folder import OutputFolder, OutputFolderError, check_run_folder, output_lock, overlap
 from dml_basicsr.utils.safe_yaml import dump_yaml, load_yaml_text, read_yaml
@@ -120,6 +119,7 @@ class AdaptError(ValueError):
 
 
 def check_numbers(args):
+    """AdaptError for a number out of range; the torch device of --device (auto: CUDA when present)."""
     for key in ('iters', 'batch_size', 'gt_size', 'val_freq'):
         if getattr(args, key) < 1:
             raise AdaptError(f'--{key.replace("_", "-")} must be >= 1, got {getattr(args, key)}')
@@ -127,8 +127,10 @@ def check_numbers(args):
         raise AdaptError(f'--lr must be in (0, 1), got {args.lr}')
     if args.seed < 0:
         raise AdaptError(f'--seed must be >= 0, got {args.seed}')
-    if args.device == 'cuda' and not torch.cuda.is_available():
-        raise AdaptError('--device cuda: no CUDA device is available here (use --device cpu)')
+    try:
+        return torch_device(args.device, allow_auto=True)
+    except ValueError as e:
+        raise AdaptError(f'--{e} (use --device cpu)') from None  # the message starts with 'device'
 
 
 def source_of(args):
@@ -245,14 +247,14 @@ def checked_pairs(args, net):
 
 def prepare(args):
     """Every check and every number that needs no writing: (plan, source path, baselines)."""
-    check_numbers(args)
+    device = check_numbers(args)
     source_path, source, net = source_of(args)
     check_output(args, source_path)
     pairs = checked_pairs(args, net)
     folds = evaluation_folds(pairs, args.seed)
     gt_size = training_regions([i for train, _ in folds for i in train], [i for _, held in folds for i in held],
                                net.scale, args.gt_size)
-    num_gpu = 0 if args.device == 'cpu' else (1 if args.device == 'cuda' else torch.cuda.device_count() and 1)
+    num_gpu = int(device.type == 'cuda')
     budget = dict(iterations=args.iters, lr=args.lr, train=args.train, gt_size=gt_size, batch_size=args.batch_size,
                   val_freq=args.val_freq, seed=args.seed, num_gpu=num_gpu, augment=args.augment)
     plan = make_plan(source, args.pairs, pairs, folds, budget)
@@ -419,8 +421,8 @@ def held_out_description(plan):
     if folds:
         return (sorted({p.name for _, _, held in folds for p, _ in held}),
                 'leave-one-out: each pair held out in turn, its row from the run adapted on the other pair; '
-                'model.pth adapted on both', [0.0, 1.0])
-    how = ('whole pairs drawn with --seed' if held_items[0][1] == (0.0, 1.0)
+                'model.pth adapted on both', list(WHOLE))
+    how = ('whole pairs drawn with --seed' if held_items[0][1] == WHOLE
            else 'the right third of the pair (a single pair)')
     return sorted({p.name for p, _ in held_items}), how, list(held_items[0][1])
 

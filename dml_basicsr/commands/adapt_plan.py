@@ -2,6 +2,7 @@
 ``--auto_resume`` must match, and the record written beside the adapted model."""
 import os
 
+from dml_basicsr.degradation.camera_pairs import WHOLE
 from dml_basicsr.degradation.lr_fidelity import METRICS
 from dml_basicsr.utils.checkpoint import file_sha256
 
@@ -77,7 +78,7 @@ def make_plan(source, pairs_dir, pairs, folds, budget):
         records = [pair_record(p, 'train', c) for p, c in train_items] + [pair_record(p, 'held-out', c)
                                                                           for p, c in held_items]
     else:
-        whole = [(p, (0.0, 1.0)) for p in pairs]
+        whole = [(p, WHOLE) for p in pairs]
         runs = [(fold_name(i + 1), train, held) for i, (train, held) in enumerate(folds)] + [(EXPERIMENT, whole, [])]
         records = [pair_record(p, 'train; held out in turn (leave-one-out)', c) for p, c in whole]
     return dict(source=source, pairs_dir=os.path.abspath(pairs_dir), pairs=records, budget=budget,

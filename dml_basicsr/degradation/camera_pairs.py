@@ -135,8 +135,9 @@ def alignment_problem(degradation, pair):
 def split_pairs(pairs, seed=0):
     """``(train, held_out)``, lists of ``(pair, columns)`` (columns: the fractions of the width used).
 
-    With 3 or more pairs, ``max(1, round(0.2 n))`` whole pairs drawn with ``seed`` are held out; with 1 or 2, every
-    pair's right third (:data:`HELD_OUT_COLUMNS`) is held out and its left two thirds train."""
+    With 3 or more pairs, ``max(1, round(0.2 n))`` whole pairs drawn with ``seed`` are held out; with fewer, every
+    pair's right third (:data:`HELD_OUT_COLUMNS`) is held out and its left two thirds train (basicsr adapt holds 2
+    pairs out in turn instead: :func:`evaluation_folds`)."""
     if len(pairs) >= MIN_PAIRS_TO_HOLD_ONE_OUT:
         count = max(1, round(HELD_OUT_FRACTION * len(pairs)))
         held = set(random.Random(seed).sample(range(len(pairs)), count))

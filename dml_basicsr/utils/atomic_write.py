@@ -55,8 +55,3 @@ def write_bytes_atomic(path, data):
     """Write ``data`` (bytes) to ``path`` through :func:`atomic_file`."""
     with atomic_file(path) as f:
         f.write(data)
-
-
-def write_text_atomic(path, text):
-    """:func:`write_bytes_atomic` for UTF-8 text."""
-    write_bytes_atomic(path, text.encode('utf-8'))
