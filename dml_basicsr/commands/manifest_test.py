@@ -88,12 +88,12 @@ def _check_slugs(manifest, rows):
         seen[slug] = index
 
 
-def prepare_runs(opt, folder, debug=False):
+def prepare_runs(opt, folder, debug=False, rows=None):
     """Derive, write into ``folder`` (through its OutputFolder: whole, never through a link) and check the option
-    file of every row of ``opt['manifest']``, all of them before any runs; return [ManifestRun] in manifest order.
-    Raises ManifestError naming the manifest row."""
+    file of every row of ``opt['manifest']`` (``rows``: as read_manifest read it, if at hand), all of them before any
+    runs; return [ManifestRun] in manifest order. Raises ManifestError naming the manifest row."""
     manifest = opt['manifest']
-    rows = read_manifest(manifest)
+    rows = read_manifest(manifest) if rows is None else rows
     _check_slugs(manifest, rows)
     derived_folder = OutputFolder(folder, what='the folder of the derived option files')
     runs = []
@@ -158,10 +158,9 @@ def report_text(opt, runs):
     return '\n\n'.join(blocks)
 
 
-def manifest_inputs(opt, option_file=None):
+def manifest_inputs(opt, rows, option_file=None):
     """The files a manifest test reads besides the test data: the option file (when known), the manifest and the
-    checkpoint of every row (ManifestError if the manifest cannot be read)."""
-    rows = read_manifest(opt['manifest'])
+    checkpoint of every row of it (``rows``, as read_manifest read them)."""
     return [option_file, opt['manifest'], *(row['checkpoint'] for row in rows)]
 
 
@@ -188,9 +187,10 @@ def manifest_test(opt, run_one, debug=False, option_file=None):
     checked by the preflight): derive and check every row's option file in a temporary folder, call
     ``run_one(run)`` for each (BasicSR's test pipeline on ``run.opt_path``), then write the report. Returns (report
     text, its path)."""
-    inputs = manifest_inputs(opt, option_file)
+    rows = read_manifest(opt['manifest'])  # once: it checks every row's checkpoint against its sha256
+    inputs = manifest_inputs(opt, rows, option_file)
     report_file(opt, debug, inputs)  # a link at the report, or an input there, is refused before the first row runs
     with tempfile.TemporaryDirectory(prefix='basicsr-manifest-') as folder:
-        runs = prepare_runs(opt, folder, debug)
+        runs = prepare_runs(opt, folder, debug, rows)
         run_rows(runs, run_one)
     return write_report(opt, runs, debug, inputs)
